@@ -1,0 +1,179 @@
+"""Frozen dataclasses shared by every stage: the project's vocabulary.
+
+documents -> pages -> chunks -> (vectors, chunk store) -> passages -> answer.
+A citation is built from a chunk's own fields (document, page, label), never
+re-derived from text, so what is cited is what was stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DocMeta:
+    """Bibliographic metadata of one source file."""
+
+    title: str
+    authors: str = ""
+    year: int | None = None
+    publisher: str = ""
+    url: str = ""
+    licence: str = ""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file of the corpus.
+
+    ``doc_id`` is the file's path relative to the corpus folder, in POSIX form;
+    it is what ``--doc`` filters on and what the JSON output calls ``doc``.
+    """
+
+    doc_id: str
+    meta: DocMeta
+    content_hash: str
+    kind: str  # "pdf", "txt", "md" or "html"
+    n_pages: int
+
+    @property
+    def title(self) -> str:
+        return self.meta.title
+
+    @property
+    def year(self) -> int | None:
+        return self.meta.year
+
+
+@dataclass(frozen=True)
+class Page:
+    """The cleaned text of one physical page (1-based) with its printed label."""
+
+    doc_id: str
+    page: int
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A section heading found at ``offset`` in a page's cleaned text."""
+
+    page: int
+    offset: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of one page: ``page.text[start:end] == text``.
+
+    A chunk never spans two pages, so its page and label are exact.
+    """
+
+    doc_id: str
+    page: int
+    page_label: str
+    section: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ParsedDocument:
+    """What a reader and the cleaner make of one file, before embedding."""
+
+    document: Document
+    pages: tuple[Page, ...]
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of the index, with the reason a user can act on."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Ready-made citations of a passage.
+
+    ``short`` reads ``Title (Year), p. LABEL``; ``reference`` is Harvard style
+    with the URL when known.
+    """
+
+    short: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its document, rank (1-based), scores and citation."""
+
+    rank: int
+    chunk_id: int
+    chunk: Chunk
+    document: Document
+    score: float
+    dense_score: float
+    lexical_score: float
+    citation: Citation
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence copied verbatim from passages, with the ranks it comes from."""
+
+    text: str
+    passages: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The reply to one question.
+
+    ``query`` is what was searched (the question, or the question with earlier
+    turns as context). ``found`` is False when the corpus does not answer it;
+    ``passages`` then holds the closest, weak matches and ``sentences`` is empty.
+    """
+
+    question: str
+    query: str
+    found: bool
+    sentences: tuple[AnswerSentence, ...]
+    passages: tuple[Passage, ...]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Summary of one ingest run."""
+
+    documents: int
+    pages: int
+    chunks: int
+    embedded_chunks: int
+    new_or_changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    skipped: tuple[Skipped, ...]
+    seconds: float
+    index_dir: str = ""
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What ``qa info`` shows: size, model and provenance of an index."""
+
+    index_dir: str
+    corpus_dir: str
+    built_at: str
+    model: str
+    model_hash: str
+    dimension: int
+    documents: int
+    pages: int
+    chunks: int
+    chunking: dict[str, object] = field(default_factory=dict)
+    generation: str = ""
