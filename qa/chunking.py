@@ -1,0 +1,140 @@
+"""Split cleaned pages into chunks sized in the embedding model's own tokens.
+
+A chunk never spans two pages and records its page, printed label, the nearest
+section heading above it and its character offsets in the page, so that
+``page.text[chunk.start:chunk.end] == chunk.text`` always holds. Pages are
+first cut at headings, so a chunk does not straddle two sections.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from .records import Chunk, Heading, Page
+
+TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How text is cut; recorded in the index manifest so a change asks for a rebuild."""
+
+    chunk_tokens: int = 180
+    overlap_tokens: int = 30
+    min_section_tokens: int = 40
+    context_chars: int = 160  # title and section prefixed to the embedded text
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+_WORDPIECE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def approximate_tokens(text: str) -> int:
+    """A tokenizer-free count close to word pieces: words plus punctuation, long words count more."""
+    return sum(1 + len(piece) // 8 for piece in _WORDPIECE.findall(text))
+
+
+@lru_cache(maxsize=4)
+def token_counter(tokenizer_file: str | None) -> TokenCounter:
+    """Count tokens with the model's tokenizer.json, or approximately when there is none."""
+    if not tokenizer_file:
+        return approximate_tokens
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(tokenizer_file)
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return count
+
+
+def _splitter(settings: ChunkSettings, count: TokenCounter) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
+        chunk_size=settings.chunk_tokens,
+        chunk_overlap=settings.overlap_tokens,
+        length_function=count,
+        separators=["\n\n", "\n", ". ", "; ", ", ", " ", ""],
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+
+
+def _segments(page: Page, headings: Sequence[Heading], count: TokenCounter, min_tokens: int) -> list[tuple[int, int]]:
+    """Cut a page's text at its headings; a short segment joins the one after it."""
+    cuts = sorted({0, *(h.offset for h in headings if 0 < h.offset < len(page.text))})
+    bounds = [(start, end) for start, end in zip(cuts, cuts[1:] + [len(page.text)]) if page.text[start:end].strip()]
+    merged: list[tuple[int, int]] = []
+    pending: int | None = None
+    for start, end in bounds:
+        begin = start if pending is None else pending
+        if count(page.text[begin:end]) < min_tokens and (start, end) != bounds[-1]:
+            pending = begin
+            continue
+        merged.append((begin, end))
+        pending = None
+    if pending is not None:
+        merged.append((pending, len(page.text)))
+    return merged
+
+
+def chunk_document(
+    pages: Sequence[Page],
+    headings: Sequence[Heading],
+    settings: ChunkSettings,
+    count: TokenCounter,
+) -> list[Chunk]:
+    """All chunks of one document, in reading order, each with its section heading."""
+    splitter = _splitter(settings, count)
+    by_page: dict[int, list[Heading]] = {}
+    for heading in headings:
+        by_page.setdefault(heading.page, []).append(heading)
+    chunks: list[Chunk] = []
+    current_section = ""
+    for page in pages:
+        page_headings = sorted(by_page.get(page.page, []), key=lambda h: h.offset)
+        for seg_start, seg_end in _segments(page, page_headings, count, settings.min_section_tokens):
+            cursor = seg_start
+            for piece in splitter.split_text(page.text[seg_start:seg_end]):
+                start = page.text.find(piece, cursor, seg_end)
+                if start < 0:  # the splitter only strips whitespace, so this is a bug guard
+                    start = page.text.find(piece, seg_start, seg_end)
+                if start < 0:
+                    continue
+                end = start + len(piece)
+                cursor = start + 1
+                section = current_section
+                for heading in page_headings:
+                    # A heading counts for a chunk when it stands above it or in its first third.
+                    if heading.offset <= start + (end - start) // 3:
+                        section = heading.text
+                chunks.append(
+                    Chunk(
+                        doc_id=page.doc_id,
+                        page=page.page,
+                        page_label=page.label,
+                        section=section,
+                        start=start,
+                        end=end,
+                        text=piece,
+                    )
+                )
+        if page_headings:
+            current_section = page_headings[-1].text
+    return chunks
+
+
+def embedding_text(chunk: Chunk, title: str, settings: ChunkSettings) -> str:
+    """The text that is embedded: document title and section as context, then the chunk."""
+    context = " - ".join(part for part in (title.strip(), chunk.section.strip()) if part)
+    context = context[: settings.context_chars]
+    return f"{context}\n{chunk.text}" if context else chunk.text
