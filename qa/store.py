@@ -1,0 +1,410 @@
+"""The index folder: a FAISS index of vectors, SQLite for chunks and pages, a manifest.
+
+Layout::
+
+    index/
+      CURRENT             name of the generation in use (replaced atomically)
+      gen-<time>-<id>/    manifest.json, chunks.sqlite, vectors.faiss
+      .lock               held by the one ingest allowed to write
+
+Every ingest writes a complete new generation in a temporary folder, syncs
+it, renames it into place and only then points CURRENT at it. A crash at any
+moment leaves the previous generation current and intact. Generations are
+never modified after that, so readers open them read-only and immutable.
+No pickle: JSON, SQLite and FAISS's own format only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .errors import IndexLockedError, IndexMismatchError, IndexMissingError
+from .records import Chunk, DocMeta, Document, Page
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+DB = "chunks.sqlite"
+VECTORS = "vectors.faiss"
+LOCK = ".lock"
+KEEP_GENERATIONS = 2
+
+_SCHEMA = """
+CREATE TABLE documents (
+    doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, authors TEXT NOT NULL, year INTEGER,
+    publisher TEXT NOT NULL, url TEXT NOT NULL, licence TEXT NOT NULL,
+    content_hash TEXT NOT NULL, kind TEXT NOT NULL, n_pages INTEGER NOT NULL
+);
+CREATE TABLE pages (
+    doc_id TEXT NOT NULL, page INTEGER NOT NULL, label TEXT NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (doc_id, page)
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, page INTEGER NOT NULL, page_label TEXT NOT NULL,
+    section TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX chunks_doc ON chunks (doc_id);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    text, section, title, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index was built with; compared on load so vectors are never mixed."""
+
+    format_version: int
+    model: str
+    model_hash: str
+    dimension: int
+    chunking: dict[str, object]
+    built_at: str
+    corpus_dir: str
+    documents: dict[str, str] = field(default_factory=dict)  # doc_id -> content sha256
+    counts: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # path -> [key, reason], not retried while unchanged
+    generation: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Manifest:
+        try:
+            data = json.loads(text)
+            return cls(**data)
+        except (ValueError, TypeError) as exc:
+            raise IndexMismatchError(f"{where} is not a manifest this version can read ({exc}); rebuild with `qa ingest --rebuild`") from exc
+
+
+def mismatch(manifest: Manifest, *, model: str, model_hash: str, dimension: int, chunking: dict[str, object]) -> str | None:
+    """Why an index cannot be used with these settings, or None when it can."""
+    if manifest.format_version != FORMAT_VERSION:
+        return f"index format {manifest.format_version}, this version reads format {FORMAT_VERSION}"
+    if manifest.model != model or manifest.model_hash != model_hash:
+        return f"built with model {manifest.model!r}, asked to use {model!r}"
+    if manifest.dimension != dimension:
+        return f"vectors of dimension {manifest.dimension}, the model gives {dimension}"
+    if manifest.chunking != chunking:
+        return f"chunking {manifest.chunking}, asked for {chunking}"
+    return None
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def current_generation(index_dir: Path) -> str | None:
+    """Name of the generation CURRENT points at, or None when there is no index."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise IndexMissingError(f"cannot read {index_dir / CURRENT}: {exc}") from exc
+    return name or None
+
+
+def read_manifest(index_dir: Path) -> Manifest:
+    """The manifest of the current generation; ``IndexMissingError`` when there is none."""
+    name = current_generation(index_dir)
+    if name is None:
+        raise IndexMissingError(f"no index in {index_dir}: build one with `qa ingest` (or `make run`)")
+    path = index_dir / name / MANIFEST
+    try:
+        return Manifest.from_json(path.read_text(encoding="utf-8"), str(path))
+    except FileNotFoundError as exc:
+        raise IndexMissingError(f"{path} is missing; rebuild with `qa ingest --rebuild`") from exc
+
+
+@contextlib.contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's write lock; refuse at once when another ingest holds it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise IndexLockedError(
+                f"another ingest (pid {holder}) is writing {index_dir}; wait for it to finish and run again"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _chunk_from_row(row: Sequence[object]) -> Chunk:
+    return Chunk(
+        doc_id=str(row[0]), page=int(row[1]), page_label=str(row[2]), section=str(row[3]),
+        start=int(row[4]), end=int(row[5]), text=str(row[6]),
+    )
+
+
+def _document_from_row(row: Sequence[object]) -> Document:
+    meta = DocMeta(
+        title=str(row[1]), authors=str(row[2]), year=None if row[3] is None else int(row[3]),
+        publisher=str(row[4]), url=str(row[5]), licence=str(row[6]),
+    )
+    return Document(doc_id=str(row[0]), meta=meta, content_hash=str(row[7]), kind=str(row[8]), n_pages=int(row[9]))
+
+
+_DOC_COLUMNS = "doc_id, title, authors, year, publisher, url, licence, content_hash, kind, n_pages"
+_CHUNK_COLUMNS = 'doc_id, page, page_label, section, start, "end", text'
+
+
+class IndexStore:
+    """A loaded, read-only generation: vectors in memory, chunks in SQLite.
+
+    Safe to share between threads: FAISS searches are read-only and each thread
+    gets its own SQLite connection.
+    """
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+        self.manifest = read_manifest(index_dir)
+        self.generation = current_generation(index_dir) or ""
+        self.path = index_dir / self.generation
+        try:
+            self.vectors = faiss.read_index(str(self.path / VECTORS))
+        except RuntimeError as exc:
+            raise IndexMismatchError(f"{self.path / VECTORS} cannot be read ({exc}); rebuild with `qa ingest --rebuild`") from exc
+        if not (self.path / DB).is_file():
+            raise IndexMissingError(f"{self.path / DB} is missing; rebuild with `qa ingest --rebuild`")
+        self._local = threading.local()
+        self._documents = {d.doc_id: d for d in self._query_documents()}
+        if self.vectors.ntotal != self.count("chunks"):
+            raise IndexMismatchError(f"{self.path} has {self.vectors.ntotal} vectors for {self.count('chunks')} chunks; rebuild with `qa ingest --rebuild`")
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            uri = f"file:{(self.path / DB).as_posix()}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._local.conn = conn
+        return conn
+
+    def _query_documents(self) -> list[Document]:
+        rows = self.db.execute(f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY doc_id").fetchall()
+        return [_document_from_row(r) for r in rows]
+
+    def count(self, table: str) -> int:
+        assert table in ("documents", "pages", "chunks")
+        return int(self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return self._documents
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        """Chunks by id."""
+        out: dict[int, Chunk] = {}
+        ids = list(ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for row in self.db.execute(f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", part):
+                out[int(row[0])] = _chunk_from_row(row[1:])
+        return out
+
+    def doc_chunks(self, doc_id: str) -> list[tuple[int, Chunk]]:
+        rows = self.db.execute(f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE doc_id = ? ORDER BY id", (doc_id,))
+        return [(int(r[0]), _chunk_from_row(r[1:])) for r in rows]
+
+    def pages(self, doc_id: str) -> list[Page]:
+        rows = self.db.execute("SELECT doc_id, page, label, text FROM pages WHERE doc_id = ? ORDER BY page", (doc_id,))
+        return [Page(doc_id=r[0], page=int(r[1]), label=r[2], text=r[3]) for r in rows]
+
+    def page(self, doc_id: str, page: int) -> Page | None:
+        row = self.db.execute("SELECT doc_id, page, label, text FROM pages WHERE doc_id = ? AND page = ?", (doc_id, page)).fetchone()
+        return Page(doc_id=row[0], page=int(row[1]), label=row[2], text=row[3]) if row else None
+
+    def filtered_ids(self, docs: Sequence[str] | None, year_from: int | None, year_to: int | None) -> np.ndarray | None:
+        """Chunk ids allowed by the filters, or None when there is no filter."""
+        where: list[str] = []
+        params: list[object] = []
+        if docs:
+            where.append(f"c.doc_id IN ({','.join('?' * len(docs))})")
+            params.extend(docs)
+        if year_from is not None:
+            where.append("d.year >= ?")
+            params.append(year_from)
+        if year_to is not None:
+            where.append("d.year <= ?")
+            params.append(year_to)
+        if not where:
+            return None
+        sql = f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {' AND '.join(where)}"
+        return np.fromiter((r[0] for r in self.db.execute(sql, params)), dtype=np.int64)
+
+    def search_dense(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(chunk id, cosine) of the k nearest chunks, within ``allowed`` when given."""
+        if self.vectors.ntotal == 0 or k <= 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        k = min(k, self.vectors.ntotal)
+        if allowed is None:
+            scores, ids = self.vectors.search(q, k)
+        else:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            scores, ids = self.vectors.search(q, min(k, len(allowed)), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def search_lexical(self, match: str | None, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(chunk id, BM25 score, higher is better) for an FTS5 MATCH expression."""
+        if not match or k <= 0:
+            return []
+        sql = "SELECT rowid, -rank FROM chunks_fts WHERE chunks_fts MATCH ?"
+        params: list[object] = [match]
+        if allowed is not None:
+            if len(allowed) == 0:
+                return []
+            sql += " AND rowid IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(allowed.tolist()))
+        sql += " ORDER BY rank LIMIT ?"
+        params.append(k)
+        try:
+            rows = self.db.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            log.warning("lexical search skipped for %r: %s", match, exc)
+            return []
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def all_vectors(self) -> np.ndarray:
+        """Every stored vector, row i belonging to chunk id i."""
+        if self.vectors.ntotal == 0:
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        return self.vectors.reconstruct_n(0, self.vectors.ntotal)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class GenerationWriter:
+    """Builds a new generation in a temporary folder; ``commit`` makes it current."""
+
+    def __init__(self, index_dir: Path, dimension: int) -> None:
+        self.index_dir = index_dir
+        index_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp = index_dir / f"tmp-{uuid.uuid4().hex}"
+        self.tmp.mkdir()
+        self.db = sqlite3.connect(self.tmp / DB)
+        self.db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + _SCHEMA)
+        self.dimension = dimension
+        self._vectors: list[np.ndarray] = []
+        self.next_id = 0
+        self.pages = 0
+
+    def add(self, document: Document, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Store one document with its pages, chunks and their vectors (one row per chunk)."""
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{document.doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
+        m = document.meta
+        self.db.execute(
+            f"INSERT INTO documents ({_DOC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (document.doc_id, m.title, m.authors, m.year, m.publisher, m.url, m.licence,
+             document.content_hash, document.kind, document.n_pages),
+        )
+        self.db.executemany(
+            "INSERT INTO pages (doc_id, page, label, text) VALUES (?,?,?,?)",
+            [(p.doc_id, p.page, p.label, p.text) for p in pages],
+        )
+        ids = range(self.next_id, self.next_id + len(chunks))
+        self.db.executemany(
+            f"INSERT INTO chunks (id, {_CHUNK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+            [(i, c.doc_id, c.page, c.page_label, c.section, c.start, c.end, c.text) for i, c in zip(ids, chunks)],
+        )
+        self.db.executemany(
+            "INSERT INTO chunks_fts (rowid, text, section, title) VALUES (?,?,?,?)",
+            [(i, c.text, c.section, m.title) for i, c in zip(ids, chunks)],
+        )
+        if len(chunks):
+            self._vectors.append(np.asarray(vectors, dtype=np.float32).reshape(len(chunks), self.dimension))
+        self.next_id += len(chunks)
+        self.pages += len(pages)
+
+    def commit(self, manifest: Manifest) -> str:
+        """Write vectors and manifest, sync, rename into place, then switch CURRENT."""
+        self.db.commit()
+        self.db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('rank', 'bm25(1.0, 0.6, 0.3)')")
+        self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+        self.db.commit()
+        self.db.close()
+        index = faiss.IndexFlatIP(self.dimension)
+        if self._vectors:
+            index.add(np.concatenate(self._vectors))
+        faiss.write_index(index, str(self.tmp / VECTORS))
+        name = f"gen-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+        final = Manifest(**{**asdict(manifest), "generation": name})
+        (self.tmp / MANIFEST).write_text(final.to_json(), encoding="utf-8")
+        for item in (MANIFEST, DB, VECTORS):
+            _fsync_path(self.tmp / item)
+        _fsync_path(self.tmp)
+        os.rename(self.tmp, self.index_dir / name)
+        _fsync_path(self.index_dir)
+        pointer = self.index_dir / f"{CURRENT}.tmp-{uuid.uuid4().hex}"
+        pointer.write_text(name + "\n", encoding="utf-8")
+        _fsync_path(pointer)
+        os.replace(pointer, self.index_dir / CURRENT)
+        _fsync_path(self.index_dir)
+        return name
+
+    def abandon(self) -> None:
+        """Drop the unfinished generation; the current one is untouched."""
+        with contextlib.suppress(Exception):
+            self.db.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def prune(index_dir: Path, keep: int = KEEP_GENERATIONS) -> None:
+    """Remove unfinished temporary folders and all but the newest ``keep`` generations.
+
+    Call only under the write lock. The current generation is always kept.
+    """
+    current = current_generation(index_dir)
+    for item in index_dir.glob("tmp-*"):
+        shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
+    for item in index_dir.glob(f"{CURRENT}.tmp-*"):
+        item.unlink(missing_ok=True)
+    generations = sorted((p for p in index_dir.glob("gen-*") if p.is_dir()), key=lambda p: p.name)
+    for old in generations[:-keep] if keep else generations:
+        if old.name != current:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def iter_documents(store: IndexStore, doc_ids: Iterable[str]) -> Iterator[tuple[Document, list[Page], list[tuple[int, Chunk]]]]:
+    """Documents with their pages and (id, chunk) pairs, for carrying into a new generation."""
+    for doc_id in doc_ids:
+        yield store.documents[doc_id], store.pages(doc_id), store.doc_chunks(doc_id)
