@@ -1,0 +1,42 @@
+# evidence-qa: `make run` starts the app on the sample corpus, `make test` runs the tests.
+# Both create the virtual environment .venv/ on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORPUS ?= corpus
+INDEX  ?= index
+
+.PHONY: install run index test test-fast eval bench reliability lock audit clean-index
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# The CPU build of torch first: a bare `torch` would pull a CUDA build of several GB.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+index: $(STAMP)
+	$(BIN)/qa ingest $(CORPUS) --index $(INDEX)
+
+run: index
+	QA_INDEX_DIR=$(INDEX) QA_CORPUS_DIR=$(CORPUS) $(BIN)/streamlit run app.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not model and not browser"
+
+eval: index
+	$(BIN)/qa eval tests/data/sample_questions.jsonl --index $(INDEX) --compare
+
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt.new && mv constraints.txt.new constraints.txt
+
+clean-index:
+	rm -rf $(INDEX)

@@ -1,0 +1,282 @@
+"""The ``qa`` command: ingest, ask, info, fetch, eval.
+
+The library raises domain errors; this module turns them into one-line
+messages (exit 2) so a user never sees a traceback for a problem they can fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import QAError
+
+log = logging.getLogger("qa")
+
+EPILOG = """\
+examples:
+  qa ingest                      build or update index/ from corpus/
+  qa ask "which practices reduced the number of children in care?"
+  qa ask --json "how much did round 1 invest?"
+  echo "what did the evaluation recommend?" | qa ask --json -
+  qa info
+
+environment: QA_CORPUS_DIR (default corpus/), QA_INDEX_DIR (default index/), QA_MODEL
+(default: the bundled all-MiniLM-L6-v2).
+"""
+
+
+def _add_index(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", metavar="DIR", help="index folder (default: $QA_INDEX_DIR or index/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa",
+        description="Cited answers from a corpus of evaluation reports: every answer sentence is quoted "
+        "from a passage cited to document, page and section.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"qa {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("ingest", help="build or update the index from a folder of documents",
+                       description="Read PDF, .txt, .md and .html files under CORPUS_DIR (recursively), and bring the "
+                       "index in step: new and changed files are embedded, deleted ones removed, unchanged ones kept. "
+                       "Unreadable files are skipped and named with the reason.")
+    p.add_argument("corpus", nargs="?", metavar="CORPUS_DIR", help="documents folder (default: $QA_CORPUS_DIR or corpus/)")
+    _add_index(p)
+    p.add_argument("--rebuild", action="store_true", help="rebuild from scratch (needed after a model or chunking change)")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any file was skipped")
+    p.add_argument("--model", help="sentence-transformers model name or local folder (default: $QA_MODEL or the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--workers", type=int, default=None, help="PDF parsing processes (default: automatic; 0 parses in this process)")
+    p.add_argument("--max-pages", type=int, default=None, help="pages read per document at most (default 5000)")
+    p.add_argument("--max-chars", type=int, default=None, help="characters read per document at most (default 20,000,000)")
+    p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links, also out of the corpus folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("ask", help="answer a question with cited passages",
+                       description="Answer a plain-language question from the index: the best passages, each with a "
+                       "citation, and the sentences from them that answer it. With QUESTION '-', read one question "
+                       "per line from standard input.")
+    p.add_argument("question", metavar="QUESTION", help="the question, or - to read questions from standard input")
+    _add_index(p)
+    p.add_argument("--top-k", type=int, default=5, metavar="N", help="passages to return (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON (JSON Lines with QUESTION -)")
+    p.add_argument("--doc", nargs="+", metavar="DOC", help="only these documents (paths relative to the corpus folder)")
+    p.add_argument("--year-from", type=int, metavar="YEAR", help="only documents from this year on")
+    p.add_argument("--year-to", type=int, metavar="YEAR", help="only documents up to this year")
+    p.add_argument("--model", help="model to embed the question with (default: the one the index was built with)")
+
+    p = sub.add_parser("info", help="what the index holds and how it was built")
+    _add_index(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    from . import fetch
+
+    p = sub.add_parser("fetch", help="download the official evaluation reports from GOV.UK",
+                       description="Download the PDF attachments of the GOV.UK collection 'Children's social care "
+                       "innovation programme: insights and evaluation' into corpus/official/ with a sources.csv; "
+                       "then run `qa ingest` to index them.")
+    fetch.configure_parser(p)
+
+    from . import evaluate
+
+    p = sub.add_parser("eval", help="measure retrieval on a question file",
+                       description="Recall@k, MRR@10 and how well unanswerable questions are flagged, on a JSON Lines "
+                       'question file: {"id", "question", "gold": [{"doc", "pages", "contains"}]}.')
+    if hasattr(evaluate, "configure_parser"):
+        evaluate.configure_parser(p)
+    return parser
+
+
+def _wrap(text: str, indent: str = "    ") -> str:
+    return textwrap.fill(" ".join(text.split()), width=100, initial_indent=indent, subsequent_indent=indent)
+
+
+def answer_to_json(answer) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The JSON object of one answer, as documented in the README."""
+    return {
+        "question": answer.question,
+        "query": answer.query,
+        "found": answer.found,
+        "answer": [{"text": s.text, "passages": list(s.passages)} for s in answer.sentences],
+        "passages": [
+            {
+                "rank": p.rank,
+                "doc": p.chunk.doc_id,
+                "title": p.document.title,
+                "year": p.document.year,
+                "page": p.chunk.page,
+                "page_label": p.chunk.page_label,
+                "section": p.chunk.section,
+                "text": p.chunk.text,
+                "score": p.score,
+                "citation": p.citation.short,
+                "reference": p.citation.reference,
+            }
+            for p in answer.passages
+        ],
+    }
+
+
+def format_answer(answer) -> str:  # type: ignore[no-untyped-def]
+    """Readable terminal output: the answer sentences, then the cited passages."""
+    lines: list[str] = []
+    if answer.query != answer.question:
+        lines.append(f"(searched: {answer.query})")
+    if answer.found:
+        lines.append("Answer (quoted from the passages below):")
+        for s in answer.sentences:
+            marks = "".join(f"[{r}]" for r in s.passages)
+            lines.append(textwrap.fill(f"{s.text} {marks}", width=100, initial_indent="  - ", subsequent_indent="    "))
+    else:
+        lines.append("The corpus does not cover this question. The closest passages are weak matches:")
+    lines.append("")
+    for p in answer.passages:
+        section = f" | {p.chunk.section}" if p.chunk.section else ""
+        lines.append(f"[{p.rank}] {p.citation.short}{section}  (score {p.score:.2f})")
+        lines.append(_wrap(p.chunk.text))
+        lines.append(f"    {p.chunk.doc_id}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from .embed import load_embedder, set_threads
+    from .engine import corpus_dir, index_dir
+    from .ingest import IngestSettings, ingest
+
+    corpus = corpus_dir(args.corpus)
+    index = index_dir(args.index)
+    embedder = load_embedder(args.model)
+    set_threads(0)
+    settings = IngestSettings(
+        workers=args.workers,
+        follow_symlinks=args.follow_symlinks,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        **{k: v for k, v in (("max_pages", args.max_pages), ("max_chars", args.max_chars)) if v is not None},
+    )
+    report = ingest(corpus, index, embedder, settings=settings, rebuild=args.rebuild)
+    print(f"index {index}: {report.documents} documents, {report.pages} pages, {report.chunks} chunks "
+          f"({report.embedded_chunks} embedded now) in {report.seconds:.1f} s")
+    if report.new_or_changed:
+        print(f"  new or changed: {len(report.new_or_changed)}")
+    if report.removed:
+        print(f"  removed: {', '.join(report.removed)}")
+    if not report.new_or_changed and not report.removed and not report.embedded_chunks:
+        print("  already up to date")
+    if report.skipped:
+        print(f"  skipped {len(report.skipped)} file(s):")
+        for s in report.skipped:
+            print(f"    {s.path}: {s.reason}")
+        if args.strict:
+            return 1
+    return 0
+
+
+def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .embed import load_embedder, set_threads
+    from .engine import Engine
+
+    embedder = load_embedder(args.model) if getattr(args, "model", None) else None
+    engine = Engine(args.index, embedder=embedder)
+    set_threads(1)  # one thread answers a short query fastest on a small machine
+    return engine
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    filters = {"top_k": args.top_k, "docs": args.doc, "year_from": args.year_from, "year_to": args.year_to}
+    if args.question == "-":
+        for line in sys.stdin:
+            question = line.strip()
+            if not question:
+                continue
+            answer = engine.ask(question, **filters)
+            if args.json:
+                print(json.dumps(answer_to_json(answer), ensure_ascii=False), flush=True)
+            else:
+                print(f"Q: {question}\n{format_answer(answer)}\n", flush=True)
+        return 0
+    answer = engine.ask(args.question, **filters)
+    print(json.dumps(answer_to_json(answer), ensure_ascii=False, indent=2) if args.json else format_answer(answer))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .engine import index_dir
+    from .store import IndexStore
+
+    store = IndexStore(index_dir(args.index))
+    m = store.manifest
+    info = {
+        "index_dir": str(store.index_dir), "generation": store.generation, "built_at": m.built_at,
+        "corpus_dir": m.corpus_dir, "model": m.model, "model_sha256": m.model_hash, "dimension": m.dimension,
+        "chunking": m.chunking, "documents": len(store.documents), "pages": store.count("pages"),
+        "chunks": store.count("chunks"), "skipped_files": {k: v[1] for k, v in m.skipped.items()},
+    }
+    if args.json:
+        info["document_list"] = [
+            {"doc": d.doc_id, **asdict(d.meta), "pages": d.n_pages} for d in store.documents.values()
+        ]
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return 0
+    print(f"index:      {info['index_dir']} ({info['generation']})")
+    print(f"built:      {m.built_at} from {m.corpus_dir}")
+    print(f"model:      {m.model} ({m.dimension} dimensions, sha256 {m.model_hash[:12]}...)")
+    print(f"chunking:   {', '.join(f'{k}={v}' for k, v in m.chunking.items())}")
+    print(f"contents:   {info['documents']} documents, {info['pages']} pages, {info['chunks']} chunks")
+    for d in store.documents.values():
+        print(f"  {d.doc_id}  [{d.year or 'n.d.'}] {d.title} ({d.n_pages} p.)")
+    for path, reason in info["skipped_files"].items():  # type: ignore[union-attr]
+        print(f"  skipped {path}: {reason}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        for noisy in ("sentence_transformers", "transformers", "httpx", "huggingface_hub"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        if args.command == "ingest":
+            return _cmd_ingest(args)
+        if args.command == "ask":
+            return _cmd_ask(args)
+        if args.command == "info":
+            return _cmd_info(args)
+        if args.command == "fetch":
+            from . import fetch
+
+            return fetch.run(args)
+        if args.command == "eval":
+            from . import evaluate
+
+            return evaluate.run(args)
+    except QAError as exc:
+        print(f"qa {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the index is unchanged unless the ingest had finished", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
