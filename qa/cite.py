@@ -31,7 +31,7 @@ def make_citation(document: Document, chunk: Chunk) -> Citation:
     if meta.publisher and meta.publisher != author:
         parts.append(f"{meta.publisher}.")
     if where:
-        parts.append(f"{where[0].upper()}{where[1:]}.")
+        parts.append(f"{where}.")
     if meta.url:
         parts.append(f"Available at: {meta.url}")
     return Citation(short=short, reference=" ".join(parts))

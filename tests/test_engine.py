@@ -1,0 +1,114 @@
+"""The engine over a small generated corpus, with the fake embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import FakeEmbedder, make_pdf
+from qa import Engine, IndexMismatchError, IndexMissingError
+from qa.engine import AskSettings
+from qa.ingest import IngestSettings, ingest
+
+FOSTER = (
+    "Foster carers in the Northshire project received weekly supervision from a clinical psychologist. "
+    "Placement breakdowns fell during the two years of the project, and carers said they felt supported."
+)
+CAPS = (
+    "Caseloads for social workers in Southby were reduced to fifteen children each. "
+    "Every project that aimed to reduce caseloads succeeded in doing so within the first year."
+)
+TEEN = (
+    "Teenagers on the edge of care in Northshire were offered a key worker and a bed in a hub. "
+    "Fewer teenagers entered care after the hub opened, the evaluation of the project reported."
+)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "corpus"
+    make_pdf(root / "northshire.pdf", [FOSTER, TEEN, "Annex. Glossary of terms used in this report."],
+             header="Northshire evaluation", title="Northshire evaluation")
+    (root / "southby.md").parent.mkdir(parents=True, exist_ok=True)
+    (root / "southby.md").write_text("# Southby caseloads\n\n" + CAPS + "\n", encoding="utf-8")
+    (root / "sources.csv").write_text(
+        "path,title,authors,year,publisher,url,licence\n"
+        "northshire.pdf,Northshire evaluation,A. Author,2016,Example Council,https://example.org/n,OGL\n"
+        "southby.md,Southby caseloads,B. Author,2019,Southby Trust,,\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+@pytest.fixture
+def engine(corpus: Path, tmp_path: Path) -> Engine:
+    embedder = FakeEmbedder()
+    ingest(corpus, tmp_path / "index", embedder, settings=IngestSettings(workers=0))
+    return Engine(tmp_path / "index", embedder=embedder, settings=AskSettings(found_threshold=0.2))
+
+
+def test_best_passage_is_cited_to_its_page_and_catalogue_metadata(engine: Engine) -> None:
+    answer = engine.ask("Did teenagers on the edge of care enter care less often?", top_k=3)
+    top = answer.passages[0]
+    assert top.chunk.doc_id == "northshire.pdf" and top.chunk.page == 2
+    assert "Fewer teenagers entered care" in " ".join(top.chunk.text.split())
+    assert top.citation.short == "Northshire evaluation (2016), p. 2"
+    assert "https://example.org/n" in top.citation.reference and "A. Author" in top.citation.reference
+
+
+def test_running_header_is_not_part_of_passages(engine: Engine) -> None:
+    answer = engine.ask("foster carers supervision psychologist", top_k=3)
+    assert all("Northshire evaluation" not in p.chunk.text for p in answer.passages if p.chunk.doc_id == "northshire.pdf")
+
+
+def test_doc_and_year_filters(engine: Engine) -> None:
+    only_md = engine.ask("caseloads supervision teenagers", docs=["southby.md"], top_k=5)
+    assert {p.chunk.doc_id for p in only_md.passages} == {"southby.md"}
+    recent = engine.ask("caseloads supervision teenagers", year_from=2018, top_k=5)
+    assert {p.document.year for p in recent.passages} == {2019}
+    none = engine.ask("caseloads", year_to=2000)
+    assert none.passages == () and not none.found
+
+
+def test_answer_sentences_are_quoted_from_the_passages(engine: Engine) -> None:
+    answer = engine.ask("Were caseloads for social workers reduced?", top_k=3)
+    assert answer.found and answer.sentences
+    by_rank = {p.rank: " ".join(p.chunk.text.split()) for p in answer.passages}
+    for sentence in answer.sentences:
+        assert all(sentence.text in by_rank[r] for r in sentence.passages)
+
+
+def test_follow_up_is_searched_with_the_previous_question(engine: Engine) -> None:
+    answer = engine.ask("what about for teenagers?", history=["Did fewer children enter care in Northshire?"])
+    assert answer.query.startswith("Did fewer children enter care in Northshire?")
+    assert answer.passages[0].chunk.page == 2
+
+
+def test_context_is_the_text_around_a_passage_on_its_page(engine: Engine) -> None:
+    passage = engine.ask("Placement breakdowns fell during the two years", top_k=1).passages[0]
+    page = engine.page(passage.chunk.doc_id, passage.chunk.page)
+    assert page is not None
+    before, after = engine.context(passage)
+    assert page.text == before + passage.chunk.text + after or (before + passage.chunk.text + after) in page.text
+
+
+def test_source_path_stays_inside_the_corpus(engine: Engine, corpus: Path) -> None:
+    assert engine.source_path("northshire.pdf") == (corpus / "northshire.pdf").resolve()
+    assert engine.source_path("../outside.pdf") is None
+
+
+def test_other_model_is_refused_with_rebuild_advice(corpus: Path, tmp_path: Path) -> None:
+    ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=IngestSettings(workers=0))
+    with pytest.raises(IndexMismatchError, match="rebuild"):
+        Engine(tmp_path / "index", embedder=FakeEmbedder(dimension=32))
+
+
+def test_missing_index_says_how_to_build_one(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="qa ingest"):
+        Engine(tmp_path / "nothing", embedder=FakeEmbedder())
+
+
+def test_empty_question_finds_nothing(engine: Engine) -> None:
+    answer = engine.ask("   ")
+    assert not answer.found and answer.passages == ()
