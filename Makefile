@@ -27,6 +27,7 @@ run: index
 	QA_INDEX_DIR=$(INDEX) QA_CORPUS_DIR=$(CORPUS) $(BIN)/streamlit run app.py
 
 test: $(STAMP)
+	$(BIN)/python -m pip check
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
@@ -36,7 +37,8 @@ eval: index
 	$(BIN)/qa eval tests/data/sample_questions.jsonl --index $(INDEX) --compare
 
 lock: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt.new && mv constraints.txt.new constraints.txt
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean-index:
 	rm -rf $(INDEX)
