@@ -1,0 +1,350 @@
+"""Helpers for the Streamlit app that need no Streamlit: safe Markdown, highlighting, exports, source links.
+
+Text from documents is untrusted: a PDF may contain HTML, Markdown links or
+images. Everything shown with ``st.markdown`` goes through ``escape_markdown``
+first, so it renders as the literal characters and nothing else. Exported
+Markdown uses the lighter ``escape_export`` so the file stays readable as
+plain text while still rendering inert in a Markdown viewer.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import shutil
+import string
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from .records import Answer, Document, Passage
+
+_PUNCTUATION = frozenset(string.punctuation)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_LEADING_SPACE = re.compile(r"(?m)^[ \t\u00a0]+")
+
+
+# --- Markdown escaping -------------------------------------------------------------------
+
+
+def _normalise(text: str) -> str:
+    """Unix newlines, no control characters, no indentation (four spaces would start a code block)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub(" ", text)
+    return _LEADING_SPACE.sub("", text)
+
+
+def _escape_chars(text: str) -> str:
+    return "".join("\\" + c if c in _PUNCTUATION else c for c in text)
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` as Markdown that renders as exactly these characters.
+
+    Every ASCII punctuation character gets a backslash (CommonMark allows that
+    for all of them), so no link, image, emphasis, heading, list, table, math,
+    HTML tag or entity can start; leading indentation is dropped so no code
+    block starts either.
+    """
+    return _escape_chars(_normalise(text))
+
+
+_EXPORT_SPECIAL = frozenset("\\`*_{}[]<>!|~$&")
+_EXPORT_LINE_START = re.compile(r"(?m)^([#>+=-]|\d+(?=[.)]))")
+
+
+def escape_export(text: str) -> str:
+    """Lighter escaping for downloaded Markdown: only what could start markup.
+
+    Brackets, angle brackets, emphasis and code markers, pipes, dollars and
+    ampersands are escaped everywhere; headings, quotes and list markers at
+    the start of a line. Bare http(s) URLs may still auto-link, which is harmless.
+    """
+    text = _normalise(text)
+    text = "".join("\\" + c if c in _EXPORT_SPECIAL else c for c in text)
+    return _EXPORT_LINE_START.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1), text)
+
+
+def quote_block(text: str) -> str:
+    """Escaped text as a Markdown block quote, blank lines kept as quoted paragraph breaks."""
+    return "\n".join(f"> {line}".rstrip() for line in escape_export(text).strip().split("\n"))
+
+
+# --- highlighting ------------------------------------------------------------------------
+
+
+def sentence_spans(text: str, sentences: Iterable[str]) -> list[tuple[int, int]]:
+    """Where the sentences occur in ``text`` (whitespace and case folded), merged and sorted."""
+    spans: list[tuple[int, int]] = []
+    for sentence in sentences:
+        words = sentence.split()
+        if not words:
+            continue
+        pattern = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
+        spans.extend((m.start(), m.end()) for m in pattern.finditer(text))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _bold(segment: str) -> str:
+    """Escaped segment in bold, line by line (emphasis cannot cross a line break)."""
+    out = []
+    for line in segment.split("\n"):
+        core = line.strip()
+        if not core:
+            out.append(line)
+            continue
+        lead = line[: len(line) - len(line.lstrip())]
+        trail = line[len(line.rstrip()) :]
+        out.append(f"{lead}**{_escape_chars(core)}**{trail}")
+    return "\n".join(out)
+
+
+def _keep_short_lines(rendered: str, source: str) -> str:
+    """Hard line breaks after the source's short lines (headings, paragraph ends).
+
+    PDF text keeps the printed line wraps; Markdown joins lines, which suits
+    wrapped lines but runs headings into the text. A line much shorter than
+    the longest one ended early, so its break is kept.
+    """
+    src = source.split("\n")
+    out = rendered.split("\n")
+    widest = max((len(line.rstrip()) for line in src), default=0)
+    if len(src) != len(out) or widest < 40:
+        return rendered
+    for i in range(len(src) - 1):
+        if src[i].strip() and src[i + 1].strip() and len(src[i].rstrip()) < 0.75 * widest:
+            out[i] = out[i].rstrip() + "  "
+    return "\n".join(out)
+
+
+def highlight_markdown(text: str, sentences: Iterable[str] = ()) -> str:
+    """Escaped Markdown of a passage with the given sentences in bold and its short lines kept."""
+    text = _normalise(text)
+    out: list[str] = []
+    pos = 0
+    for start, end in sentence_spans(text, sentences):
+        out.append(_escape_chars(text[pos:start]))
+        out.append(_bold(text[start:end]))
+        pos = end
+    out.append(_escape_chars(text[pos:]))
+    return _keep_short_lines("".join(out), text)
+
+
+def sentences_for(answer: Answer, rank: int) -> list[str]:
+    """The answer sentences taken from the passage of this rank."""
+    return [s.text for s in answer.sentences if rank in s.passages]
+
+
+def markers(ranks: Sequence[int]) -> str:
+    """``[1][3]``: citation markers for passage ranks."""
+    return "".join(f"[{r}]" for r in ranks)
+
+
+def relevance(passage: Passage) -> float:
+    """The passage's cosine similarity to the query, clipped to 0..1 for a progress bar."""
+    return min(1.0, max(0.0, float(passage.dense_score)))
+
+
+# --- conversation and exports ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question of a conversation with its answer, or the error that stopped it."""
+
+    question: str
+    answer: Answer | None = None
+    error: str = ""
+    filters: str = ""  # a human description of the filters in force, "" when none
+
+
+@dataclass
+class Pin:
+    """A passage a user kept, with the question that found it."""
+
+    question: str
+    passage: Passage
+    key: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = pin_key(self.passage)
+
+
+def pin_key(passage: Passage) -> str:
+    """Identity of a passage across questions: document, page and span."""
+    c = passage.chunk
+    return f"{c.doc_id}#{c.page}:{c.start}-{c.end}"
+
+
+def _year(document: Document) -> str:
+    return str(document.year) if document.year else "n.d."
+
+
+def passage_markdown(passage: Passage, heading: str = "") -> str:
+    """A passage for export: heading, location, the text quoted and the full reference."""
+    c = passage.chunk
+    lines = [f"**{heading or f'[{passage.rank}]'}** {escape_export(passage.citation.short)}"]
+    if c.section:
+        lines.append(f"Section: {escape_export(c.section)}")
+    lines += ["", quote_block(c.text), "", f"Reference: {escape_export(passage.citation.reference)}", ""]
+    return "\n".join(lines)
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The answer sentences with their citation markers, or the not-covered notice."""
+    if not answer.passages:
+        return "_No passage matched the question and filters._\n"
+    if not answer.found:
+        return "_The corpus does not appear to cover this question. The closest passages below are weak matches._\n"
+    return "\n".join(f"- {escape_export(s.text)} {escape_export(markers(s.passages))}" for s in answer.sentences) + "\n"
+
+
+def conversation_markdown(turns: Sequence[Turn], title: str = "Evidence Q&A conversation") -> str:
+    """The whole conversation: each question, its answer and its passages quoted with citations."""
+    parts = [f"# {escape_export(title)}", ""]
+    for number, turn in enumerate(turns, start=1):
+        parts += [f"## {number}. {escape_export(turn.question)}", ""]
+        if turn.error:
+            parts += [f"_Error: {escape_export(turn.error)}_", ""]
+            continue
+        answer = turn.answer
+        if answer is None:
+            continue
+        if answer.query.strip() != turn.question.strip():
+            parts += [f"_Searched for:_ {escape_export(answer.query)}", ""]
+        if turn.filters:
+            parts += [f"_Filters:_ {escape_export(turn.filters)}", ""]
+        parts += [answer_markdown(answer), "### Sources" if answer.found else "### Closest passages (weak matches)", ""]
+        parts += [passage_markdown(p) for p in answer.passages]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def pins_markdown(pins: Sequence[Pin], title: str = "Pinned passages") -> str:
+    """The pinned collection: each passage quoted with its full citation and the question that found it."""
+    parts = [f"# {escape_export(title)}", ""]
+    for number, pin in enumerate(pins, start=1):
+        parts.append(passage_markdown(pin.passage, heading=f"{number}."))
+        parts += [f"_Found for the question:_ {escape_export(pin.question)}", ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+CSV_COLUMNS = ("question", "rank", "citation", "reference", "document", "title", "year", "page", "page_label",
+               "section", "url", "similarity", "passage")
+
+
+def _cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def citations_csv(rows: Iterable[tuple[str, Passage]]) -> str:
+    """One CSV row per (question, passage): the citation, its location and the passage text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for question, p in rows:
+        d, c = p.document, p.chunk
+        writer.writerow([_cell(v) for v in (
+            question, p.rank, p.citation.short, p.citation.reference, d.doc_id, d.title, d.year or "", c.page,
+            c.page_label, c.section, d.meta.url, f"{p.dense_score:.3f}", c.text,
+        )])
+    return buffer.getvalue()
+
+
+def conversation_rows(turns: Sequence[Turn]) -> list[tuple[str, Passage]]:
+    """(question, passage) for every passage shown in a conversation."""
+    return [(t.question, p) for t in turns if t.answer is not None for p in t.answer.passages]
+
+
+def describe_filters(titles: Sequence[str], years: tuple[int, int] | None) -> str:
+    """'2 documents; 2015-2017': what the sidebar filters restrict, '' when nothing."""
+    parts = []
+    if titles:
+        parts.append(titles[0] if len(titles) == 1 else f"{len(titles)} documents")
+    if years:
+        parts.append(f"{years[0]}–{years[1]}" if years[0] != years[1] else str(years[0]))
+    return "; ".join(parts)
+
+
+# --- opening sources in the browser ------------------------------------------------------
+
+STATIC_ROUTE = "app/static"
+_PUBLISH_LOCK = threading.Lock()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _safe_name(doc_id: str) -> str:
+    name = Path(doc_id).name
+    return re.sub(r"[^\w.\-]+", "_", name).strip("._") or "document"
+
+
+def published_name(document: Document) -> str:
+    """Where a source is served under the static folder: ``corpus/<hash>/<name>``.
+
+    The content hash keeps different versions (and different corpora) apart;
+    text sources get ``.txt`` so the browser shows them as plain text instead
+    of running or downloading them.
+    """
+    name = _safe_name(document.doc_id)
+    if document.kind != "pdf":
+        name += ".txt"
+    return f"corpus/{document.content_hash[:16]}/{name}"
+
+
+def publish_source(document: Document, source: Path | None, static_dir: Path, pages_text: Sequence[str] = ()) -> str | None:
+    """Put a document where the app's static route serves it; its URL relative to the app, or None.
+
+    A source is copied only when its bytes still match what was indexed, so the
+    page number in the link is right. An HTML source
+    is never served as HTML (it would run in the app's origin): its indexed
+    text, ``pages_text``, is served instead; Markdown and text files are
+    served as they are, as plain text.
+    """
+    rel = published_name(document)
+    target = static_dir / rel
+    url = f"{STATIC_ROUTE}/{quote(rel)}"
+    if target.is_file():
+        return url
+    with _PUBLISH_LOCK:
+        if target.is_file():
+            return url
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            if document.kind == "html" or source is None:
+                if not pages_text:
+                    return None
+                tmp.write_text("\n\n".join(pages_text), encoding="utf-8")
+            else:
+                shutil.copyfile(source, tmp)  # a copy, not a link: later edits to the corpus cannot reach it
+                if _sha256(tmp) != document.content_hash:
+                    return None
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return url
+
+
+def page_url(url: str, document: Document, page: int) -> str:
+    """The link that opens a source at a physical page (PDF viewers read ``#page=N``)."""
+    return f"{url}#page={page}" if document.kind == "pdf" else url
