@@ -35,24 +35,63 @@ _CHAR_MAP = str.maketrans(
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PRIVATE_USE = re.compile(r"[\ue000-\uf8ff]")  # symbol-font glyphs, nearly always bullets
 _SPACES = re.compile(r"[ \u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_HYPHEN_BREAK = re.compile(r"([A-Za-z])-\n([a-z]\S*) ?")
+_HYPHEN_BREAK = re.compile(r"(\w*[A-Za-z])-\n([a-z][\w'\u2019]*(?:-[A-Za-z][\w'\u2019]*)*)[ \n]?")
+_VOCAB_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
 _EDGE_LINES = 3
 _PAGE_NUMBER_LINE = re.compile(r"^(?:page\s+)?[-\u2013(]?\s*(\d{1,4})\s*[-\u2013)]?(?:\s+of\s+\d{1,4})?$", re.I)
 
 
 def normalise(text: str) -> str:
-    """NFKC, a small character map, no control characters, single spaces, trimmed lines."""
-    text = unicodedata.normalize("NFKC", text).translate(_CHAR_MAP)
+    """NFKC, a small character map, no control characters, single spaces, trimmed lines.
+
+    Characters are removed before NFKC, not after, so that what is left composes
+    once and for all: ``normalise(normalise(t)) == normalise(t)``.
+    """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
+    text = _CONTROL.sub("", text.translate(_CHAR_MAP))
     text = _PRIVATE_USE.sub("-", text)
+    text = unicodedata.normalize("NFKC", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return "\n".join(lines)
 
 
-def rejoin_hyphenation(text: str) -> str:
-    """Join 'infor-\\nmation' into 'information\\n' (the line break moves after the word)."""
-    return _HYPHEN_BREAK.sub(lambda m: m.group(1) + m.group(2) + "\n", text)
+# Words after a line-end hyphen that show a suspended compound ("short- and long-term").
+_SUSPENDED = {"and", "or", "to", "nor"}
+
+
+def vocabulary(texts: Sequence[str]) -> set[str]:
+    """Lower-cased words and hyphenated compounds of a document, to settle line-end hyphens."""
+    words: set[str] = set()
+    for text in texts:
+        words.update(m.lower() for m in _VOCAB_WORD.findall(text))
+    return words
+
+
+def rejoin_hyphenation(text: str, words: set[str] | None = None) -> str:
+    """Mend words broken at a line-end hyphen; the line break moves after the word.
+
+    'infor-\\nmation' becomes 'information' when the document spells it so
+    elsewhere (or when no vocabulary is given); a compound broken at its own
+    hyphen ('multi-\\nagency') keeps it; 'short-\\nand long-term' keeps the hyphen
+    and gets its space back. Nothing moves between pages: this works on one
+    page's text.
+    """
+
+    def mend(m: re.Match[str]) -> str:
+        first, second = m.group(1), m.group(2)
+        if second.lower() in _SUSPENDED:
+            return f"{first}- {second}\n"
+        joined = first + second
+        if words is None:
+            return joined + "\n"
+        stem = re.match(r"[A-Za-z]+", second)
+        compound = f"{first}-{stem.group(0) if stem else second}".lower()
+        whole = (first + (stem.group(0) if stem else second)).lower()
+        if compound not in words and whole in words:
+            return joined + "\n"
+        return f"{first}-{second}\n"
+
+    return _HYPHEN_BREAK.sub(mend, text)
 
 
 def _line_key(line: str) -> str:
@@ -133,6 +172,16 @@ def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
+# A heading does not end on a word that needs another after it.
+_DANGLING = {
+    "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "by", "from",
+    "into", "that", "which", "who", "is", "are", "was", "were", "be", "been", "has", "have", "as",
+    "their", "its", "our", "this", "these", "those", "than", "not", "while", "whether",
+}
+_VERBS = {"is", "are", "was", "were", "has", "have", "had", "will", "can", "should", "must", "does", "do"}
+_BARE_NUMBER = re.compile(r"^\d{1,3}\s")  # "7 Wave 1 case study..." - often a footnote
+
+
 def heading_text(line: str, outline: set[str] | None = None) -> str | None:
     """The heading a line states, or None when it is ordinary text."""
     line = line.strip()
@@ -158,7 +207,9 @@ def heading_text(line: str, outline: set[str] | None = None) -> str | None:
             and len(words) <= 12
             and len(line) <= 90
             and letters >= 0.6 * len(rest.replace(" ", ""))
-            and not rest.endswith((".", ",", ";"))
+            and not rest.endswith((".", ",", ";", ":", "-"))
+            and words[-1].lower() not in _DANGLING
+            and not (len(words) > 6 and _VERBS & {w.lower() for w in words})  # a sentence, not a title
         ):
             return line
         return None
@@ -168,37 +219,65 @@ def heading_text(line: str, outline: set[str] | None = None) -> str | None:
     return None
 
 
+def _starts_lower(line: str) -> bool:
+    """True when a line's first letter (after quotes and brackets) is lower case."""
+    for char in line:
+        if char.isalpha():
+            return char.islower()
+        if char.isdigit():
+            return False
+    return False
+
+
 def find_headings(page: int, text: str, outline: set[str] | None = None) -> list[Heading]:
     """Headings on one page with their character offsets in ``text``.
 
     A line followed by one starting in lower case is the first line of a
     numbered paragraph, not a heading (Ofsted and statutory guidance number
-    their paragraphs), unless the outline names it.
+    their paragraphs), unless the outline names it. A heading the outline
+    names across two lines is found on its first line. A line starting with a
+    bare number near the foot of a long page is a footnote.
     """
     found: list[Heading] = []
     lines = text.split("\n")
+    content = [i for i, line in enumerate(lines) if line.strip()]
+    foot = set(content[-max(3, len(content) // 4) :]) if len(content) >= 12 else set()
     offset = 0
+    skip_to = -1
     for i, line in enumerate(lines):
-        heading = heading_text(line, outline)
-        if heading:
-            following = next((nxt for nxt in lines[i + 1 :] if nxt.strip()), "")
-            continues = following[:1].islower() or line.rstrip().endswith((",", "-"))
-            if not continues or (outline and _norm(line) in outline) or line.startswith("#"):
-                found.append(Heading(page=page, offset=offset, text=heading))
+        if i > skip_to and line.strip():
+            following_index = next((j for j in range(i + 1, len(lines)) if lines[j].strip()), None)
+            following = lines[following_index] if following_index is not None else ""
+            two_lines = f"{line.strip()} {following.strip()}"
+            if outline and following and _norm(line) not in outline and _norm(two_lines) in outline:
+                found.append(Heading(page=page, offset=offset, text=two_lines))
+                skip_to = following_index if following_index is not None else i
+            else:
+                heading = heading_text(line, outline)
+                named = bool(outline and _norm(line) in outline)
+                if heading and not named and not line.startswith("#"):
+                    continues = _starts_lower(following) or line.rstrip().endswith((",", "-"))
+                    footnote = i in foot and bool(_BARE_NUMBER.match(line.strip()))
+                    if continues or footnote:
+                        heading = None
+                if heading:
+                    found.append(Heading(page=page, offset=offset, text=heading))
         offset += len(line) + 1
     return found
 
 
 def clean_pages(raw_pages: Sequence[RawPage]) -> tuple[list[str], list[int | None]]:
     """Cleaned text of each page, and the printed page numbers seen at page edges."""
-    split = [normalise(p.text).split("\n") for p in raw_pages]
+    normalised = [normalise(p.text) for p in raw_pages]
+    words = vocabulary(normalised)
+    split = [text.split("\n") for text in normalised]
     keys = running_lines(split)
     texts: list[str] = []
     printed: list[int | None] = []
     for lines in split:
         kept, number = _strip_edges(lines, keys)
         printed.append(number)
-        text = rejoin_hyphenation("\n".join(kept))
+        text = rejoin_hyphenation("\n".join(kept), words)
         text = re.sub(r"\n{3,}", "\n\n", text).strip()
         texts.append(text)
     return texts, printed

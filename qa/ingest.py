@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -67,6 +68,18 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+def _valid_name(name: str) -> bool:
+    """False for names the file system gave as undecodable bytes (Python keeps them as surrogates).
+
+    Such a name cannot be stored in the index or shown to the user.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def discover(corpus_dir: Path, follow_symlinks: bool = False) -> tuple[list[tuple[Path, str]], list[Skipped]]:
     """Supported files under ``corpus_dir`` (recursively, sorted), and the ones refused.
 
@@ -77,7 +90,13 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False) -> tuple[list[tupl
     found: list[tuple[Path, str]] = []
     skipped: list[Skipped] = []
     seen_dirs: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(corpus_dir, followlinks=follow_symlinks):
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename or corpus_dir)
+        rel = where.relative_to(corpus_dir).as_posix() if where.is_relative_to(corpus_dir) else str(where)
+        skipped.append(Skipped(rel or ".", f"folder cannot be listed ({error.strerror or error}); check its permissions"))
+
+    for dirpath, dirnames, filenames in os.walk(corpus_dir, onerror=unreadable, followlinks=follow_symlinks):
         here = Path(dirpath)
         try:
             st = here.stat()
@@ -92,6 +111,10 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False) -> tuple[list[tupl
         for name in list(dirnames):
             if _is_hidden(name):
                 dirnames.remove(name)
+            elif not _valid_name(name):
+                dirnames.remove(name)
+                shown = (here / name).relative_to(corpus_dir).as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                skipped.append(Skipped(shown, "its folder name is not valid UTF-8; rename the folder"))
             elif (here / name).is_symlink() and not follow_symlinks:
                 skipped.append(Skipped((here / name).relative_to(corpus_dir).as_posix(), "a symbolic link to a folder; not followed (use --follow-symlinks)"))
         dirnames.sort()
@@ -99,6 +122,10 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False) -> tuple[list[tupl
             path = here / name
             rel = path.relative_to(corpus_dir).as_posix()
             if _is_hidden(name) or name == SOURCES_CSV or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            if not _valid_name(rel):
+                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                skipped.append(Skipped(shown, "its file name is not valid UTF-8; rename the file"))
                 continue
             if path.is_symlink():
                 try:
@@ -167,6 +194,24 @@ def parse_file(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSe
     Metadata: the catalogue entry's fields first, then the PDF's own, then the
     first heading, then the file name.
     """
+    return _parse(path, rel_path, meta, chunking, tokenizer_file, max_pages, max_chars).document
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed document with what the reader had to say about it.
+
+    ``truncated`` says why the text was cut short by a limit, when it was;
+    ``notes`` are other remarks worth a warning (pages left out).
+    """
+
+    document: ParsedDocument
+    truncated: str = ""
+    notes: tuple[str, ...] = ()
+
+
+def _parse(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSettings,
+           tokenizer_file: str | None, max_pages: int, max_chars: int) -> Parsed:
     raw = read_document(Path(path), rel_path, max_pages=max_pages, max_chars=max_chars)
     pages, headings = clean_document(raw)
     if not any(p.text.strip() for p in pages):
@@ -179,53 +224,83 @@ def parse_file(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSe
     title = meta.title or raw.title or first_heading or _title_from_name(rel_path)
     full_meta = replace(meta, title=title, authors=meta.authors or raw.author, year=meta.year or raw.year)
     document = Document(doc_id=rel_path, meta=full_meta, content_hash=raw.content_hash, kind=raw.kind, n_pages=len(pages))
-    if raw.truncated:
-        log.warning("%s: %s", rel_path, raw.truncated)
-    return ParsedDocument(document=document, pages=tuple(pages), chunks=tuple(chunks))
+    parsed = ParsedDocument(document=document, pages=tuple(pages), chunks=tuple(chunks))
+    return Parsed(parsed, truncated=raw.truncated, notes=raw.notes)
 
 
-def _parse_or_skip(args: tuple) -> ParsedDocument | Skipped:
+def _parse_or_skip(args: tuple) -> Parsed | Skipped:
+    """Parse one file (a job tuple of ``parse_file``'s arguments); every failure becomes a ``Skipped``."""
     try:
-        return parse_file(*args)
+        return _parse(*args)
     except DocumentError as exc:
         return Skipped(exc.path, exc.reason)
     except MemoryError:
         return Skipped(args[1], "too large to read in memory; lower --max-pages/--max-chars or split the file")
+    except RecursionError:
+        return Skipped(args[1], "is nested too deeply to read (a damaged or hostile file); download it again")
     except Exception as exc:  # noqa: BLE001 - one unexpected failure must not stop the ingest
         log.exception("unexpected failure reading %s", args[1])
-        return Skipped(args[1], f"could not be read ({type(exc).__name__}: {exc})")
+        return Skipped(args[1], f"could not be read ({type(exc).__name__}: {exc}); check the file or report it")
 
 
-def _parse_all(jobs: list[tuple], workers: int) -> Iterator[ParsedDocument | Skipped]:
+ParseFunction = Callable[[tuple], "Parsed | Skipped"]
+_DIED = "crashed its reader process twice (out of memory, or a fault in the PDF library); split or re-save the file"
+
+
+def _parse_isolated(job: tuple, parse: ParseFunction, context: multiprocessing.context.BaseContext) -> Parsed | Skipped:
+    """Parse one file in a process of its own, so a crash is pinned on that file."""
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return pool.submit(parse, job).result()
+    except BrokenProcessPool:
+        return Skipped(job[1], _DIED)
+
+
+def _parse_all(jobs: list[tuple], workers: int, parse: ParseFunction = _parse_or_skip) -> Iterator[Parsed | Skipped]:
     """Parse files, in worker processes when asked; yields each result as it finishes.
 
-    If the worker pool breaks (a worker killed by the OS, say), the file it held
-    is skipped with that reason and the rest are parsed in this process.
+    If a worker dies (killed by the OS for memory, or a crash in a parser), the
+    pool breaks and every file in flight is suspect: each is parsed again in a
+    process of its own, which either succeeds (it was a bystander or a passing
+    fault) or pins the crash on that file, which is then skipped. The other
+    files go on in a new pool. The main process never parses in worker mode,
+    so a crashing file cannot take the ingest down.
     """
-    queue = list(jobs)
-    if workers > 0 and len(queue) > 1:
-        context = multiprocessing.get_context("spawn")  # torch's threads make fork unsafe
+    queue = deque(jobs)
+    if workers <= 0 or len(queue) <= 1:
+        for job in queue:
+            yield parse(job)
+        return
+    context = multiprocessing.get_context("spawn")  # torch's threads make fork unsafe
+    while queue:
+        suspects: list[tuple] = []
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 pending: dict[Future, tuple] = {}
-                while queue or pending:
+                while (queue or pending) and not suspects:
                     while queue and len(pending) < workers * 2:
-                        job = queue.pop(0)
-                        pending[pool.submit(_parse_or_skip, job)] = job
+                        job = queue.popleft()
+                        pending[pool.submit(parse, job)] = job
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         job = pending.pop(future)
                         try:
-                            yield future.result()
+                            result = future.result()
                         except BrokenProcessPool:
-                            yield Skipped(job[1], "its reader process died (out of memory?); lower --max-pages or split the file")
-                            queue.extend(pending.values())
-                            pending.clear()
-                            raise
+                            suspects.append(job)
+                            continue
+                        yield result
+                suspects.extend(pending.values())
         except BrokenProcessPool:
-            log.warning("the parsing processes stopped; reading the remaining files in this process")
-    for job in queue:
-        yield _parse_or_skip(job)
+            pass  # raised again by shutdown; the suspects are already listed
+        if suspects:
+            log.warning("a reader process died; reading %d file(s) again one at a time", len(suspects))
+        for job in suspects:
+            yield _parse_isolated(job, parse, context)
+
+
+def _limits_suffix(settings: IngestSettings) -> str:
+    return f"|limits:{settings.max_pages}:{settings.max_chars}"
 
 
 def _default_workers(n_jobs: int) -> int:
@@ -259,11 +334,12 @@ def ingest(
     with write_lock(index_dir):
         prune(index_dir)
         old: IndexStore | None = None
-        if current_generation(index_dir) and not rebuild:
+        if not rebuild and current_generation(index_dir):
             old = IndexStore(index_dir)
             why = mismatch(old.manifest, model=embedder.name, model_hash=embedder.fingerprint,
                            dimension=embedder.dimension, chunking=chunking)
             if why:
+                old.close()
                 raise IndexMismatchError(f"the index in {index_dir} was {why}; rebuild with `qa ingest --rebuild`")
 
         files, skipped = discover(corpus_dir, settings.follow_symlinks)
@@ -272,7 +348,10 @@ def ingest(
         old_keys = dict(old.manifest.documents) if old else {}
         old_skips = dict(old.manifest.skipped) if old else {}
         keys = {s.rel_path: s.key for s in sources}
-        reuse = sorted(rel for rel, key in keys.items() if old_keys.get(rel) == key)
+        # A document cut short by a limit is stored under its key plus the limits,
+        # so it is read again (and in full) once the limits are raised.
+        limits = _limits_suffix(settings)
+        reuse = sorted(rel for rel, key in keys.items() if old_keys.get(rel) in (key, key + limits))
         known_bad = {rel: old_skips[rel][1] for rel, key in keys.items() if rel in old_skips and old_skips[rel][0] == key}
         to_parse = [s for s in sources if s.rel_path not in reuse and s.rel_path not in known_bad]
         removed = sorted(set(old_keys) - set(keys))
@@ -299,14 +378,23 @@ def ingest(
             workers = _default_workers(len(jobs)) if settings.workers is None else settings.workers
             bar = _progress_bar(settings.progress)
             total = embedded = 0
-            for result in _parse_all(jobs, workers):
-                if isinstance(result, Skipped):
-                    skipped.append(result)
-                    if result.path in keys:
-                        bad[result.path] = [keys[result.path], result.reason]
-                    log.warning("skipped %s: %s", result.path, result.reason)
+            truncated: dict[str, str] = {}
+            notes: list[str] = []
+            for outcome in _parse_all(jobs, workers):
+                if isinstance(outcome, Skipped):
+                    skipped.append(outcome)
+                    if outcome.path in keys:
+                        bad[outcome.path] = [keys[outcome.path], outcome.reason]
+                    log.warning("skipped %s: %s", outcome.path, outcome.reason)
                     continue
+                result = outcome.document
                 doc = result.document
+                if outcome.truncated:
+                    truncated[doc.doc_id] = outcome.truncated
+                for note in (outcome.truncated, *outcome.notes):
+                    if note:
+                        log.warning("%s: %s", doc.doc_id, note)
+                        notes.append(f"{doc.doc_id}: {note}")
                 texts = [embedding_text(c, doc.title, settings.chunking) for c in result.chunks]
                 total += len(texts)
                 if bar is not None:
@@ -338,7 +426,8 @@ def ingest(
                     pairs = old.doc_chunks(rel)
                     ids = np.array([i for i, _ in pairs], dtype=np.int64)
                     writer.add(old.documents[rel], old.pages(rel), [c for _, c in pairs], old_vectors[ids])
-            documents = {rel: keys[rel] for rel in sorted(set(reuse) | set(parsed))}
+            documents = {rel: old_keys[rel] if rel in reuse else keys[rel] + (limits if rel in truncated else "")
+                         for rel in sorted(set(reuse) | set(parsed))}
             manifest = Manifest(
                 format_version=FORMAT_VERSION,
                 model=embedder.name,
@@ -361,7 +450,7 @@ def ingest(
     return IngestReport(
         documents=len(documents), pages=writer.pages, chunks=writer.next_id, embedded_chunks=embedded,
         new_or_changed=tuple(sorted(parsed)), removed=tuple(removed), skipped=tuple(skipped),
-        seconds=time.perf_counter() - started, index_dir=str(index_dir),
+        seconds=time.perf_counter() - started, index_dir=str(index_dir), notes=tuple(notes),
     )
 
 

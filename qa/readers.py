@@ -14,10 +14,14 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import DocumentError
 
 log = logging.getLogger(__name__)
+# pypdf warns once per oddity it repairs (thousands of lines for one hostile file);
+# the reader reports what matters (pages left out, files skipped) itself.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md", ".markdown", ".html", ".htm")
 DEFAULT_MAX_PAGES = 5000
@@ -51,11 +55,21 @@ class RawDocument:
     year: int | None = None
     outline: tuple[tuple[int, str], ...] = ()  # (1-based page, heading)
     truncated: str = ""  # why the text was cut short, when it was
+    notes: tuple[str, ...] = ()  # other things the user should hear about (pages left out)
 
 
 def file_hash(data: bytes) -> str:
     """sha256 of a file's bytes: how ingest tells a changed file."""
     return hashlib.sha256(data).hexdigest()
+
+
+def _hash_file(path: Path) -> str:
+    """sha256 of a file read in blocks, so hashing never holds the whole file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_document(
@@ -65,18 +79,28 @@ def read_document(
     max_pages: int = DEFAULT_MAX_PAGES,
     max_chars: int = DEFAULT_MAX_CHARS,
 ) -> RawDocument:
-    """Read one file by its suffix; raise ``DocumentError`` when it cannot be read."""
+    """Read one file by its suffix; raise ``DocumentError`` when it cannot be read.
+
+    Memory stays bounded by the limits: a text file is read only as far as
+    ``max_chars`` characters can reach, and a PDF is parsed from the file on disk.
+    """
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
+        digest = _hash_file(path)
+        suffix = path.suffix.lower()
+        if size == 0:
+            raise DocumentError(rel_path, "empty file (0 bytes); replace it with the real document or remove it")
+        if suffix == ".pdf":
+            with path.open("rb") as handle:
+                return _read_pdf(handle, rel_path, digest, max_pages=max_pages, max_chars=max_chars)
+        with path.open("rb") as handle:
+            # 4 bytes per character is the most any supported encoding needs, plus a BOM.
+            data = handle.read(max_chars * 4 + 4)
+            cut = bool(handle.read(1))
     except OSError as exc:
         raise DocumentError(rel_path, f"cannot be read ({exc.strerror or exc}); check its permissions") from exc
-    if not data:
-        raise DocumentError(rel_path, "empty file (0 bytes); replace it with the real document or remove it")
-    suffix = path.suffix.lower()
-    digest = file_hash(data)
-    if suffix == ".pdf":
-        return _read_pdf(data, rel_path, digest, max_pages=max_pages, max_chars=max_chars)
-    text = decode_text(data, rel_path)
+    text = decode_text(data, rel_path, partial=cut)
+    del data
     if suffix in (".html", ".htm"):
         title, text = html_to_text(text)
         kind = "html"
@@ -87,6 +111,8 @@ def read_document(
     if len(text) > max_chars:
         truncated = f"only the first {max_chars:,} characters were indexed (raise --max-chars to index all)"
         text = text[:max_chars]
+    elif cut:  # HTML whose visible text fits, from a source that did not
+        truncated = f"only the first {max_chars * 4:,} bytes were read (raise --max-chars to index all)"
     if not text.strip():
         raise DocumentError(rel_path, "contains no text; nothing to index")
     return RawDocument(
@@ -99,10 +125,14 @@ def read_document(
     )
 
 
-def decode_text(data: bytes, rel_path: str) -> str:
+def decode_text(data: bytes, rel_path: str, *, partial: bool = False) -> str:
     """Decode a text file: BOM first (UTF-8/16/32), then UTF-8, then Windows-1252.
 
-    A file with NUL bytes and no UTF-16/32 BOM is binary, not text.
+    UTF-16 without a BOM is recognised by its NUL bytes; any other file with
+    NUL bytes is binary, not text. A UTF-8 file with a few damaged bytes stays
+    UTF-8 (the damaged bytes become U+FFFD) rather than turning every accent
+    into mojibake. ``partial`` says ``data`` is only the start of the file, so
+    a character cut in two at the end is not an error.
     """
     for bom, encoding in (
         (codecs.BOM_UTF32_LE, "utf-32"),
@@ -113,16 +143,48 @@ def decode_text(data: bytes, rel_path: str) -> str:
     ):
         if data.startswith(bom):
             try:
-                return data.decode(encoding)
+                return _decode(data, encoding, partial)
             except UnicodeDecodeError as exc:
                 raise DocumentError(rel_path, f"starts with a {encoding} byte-order mark but is not valid {encoding}; re-save it as UTF-8") from exc
-    if b"\x00" in data[:8192]:
+    head = data[:8192]
+    if b"\x00" in head:
+        utf16 = _utf16_without_bom(head)
+        if utf16:
+            log.info("%s has no byte-order mark but reads as %s", rel_path, utf16)
+            return data.decode(utf16, errors="replace" if not partial else "ignore")
         raise DocumentError(rel_path, "looks binary (NUL bytes), not text; convert it to PDF or UTF-8 text")
     try:
-        return data.decode("utf-8")
+        return _decode(data, "utf-8", partial)
     except UnicodeDecodeError:
-        log.info("%s is not UTF-8; reading it as Windows-1252", rel_path)
-        return data.decode("cp1252", errors="replace")
+        pass
+    lenient = data.decode("utf-8", errors="replace")
+    damaged = lenient.count("\ufffd") - data.count(b"\xef\xbf\xbd")
+    well_formed = sum(1 for ch in lenient if ord(ch) > 127 and ch != "\ufffd")
+    if well_formed > damaged:
+        log.info("%s is UTF-8 with %d damaged byte sequence(s); they read as U+FFFD", rel_path, damaged)
+        return lenient
+    log.info("%s is not UTF-8; reading it as Windows-1252", rel_path)
+    return data.decode("cp1252", errors="replace")
+
+
+def _decode(data: bytes, encoding: str, partial: bool) -> str:
+    """Strict decode; when ``data`` is a prefix, only its very end may be a cut character."""
+    if not partial:
+        return data.decode(encoding)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    return decoder.decode(data, final=False)
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """'utf-16-le' or 'utf-16-be' when NULs sit in every other byte, as in mostly-ASCII UTF-16."""
+    even, odd = head[0::2], head[1::2]
+    if len(head) < 4:
+        return None
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) <= 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) <= 0.1 * len(odd):
+        return "utf-16-be"
+    return None
 
 
 class _TextExtractor(HTMLParser):
@@ -182,29 +244,33 @@ def _looks_like_html(data: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body"))
 
 
-def _read_pdf(data: bytes, rel_path: str, digest: str, *, max_pages: int, max_chars: int) -> RawDocument:
-    import io
-
+def _read_pdf(handle: BinaryIO, rel_path: str, digest: str, *, max_pages: int, max_chars: int) -> RawDocument:
     import pypdf
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError
 
-    if b"%PDF-" not in data[:1024]:
-        if _looks_like_html(data):
+    head = handle.read(1024)
+    handle.seek(0)
+    if b"%PDF-" not in head:
+        if _looks_like_html(head):
             raise DocumentError(rel_path, "is an HTML page saved with a .pdf name (often a download error page), not a PDF; download the real PDF again")
         raise DocumentError(rel_path, "is not a PDF (no %PDF header); check the file or download it again")
     try:
-        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        reader = pypdf.PdfReader(handle, strict=False)
         if reader.is_encrypted:
             try:
                 ok = reader.decrypt("")
-            except Exception as exc:  # pypdf raises several types for unsupported crypto
+            except DependencyError as exc:
+                raise DocumentError(rel_path, f"is encrypted with AES, which needs the `cryptography` package ({exc}); install it (`pip install cryptography`) or save an unprotected copy") from exc
+            except Exception as exc:  # noqa: BLE001 - pypdf raises several types for unsupported crypto
                 raise DocumentError(rel_path, f"is encrypted and cannot be opened ({exc}); save an unprotected copy") from exc
             if not ok:
                 raise DocumentError(rel_path, "is password-protected; save an unprotected copy and ingest that")
         n_pages = len(reader.pages)
     except DocumentError:
         raise
-    except (PdfReadError, Exception) as exc:  # noqa: BLE001 - any parser failure means "unreadable"
+    except RecursionError as exc:
+        raise DocumentError(rel_path, "is nested too deeply for pypdf to open (a damaged or hostile file); download it again") from exc
+    except Exception as exc:  # noqa: BLE001 - any parser failure means "unreadable"
         raise DocumentError(rel_path, f"is damaged or truncated and pypdf cannot open it ({type(exc).__name__}: {exc}); download it again") from exc
     if n_pages == 0:
         raise DocumentError(rel_path, "has no pages; download it again")
@@ -220,7 +286,7 @@ def _read_pdf(data: bytes, rel_path: str, digest: str, *, max_pages: int, max_ch
         try:
             text = reader.pages[index].extract_text() or ""
         except Exception as exc:  # noqa: BLE001 - one bad page must not lose the document
-            log.warning("%s: page %d could not be read (%s); it is left out", rel_path, index + 1, exc)
+            log.info("%s: page %d could not be read (%s); it is left out", rel_path, index + 1, _short(exc))
             failed.append(index + 1)
             text = ""
         if chars + len(text) > max_chars:
@@ -231,10 +297,25 @@ def _read_pdf(data: bytes, rel_path: str, digest: str, *, max_pages: int, max_ch
         pages.append(RawPage(page=index + 1, label=label, text=text, label_is_printed=printed))
         if truncated and chars >= max_chars:
             break
-    if not any(len(p.text.strip()) >= 20 for p in pages):
+    with_text = sum(1 for p in pages if _has_text(p.text))
+    if with_text == 0:
         if failed and len(failed) == len(pages):
             raise DocumentError(rel_path, "no page could be read by pypdf; the file is damaged, download it again")
         raise DocumentError(rel_path, "has no text layer (a scanned or image-only PDF); run OCR on it first (for example `ocrmypdf in.pdf out.pdf`) and ingest the result")
+    # Mostly blank pages (not merely short ones, as on a slide) mean a scanned document
+    # with a stray text page or two: indexing those would hide that the rest is missing.
+    read = len(pages) - len(failed)
+    blank = sum(1 for i, p in enumerate(pages, start=1) if i not in failed and len("".join(p.text.split())) < 5)
+    if read >= 3 and blank * 2 > read:
+        raise DocumentError(
+            rel_path,
+            f"has a text layer on only {read - blank} of {len(pages)} pages (a scanned PDF); "
+            "run OCR on it first (for example `ocrmypdf --skip-text in.pdf out.pdf`) and ingest the result",
+        )
+    notes: tuple[str, ...] = ()
+    if failed:
+        shown = ", ".join(map(str, failed[:20])) + (" ..." if len(failed) > 20 else "")
+        notes = (f"{len(failed)} page(s) could not be read and were left out ({shown}); the rest is indexed",)
 
     meta = _pdf_metadata(reader)
     return RawDocument(
@@ -247,7 +328,19 @@ def _read_pdf(data: bytes, rel_path: str, digest: str, *, max_pages: int, max_ch
         year=meta[2],
         outline=_outline(reader),
         truncated=truncated,
+        notes=notes,
     )
+
+
+def _has_text(text: str) -> bool:
+    """A page carries real text: at least 20 visible characters, at least 10 of them letters."""
+    visible = "".join(text.split())
+    return len(visible) >= 20 and sum(c.isalpha() for c in visible) >= 10
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def _page_labels(reader: object, n: int) -> list[tuple[str, bool]]:

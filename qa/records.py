@@ -160,6 +160,7 @@ class IngestReport:
     skipped: tuple[Skipped, ...]
     seconds: float
     index_dir: str = ""
+    notes: tuple[str, ...] = ()  # documents read only in part (page or size caps, unreadable pages)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ Layout::
 
     index/
       CURRENT             name of the generation in use (replaced atomically)
-      gen-<time>-<id>/    manifest.json, chunks.sqlite, vectors.faiss
+      gen-<n>-<time>-<id>/  manifest.json, chunks.sqlite, vectors.faiss (n counts up)
       .lock               held by the one ingest allowed to write
 
 Every ingest writes a complete new generation in a temporary folder, syncs
@@ -22,14 +22,16 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from urllib.parse import quote
 
 import faiss
 import numpy as np
@@ -89,11 +91,62 @@ class Manifest:
 
     @classmethod
     def from_json(cls, text: str, where: str) -> Manifest:
+        """Parse and type-check a manifest; anything unexpected is ``IndexMismatchError``.
+
+        A damaged or foreign manifest must stop with a clear message before any
+        of its values reach the store, never crash half-way through an ingest.
+        """
+
+        def refuse(why: str) -> IndexMismatchError:
+            return IndexMismatchError(f"{where} is not a manifest this version can read ({why}); rebuild with `qa ingest --rebuild`")
+
         try:
             data = json.loads(text)
-            return cls(**data)
-        except (ValueError, TypeError) as exc:
-            raise IndexMismatchError(f"{where} is not a manifest this version can read ({exc}); rebuild with `qa ingest --rebuild`") from exc
+        except ValueError as exc:
+            raise refuse(f"not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise refuse(f"a JSON {type(data).__name__}, not an object")
+        version = data.get("format_version")
+        if isinstance(version, int) and not isinstance(version, bool) and version != FORMAT_VERSION:
+            raise refuse(f"index format {version}, this version reads format {FORMAT_VERSION}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise refuse(f"unexpected fields {unknown}")
+        for f in fields(cls):
+            if f.name not in data:
+                if f.default is MISSING and f.default_factory is MISSING:
+                    raise refuse(f"field {f.name!r} is missing")
+                continue
+            check = _MANIFEST_TYPES[f.name]
+            if not check(data[f.name]):
+                raise refuse(f"field {f.name!r} has the wrong type")
+        if data["dimension"] <= 0:
+            raise refuse("dimension must be positive")
+        return cls(**data)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str_map(value: object, item: Callable[[object], bool]) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and item(v) for k, v in value.items())
+
+
+_MANIFEST_TYPES: dict[str, Callable[[object], bool]] = {
+    "format_version": _is_int,
+    "model": lambda v: isinstance(v, str),
+    "model_hash": lambda v: isinstance(v, str),
+    "dimension": _is_int,
+    "chunking": lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+    "built_at": lambda v: isinstance(v, str),
+    "corpus_dir": lambda v: isinstance(v, str),
+    "documents": lambda v: _is_str_map(v, lambda x: isinstance(x, str)),
+    "counts": lambda v: _is_str_map(v, _is_int),
+    "skipped": lambda v: _is_str_map(v, lambda x: isinstance(x, list) and len(x) == 2 and all(isinstance(i, str) for i in x)),
+    "generation": lambda v: isinstance(v, str),
+}
 
 
 def mismatch(manifest: Manifest, *, model: str, model_hash: str, dimension: int, chunking: dict[str, object]) -> str | None:
@@ -109,6 +162,11 @@ def mismatch(manifest: Manifest, *, model: str, model_hash: str, dimension: int,
     return None
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
 def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -117,15 +175,41 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+_GENERATION_NAME = re.compile(r"gen-[0-9A-Za-z.-]{1,80}")
+
+
 def current_generation(index_dir: Path) -> str | None:
-    """Name of the generation CURRENT points at, or None when there is no index."""
+    """Name of the generation CURRENT points at, or None when there is no index.
+
+    The name must look like one this module writes, so a damaged CURRENT can
+    never send a reader outside the index folder.
+    """
     try:
-        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+        raw = (index_dir / CURRENT).read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise IndexMissingError(f"cannot read {index_dir / CURRENT}: {exc}") from exc
-    return name or None
+        raise IndexMissingError(f"cannot read {index_dir / CURRENT} ({exc.strerror or exc}); check its permissions") from exc
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        name = "?"
+    if not name:
+        return None
+    if not _GENERATION_NAME.fullmatch(name):
+        raise IndexMismatchError(f"{index_dir / CURRENT} is damaged (it does not name a generation); rebuild with `qa ingest --rebuild`")
+    return name
+
+
+def _load_manifest(index_dir: Path, name: str) -> Manifest:
+    path = index_dir / name / MANIFEST
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise IndexMissingError(f"{path} is missing; rebuild with `qa ingest --rebuild`") from exc
+    except UnicodeDecodeError as exc:
+        raise IndexMismatchError(f"{path} is not a manifest this version can read (not UTF-8); rebuild with `qa ingest --rebuild`") from exc
+    return Manifest.from_json(text, str(path))
 
 
 def read_manifest(index_dir: Path) -> Manifest:
@@ -133,11 +217,7 @@ def read_manifest(index_dir: Path) -> Manifest:
     name = current_generation(index_dir)
     if name is None:
         raise IndexMissingError(f"no index in {index_dir}: build one with `qa ingest` (or `make run`)")
-    path = index_dir / name / MANIFEST
-    try:
-        return Manifest.from_json(path.read_text(encoding="utf-8"), str(path))
-    except FileNotFoundError as exc:
-        raise IndexMissingError(f"{path} is missing; rebuild with `qa ingest --rebuild`") from exc
+    return _load_manifest(index_dir, name)
 
 
 @contextlib.contextmanager
@@ -189,27 +269,64 @@ class IndexStore:
     """
 
     def __init__(self, index_dir: Path) -> None:
-        self.index_dir = index_dir
-        self.manifest = read_manifest(index_dir)
-        self.generation = current_generation(index_dir) or ""
-        self.path = index_dir / self.generation
+        self.index_dir = Path(index_dir)
+        self._local = threading.local()
+        # CURRENT is read once per attempt, so manifest, vectors and chunks all come
+        # from one generation even while an ingest switches to the next. If that
+        # generation is pruned while it loads (two ingests in quick succession), retry.
+        for attempt in range(3):
+            name = current_generation(self.index_dir)
+            if name is None:
+                raise IndexMissingError(f"no index in {self.index_dir}: build one with `qa ingest` (or `make run`)")
+            try:
+                self._load(name)
+                return
+            except (IndexMissingError, IndexMismatchError):
+                self.close()
+                if attempt == 2 or current_generation(self.index_dir) == name:
+                    raise
+                log.info("generation %s was replaced while loading; loading the new one", name)
+
+    def _load(self, name: str) -> None:
+        self.generation = name
+        self.path = self.index_dir / name
+        self.manifest = _load_manifest(self.index_dir, name)
+        if not (self.path / DB).is_file():
+            raise IndexMissingError(f"{self.path / DB} is missing; rebuild with `qa ingest --rebuild`")
         try:
             self.vectors = faiss.read_index(str(self.path / VECTORS))
         except RuntimeError as exc:
-            raise IndexMismatchError(f"{self.path / VECTORS} cannot be read ({exc}); rebuild with `qa ingest --rebuild`") from exc
-        if not (self.path / DB).is_file():
-            raise IndexMissingError(f"{self.path / DB} is missing; rebuild with `qa ingest --rebuild`")
-        self._local = threading.local()
-        self._documents = {d.doc_id: d for d in self._query_documents()}
-        if self.vectors.ntotal != self.count("chunks"):
-            raise IndexMismatchError(f"{self.path} has {self.vectors.ntotal} vectors for {self.count('chunks')} chunks; rebuild with `qa ingest --rebuild`")
+            raise IndexMismatchError(f"{self.path / VECTORS} cannot be read ({_first_line(exc)}); rebuild with `qa ingest --rebuild`") from exc
+        if self.vectors.d != self.manifest.dimension:
+            raise IndexMismatchError(f"{self.path / VECTORS} holds vectors of dimension {self.vectors.d}, the manifest says {self.manifest.dimension}; rebuild with `qa ingest --rebuild`")
+        try:
+            self._documents = {d.doc_id: d for d in self._query_documents()}
+            chunks = self.count("chunks")
+        except (sqlite3.Error, ValueError, TypeError) as exc:
+            raise IndexMismatchError(f"{self.path / DB} cannot be read ({exc}); rebuild with `qa ingest --rebuild`") from exc
+        if self.vectors.ntotal != chunks:
+            raise IndexMismatchError(f"{self.path} has {self.vectors.ntotal} vectors for {chunks} chunks; rebuild with `qa ingest --rebuild`")
 
     @property
     def db(self) -> sqlite3.Connection:
+        """This thread's read-only connection to the generation's chunk store.
+
+        A thread that first asks after a later ingest has pruned this generation
+        cannot open it any more: that is an ``IndexMissingError`` saying to reload.
+        """
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            uri = f"file:{(self.path / DB).as_posix()}?mode=ro&immutable=1"
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            path = self.path / DB
+            uri = f"file:{quote(path.as_posix())}?mode=ro&immutable=1"
+            try:
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            except sqlite3.OperationalError as exc:
+                if not path.exists():
+                    raise IndexMissingError(
+                        f"index generation {self.generation} was removed by a newer ingest; "
+                        "reload the index (Engine.refresh) to use the current one"
+                    ) from exc
+                raise IndexMismatchError(f"{path} cannot be opened ({exc}); rebuild with `qa ingest --rebuild`") from exc
             self._local.conn = conn
         return conn
 
@@ -366,7 +483,7 @@ class GenerationWriter:
         if self._vectors:
             index.add(np.concatenate(self._vectors))
         faiss.write_index(index, str(self.tmp / VECTORS))
-        name = f"gen-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+        name = _new_generation_name(self.index_dir)
         final = Manifest(**{**asdict(manifest), "generation": name})
         (self.tmp / MANIFEST).write_text(final.to_json(), encoding="utf-8")
         for item in (MANIFEST, DB, VECTORS):
@@ -388,20 +505,55 @@ class GenerationWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def prune(index_dir: Path, keep: int = KEEP_GENERATIONS) -> None:
-    """Remove unfinished temporary folders and all but the newest ``keep`` generations.
+def _generation_number(name: str) -> int:
+    """The sequence number in ``gen-<number>-<time>-<id>``; 0 for other names."""
+    match = re.match(r"gen-(\d+)-", name)
+    return int(match.group(1)) if match else 0
 
-    Call only under the write lock. The current generation is always kept.
+
+def generations(index_dir: Path) -> list[str]:
+    """Generation folders, oldest first (by sequence number, which the clock cannot reorder)."""
+    names = [p.name for p in index_dir.glob("gen-*") if p.is_dir()]
+    return sorted(names, key=lambda n: (_generation_number(n), n))
+
+
+def _new_generation_name(index_dir: Path) -> str:
+    number = max((_generation_number(n) for n in generations(index_dir)), default=0) + 1
+    return f"gen-{number:06d}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+
+
+def prune(index_dir: Path, keep: int = KEEP_GENERATIONS) -> None:
+    """Remove unfinished work and all generations but the current one and the ``keep - 1`` before it.
+
+    Call only under the write lock. A generation newer than the current one was
+    renamed into place by an ingest that died before switching CURRENT: it was
+    never in use and goes. The previous generation stays, so a reader that
+    loaded it before the last switch keeps working.
     """
-    current = current_generation(index_dir)
+    if not index_dir.is_dir():
+        return
     for item in index_dir.glob("tmp-*"):
         shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
     for item in index_dir.glob(f"{CURRENT}.tmp-*"):
         item.unlink(missing_ok=True)
-    generations = sorted((p for p in index_dir.glob("gen-*") if p.is_dir()), key=lambda p: p.name)
-    for old in generations[:-keep] if keep else generations:
-        if old.name != current:
-            shutil.rmtree(old, ignore_errors=True)
+    try:
+        current = current_generation(index_dir)
+    except IndexMismatchError:
+        return  # a damaged CURRENT: keep every generation until a rebuild replaces it
+    names = generations(index_dir)
+    if current is None:
+        # No CURRENT at all: any generation here was renamed into place by a first
+        # ingest that died before switching to it, and was never in use.
+        for name in names:
+            shutil.rmtree(index_dir / name, ignore_errors=True)
+        return
+    if current not in names:
+        return  # CURRENT names a missing folder: leave the rest for a rebuild
+    position = names.index(current)
+    kept = set(names[max(0, position - max(keep, 1) + 1) : position + 1])
+    for name in names:
+        if name not in kept:
+            shutil.rmtree(index_dir / name, ignore_errors=True)
 
 
 def iter_documents(store: IndexStore, doc_ids: Iterable[str]) -> Iterator[tuple[Document, list[Page], list[tuple[int, Chunk]]]]:
