@@ -1,0 +1,88 @@
+"""Run one ingest in its own process, for the crash and lock tests.
+
+    python tests/ingest_worker.py CORPUS INDEX [--rebuild] [--workers N] [--slow SECONDS]
+
+Prints ``ready`` once imports are done (so a test can time a kill inside the
+ingest itself), then ``done <json report>``, or ``error <Type>: <message>``
+and exit code 3 for a domain error. ``--slow`` makes each embedding batch take
+that long, to hold the write lock for a while.
+
+The module also holds parse functions the worker-pool tests hand to
+``qa.ingest._parse_all``: spawn workers import them from here by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from conftest import FakeEmbedder  # noqa: E402
+
+
+class SlowEmbedder(FakeEmbedder):
+    """FakeEmbedder that takes ``delay`` seconds per call."""
+
+    def __init__(self, delay: float, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.delay = delay
+
+    def embed(self, texts, *, batch_size=32, progress=False):  # type: ignore[no-untyped-def]
+        time.sleep(self.delay)
+        return super().embed(texts, batch_size=batch_size, progress=progress)
+
+
+def crash_on_marked(job: tuple):  # type: ignore[no-untyped-def]
+    """Parse normally, but kill this process outright for files named ``crash-*``."""
+    from qa.ingest import _parse_or_skip
+
+    if Path(job[1]).name.startswith("crash-"):
+        os._exit(9)
+    return _parse_or_skip(job)
+
+
+def crash_once(job: tuple):  # type: ignore[no-untyped-def]
+    """Kill the process the first time a ``flaky-*`` file is parsed (a marker file remembers)."""
+    from qa.ingest import _parse_or_skip
+
+    if Path(job[1]).name.startswith("flaky-"):
+        marker = Path(job[0]).with_suffix(".crashed")
+        if not marker.exists():
+            marker.write_text("x")
+            os._exit(9)
+    return _parse_or_skip(job)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("corpus")
+    parser.add_argument("index")
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--slow", type=float, default=0.0)
+    args = parser.parse_args()
+
+    from qa.errors import QAError
+    from qa.ingest import IngestSettings, ingest
+
+    embedder = SlowEmbedder(args.slow) if args.slow else FakeEmbedder()
+    print("ready", flush=True)
+    try:
+        report = ingest(Path(args.corpus), Path(args.index), embedder, rebuild=args.rebuild,
+                        settings=IngestSettings(workers=args.workers))
+    except QAError as exc:
+        print(f"error {type(exc).__name__}: {exc}", flush=True)
+        return 3
+    print("done " + json.dumps(asdict(report)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Concurrency: one writer at a time, readers undisturbed by ingests, many threads on one engine."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from conftest import FakeEmbedder, make_pdf
+from corpora import QUESTIONS, build_corpus, snapshot
+from ingest_worker import SlowEmbedder
+from qa.engine import Engine
+from qa.errors import IndexLockedError, IndexMissingError
+from qa.ingest import IngestSettings, ingest
+from qa.store import IndexStore, current_generation, generations, write_lock
+
+ROOT = Path(__file__).resolve().parent.parent
+SERIAL = IngestSettings(workers=0)
+
+
+def _reliability() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("reliability", ROOT / "tools" / "reliability.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[Path, Path]:
+    corpus = build_corpus(tmp_path / "corpus", n_docs=8)
+    index = tmp_path / "index"
+    ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    return corpus, index
+
+
+def test_two_ingests_at_once_one_refuses(built: tuple[Path, Path], tmp_path: Path) -> None:
+    corpus, index = built
+    (corpus / "notes-03-caseloads.md").write_text("# Changed\n\nThe first writer changes this note.\n", encoding="utf-8")
+    outcome: dict[str, object] = {}
+    slow = SlowEmbedder(0.5)
+
+    def first() -> None:
+        try:
+            outcome["first"] = ingest(corpus, index, slow, settings=SERIAL)
+        except Exception as exc:  # noqa: BLE001 - reported through the assertion below
+            outcome["first"] = exc
+
+    writer = threading.Thread(target=first)
+    writer.start()
+    deadline = time.monotonic() + 30
+    while slow.calls == 0 and time.monotonic() < deadline:  # wait until the first holds the lock and embeds
+        time.sleep(0.01)
+    with pytest.raises(IndexLockedError) as info:
+        ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    writer.join()
+    message = str(info.value)
+    assert "another ingest" in message and str(index) in message and "wait for it to finish" in message
+    assert not isinstance(outcome["first"], Exception), outcome["first"]
+    ingest(corpus, tmp_path / "clean", FakeEmbedder(), settings=SERIAL)
+    assert snapshot(index) == snapshot(tmp_path / "clean")
+
+
+def test_ingest_in_another_process_is_refused_while_locked(built: tuple[Path, Path]) -> None:
+    corpus, index = built
+    (corpus / "new.md").write_text("# New\n\nA new note waiting to be indexed.\n", encoding="utf-8")
+    before = snapshot(index)
+    worker = [sys.executable, str(ROOT / "tests" / "ingest_worker.py"), str(corpus), str(index)]
+    with write_lock(index):
+        refused = subprocess.run(worker, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert refused.returncode == 3
+    assert "IndexLockedError" in refused.stdout and "wait for it to finish" in refused.stdout
+    assert snapshot(index) == before
+    done = subprocess.run(worker, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0 and "new.md" in IndexStore(index).documents
+
+
+def test_engine_serves_during_ingest_and_refresh_switches(built: tuple[Path, Path]) -> None:
+    corpus, index = built
+    engine = Engine(index, embedder=FakeEmbedder())
+    old_generation = engine.store.generation
+    expected = {q: engine.ask(q) for q in QUESTIONS[:4]}
+    errors: list[BaseException] = []
+    asked = 0
+    stop = threading.Event()
+
+    def reader() -> None:
+        nonlocal asked
+        while not stop.is_set():
+            for question, answer in expected.items():
+                try:
+                    got = engine.ask(question)
+                    if engine.store.generation == old_generation:
+                        assert [p.chunk_id for p in got.passages] == [p.chunk_id for p in answer.passages]
+                    asked += 1
+                except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                    errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        make_pdf(corpus / "virtual-school.pdf", ["Virtual school heads tracked attainment of looked after pupils."])
+        ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+        assert current_generation(index) != old_generation
+        assert engine.store.generation == old_generation  # still serving the generation it loaded
+        assert engine.refresh() is True
+        assert engine.store.generation == current_generation(index)
+        assert engine.refresh() is False
+        hit = engine.ask("virtual school heads attainment")
+        assert hit.passages and hit.passages[0].chunk.doc_id == "virtual-school.pdf"
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors[:3]
+    assert asked > 0
+
+
+def test_a_reader_keeps_the_previous_generation_after_pruning(built: tuple[Path, Path]) -> None:
+    corpus, index = built
+    old = IndexStore(index)
+    first_chunks = old.chunks([0, 1])
+    (corpus / "one.md").write_text("# One\n\nFirst addition.\n", encoding="utf-8")
+    ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    assert old.generation in generations(index)  # the previous generation is kept
+
+    def from_new_thread() -> object:
+        box: list[object] = []
+        thread = threading.Thread(target=lambda: box.append(_try(lambda: old.chunks([0, 1]))))
+        thread.start()
+        thread.join()
+        return box[0]
+
+    assert from_new_thread() == first_chunks  # a fresh connection still opens the kept generation
+
+    (corpus / "two.md").write_text("# Two\n\nSecond addition.\n", encoding="utf-8")
+    ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    assert old.generation not in generations(index)  # two ingests later it is pruned
+    assert old.chunks([0, 1]) == first_chunks  # an open connection still reads it
+    gone = from_new_thread()
+    assert isinstance(gone, IndexMissingError) and "Engine.refresh" in str(gone)
+
+
+def _try(call):  # type: ignore[no-untyped-def]
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - returned for the assertion
+        return exc
+
+
+def test_many_threads_get_single_threaded_answers(built: tuple[Path, Path]) -> None:
+    """Eight threads ask one engine for ten seconds: no errors, every answer as single-threaded."""
+    _, index = built
+    engine = Engine(index, embedder=FakeEmbedder())
+    figures = _reliability().load_test(engine, QUESTIONS, threads=8, seconds=10)
+    assert figures.errors == []
+    assert figures.mismatches == 0
+    assert figures.asks >= 8

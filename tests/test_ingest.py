@@ -1,0 +1,366 @@
+"""Ingest: exact page spans, metadata precedence, incremental updates, mismatches, worker processes."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FakeEmbedder, make_pdf
+from corpora import build_corpus, snapshot
+from qa.chunking import ChunkSettings
+from qa.engine import Engine
+from qa.errors import DocumentError, IndexMismatchError, IndexMissingError
+from qa.ingest import IngestSettings, Parsed, _parse_all, ingest, read_catalogue
+from qa.records import Skipped
+from qa.store import IndexStore, current_generation, generations
+
+SERIAL = IngestSettings(workers=0)
+
+
+def _ingest(corpus: Path, index: Path, embedder: FakeEmbedder | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+    settings = kwargs.pop("settings", SERIAL)
+    return ingest(corpus, index, embedder or FakeEmbedder(), settings=settings, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return build_corpus(tmp_path / "corpus", n_docs=8)
+
+
+def test_every_chunk_is_an_exact_span_of_one_page(corpus: Path, tmp_path: Path) -> None:
+    make_pdf(corpus / "straddle.pdf", [
+        "The review found that many of the children who",
+        "were placed out of area lost contact with their schools and friends.",
+    ], footer=None)
+    report = _ingest(corpus, tmp_path / "index")
+    store = IndexStore(tmp_path / "index")
+    assert report.chunks == store.count("chunks") > 0
+    checked = 0
+    for doc_id in store.documents:
+        pages = {p.page: p for p in store.pages(doc_id)}
+        assert len(pages) == store.documents[doc_id].n_pages
+        for _, chunk in store.doc_chunks(doc_id):
+            page = pages[chunk.page]
+            assert page.text[chunk.start:chunk.end] == chunk.text
+            assert chunk.page_label == page.label
+            checked += 1
+    assert checked == report.chunks
+    straddle = [c.text for _, c in store.doc_chunks("straddle.pdf")]
+    assert straddle and not any("who" in t and "were placed" in t for t in straddle)
+
+
+def test_report_counts_and_page_labels(corpus: Path, tmp_path: Path) -> None:
+    report = _ingest(corpus, tmp_path / "index")
+    store = IndexStore(tmp_path / "index")
+    assert report.documents == len(store.documents) == 8
+    assert report.pages == store.count("pages")
+    assert report.embedded_chunks == report.chunks
+    assert report.new_or_changed == tuple(sorted(store.documents))
+    labels = [p.label for p in store.pages("report-01-adolescents.pdf")]
+    assert labels == ["i", "1", "2"]  # /PageLabels: roman front matter
+    assert [p.label for p in store.pages("report-00-kinship.pdf")] == ["1", "2", "3"]
+    # The running header and footer are gone from every stored page.
+    for doc_id in store.documents:
+        for page in store.pages(doc_id):
+            assert "Innovation Programme" not in page.text and "Page " not in page.text
+
+
+def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "title", "authors", "year", "publisher", "url", "licence"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in writer.fieldnames})
+
+
+def test_metadata_precedence(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    make_pdf(corpus / "a.pdf", ["Body text of the catalogued report on kinship care."], title="Title In The PDF")
+    make_pdf(corpus / "sub" / "b.pdf", ["Body text of the report in a subfolder."])
+    make_pdf(corpus / "c.pdf", ["Body text whose title comes from the PDF."], title="PDF Metadata Title")
+    make_pdf(corpus / "d.pdf", ["Body text with a catalogue year but no catalogue title."], title="Own Title")
+    (corpus / "e.md").write_text("Intro line.\n\n# First Heading Here\n\nBody text of the notes.\n", encoding="utf-8")
+    (corpus / "f_file-name.txt").write_text("plain words without any heading at all.\n", encoding="utf-8")
+    _write_csv(corpus / "sources.csv", [
+        {"path": "a.pdf", "title": "Catalogue Title", "authors": "A. Author", "year": "2017", "url": "https://example.org/a"},
+        {"path": "d.pdf", "year": "2016", "publisher": "DfE"},
+    ])
+    _write_csv(corpus / "sub" / "sources.csv", [{"path": "b.pdf", "title": "Sub Catalogue Title", "year": "2019"}])
+    _ingest(corpus, tmp_path / "index")
+    docs = IndexStore(tmp_path / "index").documents
+    assert (docs["a.pdf"].title, docs["a.pdf"].meta.authors, docs["a.pdf"].year, docs["a.pdf"].meta.url) == (
+        "Catalogue Title", "A. Author", 2017, "https://example.org/a")
+    assert (docs["sub/b.pdf"].title, docs["sub/b.pdf"].year) == ("Sub Catalogue Title", 2019)
+    assert docs["c.pdf"].title == "PDF Metadata Title"
+    assert (docs["d.pdf"].title, docs["d.pdf"].year, docs["d.pdf"].meta.publisher) == ("Own Title", 2016, "DfE")
+    assert docs["e.md"].title == "First Heading Here"
+    assert docs["f_file-name.txt"].title == "F file name"
+
+
+def test_catalogue_reading_is_forgiving(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "sources.csv").write_text("\ufeffpath,title,year\nx.pdf, Spaced Title ,20xx\n,No path,2019\n", encoding="utf-8")
+    (corpus / ".hidden").mkdir()
+    _write_csv(corpus / ".hidden" / "sources.csv", [{"path": "y.pdf", "title": "Hidden"}])
+    (corpus / "bad").mkdir()
+    (corpus / "bad" / "sources.csv").write_bytes(b"path,title\n\xff\xfe\x00bad")
+    catalogue = read_catalogue(corpus)
+    assert set(catalogue) == {"x.pdf"}
+    assert catalogue["x.pdf"].title == "Spaced Title" and catalogue["x.pdf"].year is None
+
+
+def test_unchanged_corpus_embeds_nothing_and_keeps_the_generation(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    first = FakeEmbedder()
+    _ingest(corpus, index, first)
+    assert first.texts_embedded > 0
+    generation = current_generation(index)
+    before = snapshot(index)
+    os.utime(corpus / "report-00-kinship.pdf", (1, 1))  # a new mtime alone is no change
+    again = FakeEmbedder()
+    report = _ingest(corpus, index, again)
+    assert again.texts_embedded == 0 and report.embedded_chunks == 0
+    assert report.new_or_changed == () and report.removed == ()
+    assert current_generation(index) == generation and generations(index) == [generation]
+    assert report.documents == 8 and report.chunks == len(before["chunks"])  # type: ignore[arg-type]
+    assert snapshot(index) == before
+
+
+def test_changed_new_and_deleted_files(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    _ingest(corpus, index)
+    before = snapshot(index)
+
+    (corpus / "notes-03-caseloads.md").write_text("# Changed notes\n\nWorkload weighting tools were piloted.\n", encoding="utf-8")
+    changed = FakeEmbedder()
+    report = _ingest(corpus, index, changed)
+    store = IndexStore(index)
+    assert report.new_or_changed == ("notes-03-caseloads.md",)
+    assert changed.texts_embedded == len(store.doc_chunks("notes-03-caseloads.md")) == report.embedded_chunks
+    assert "Workload weighting" in store.pages("notes-03-caseloads.md")[0].text
+    # Unchanged documents keep their chunks and vectors exactly.
+    old_store_docs = before["documents"]
+    assert {k: v for k, v in store.documents.items() if k != "notes-03-caseloads.md"} == {
+        k: v for k, v in old_store_docs.items() if k != "notes-03-caseloads.md"}  # type: ignore[union-attr]
+    assert _doc_vectors(store, "report-00-kinship.pdf").tobytes() == _vectors_from(before, "report-00-kinship.pdf").tobytes()
+
+    make_pdf(corpus / "new-report.pdf", ["A brand new report about virtual school heads and attainment."])
+    added = FakeEmbedder()
+    report = _ingest(corpus, index, added)
+    assert report.new_or_changed == ("new-report.pdf",)
+    assert added.texts_embedded == len(IndexStore(index).doc_chunks("new-report.pdf")) > 0
+
+    (corpus / "report-00-kinship.pdf").unlink()
+    deleted = FakeEmbedder()
+    report = _ingest(corpus, index, deleted)
+    store = IndexStore(index)
+    assert deleted.texts_embedded == 0
+    assert report.removed == ("report-00-kinship.pdf",)
+    assert "report-00-kinship.pdf" not in store.documents
+    assert store.doc_chunks("report-00-kinship.pdf") == [] and store.pages("report-00-kinship.pdf") == []
+    assert store.search_lexical('"doc00x"', 50) == []  # the deleted report's own word is gone from FTS too
+    assert store.search_lexical('"doc01x"', 50) != []
+    assert store.vectors.ntotal == store.count("chunks")
+
+
+def _doc_vectors(store: IndexStore, doc_id: str) -> np.ndarray:
+    ids = [i for i, _ in store.doc_chunks(doc_id)]
+    return store.all_vectors()[ids]
+
+
+def _vectors_from(snap: dict[str, object], doc_id: str) -> np.ndarray:
+    chunks = snap["chunks"]
+    vectors = np.frombuffer(snap["vectors"], dtype=np.float32).reshape(len(chunks), -1)  # type: ignore[arg-type]
+    ids = [i for i, c in enumerate(chunks) if c.doc_id == doc_id]  # type: ignore[union-attr]
+    return vectors[ids]
+
+
+def test_incremental_result_equals_a_clean_build(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    _ingest(corpus, index)
+    (corpus / "notes-07-exploitation.md").write_text("# Replaced\n\nDetached youth work reached young people.\n", encoding="utf-8")
+    (corpus / "report-02-conferences.pdf").unlink()
+    make_pdf(corpus / "zz-new.pdf", ["New findings about parenting assessments and court timescales."])
+    _ingest(corpus, index)
+    _ingest(corpus, tmp_path / "clean")
+    assert snapshot(index) == snapshot(tmp_path / "clean")
+
+
+def test_catalogue_edit_re_embeds_only_that_document(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    _ingest(corpus, index)
+    text = (corpus / "sources.csv").read_text(encoding="utf-8")
+    assert "Evaluation of kinship services" in text
+    (corpus / "sources.csv").write_text(text.replace("Evaluation of kinship services", "Kinship Care Evaluation"), encoding="utf-8")
+    embedder = FakeEmbedder()
+    report = _ingest(corpus, index, embedder)
+    store = IndexStore(index)
+    assert report.new_or_changed == ("report-00-kinship.pdf",)
+    assert embedder.texts_embedded == len(store.doc_chunks("report-00-kinship.pdf"))
+    assert store.documents["report-00-kinship.pdf"].title == "Kinship Care Evaluation"
+
+
+@pytest.mark.parametrize("other", [FakeEmbedder(dimension=32), FakeEmbedder(name="another-model")])
+def test_another_model_needs_a_rebuild(corpus: Path, tmp_path: Path, other: FakeEmbedder) -> None:
+    index = tmp_path / "index"
+    _ingest(corpus, index)
+    generation = current_generation(index)
+    with pytest.raises(IndexMismatchError, match="--rebuild") as info:
+        _ingest(corpus, index, other)
+    assert "model" in str(info.value) or "dimension" in str(info.value)
+    assert current_generation(index) == generation  # nothing written
+    report = _ingest(corpus, index, other, rebuild=True)
+    store = IndexStore(index)
+    assert report.embedded_chunks == report.chunks > 0
+    assert store.manifest.model == other.name and store.vectors.d == other.dimension
+
+
+def test_other_chunk_settings_need_a_rebuild(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    _ingest(corpus, index)
+    smaller = IngestSettings(workers=0, chunking=ChunkSettings(chunk_tokens=60, overlap_tokens=10))
+    with pytest.raises(IndexMismatchError, match=r"chunking.*--rebuild"):
+        _ingest(corpus, index, settings=smaller)
+    before = IndexStore(index).count("chunks")
+    _ingest(corpus, index, settings=smaller, rebuild=True)
+    store = IndexStore(index)
+    assert store.manifest.chunking["chunk_tokens"] == 60
+    assert store.count("chunks") > before
+
+
+def test_missing_index_says_run_qa_ingest(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match="qa ingest"):
+        IndexStore(tmp_path / "nowhere")
+    with pytest.raises(IndexMissingError, match="qa ingest"):
+        Engine(tmp_path / "nowhere", embedder=FakeEmbedder())
+
+
+def test_corpus_must_be_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(DocumentError, match="not a folder"):
+        _ingest(tmp_path / "missing", tmp_path / "index")
+
+
+def test_bad_files_are_remembered_until_they_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    ingest_module = importlib.import_module("qa.ingest")  # `qa.ingest` the attribute is the function
+    corpus = tmp_path / "corpus"
+    make_pdf(corpus / "good.pdf", ["Good text about the programme and its projects."])
+    (corpus / "bad.pdf").write_bytes(b"not a pdf at all")
+    calls: list[str] = []
+    real = ingest_module.read_document
+
+    def counting(path: Path, rel: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        calls.append(rel)
+        return real(path, rel, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_module, "read_document", counting)
+    index = tmp_path / "index"
+    first = _ingest(corpus, index)
+    assert [s.path for s in first.skipped] == ["bad.pdf"] and calls == ["bad.pdf", "good.pdf"]
+    calls.clear()
+    again = _ingest(corpus, index)
+    assert calls == [] and [s.path for s in again.skipped] == ["bad.pdf"]
+    assert again.skipped[0].reason == first.skipped[0].reason
+    make_pdf(corpus / "bad.pdf", ["Now a real PDF about placement sufficiency."])
+    fixed = _ingest(corpus, index)
+    assert calls == ["bad.pdf"] and fixed.skipped == () and fixed.new_or_changed == ("bad.pdf",)
+
+
+def test_truncated_documents_are_read_again_when_limits_rise(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    make_pdf(corpus / "long.pdf", [f"Page {w} discusses a different aspect of practice." for w in "abcdef"], footer=None)
+    index = tmp_path / "index"
+    capped = IngestSettings(workers=0, max_pages=2)
+    _ingest(corpus, index, settings=capped)
+    assert IndexStore(index).documents["long.pdf"].n_pages == 2
+    embedder = FakeEmbedder()
+    _ingest(corpus, index, embedder, settings=capped)
+    assert embedder.texts_embedded == 0  # same limits: up to date
+    _ingest(corpus, index, embedder)
+    assert embedder.texts_embedded > 0
+    assert IndexStore(index).documents["long.pdf"].n_pages == 6
+    again = FakeEmbedder()
+    _ingest(corpus, index, again)
+    assert again.texts_embedded == 0  # read in full: no longer tied to the limits
+
+
+def test_worker_processes_match_in_process_parsing(corpus: Path, tmp_path: Path) -> None:
+    _ingest(corpus, tmp_path / "serial")
+    report = _ingest(corpus, tmp_path / "workers", settings=IngestSettings(workers=2))
+    assert report.documents == 8
+    assert snapshot(tmp_path / "serial") == snapshot(tmp_path / "workers")
+
+
+def _jobs(folder: Path, names: list[str]) -> list[tuple]:
+    jobs = []
+    for name in names:
+        path = folder / name
+        path.write_text(f"# {name}\n\nNotes for {name} about family support.\n", encoding="utf-8")
+        jobs.append((str(path), name, None, ChunkSettings(), None, 100, 100_000))
+    return jobs
+
+
+def test_a_crashing_worker_is_pinned_on_its_file(tmp_path: Path) -> None:
+    """A file that kills its reader process is skipped; every other file is still parsed."""
+    import ingest_worker
+
+    jobs = _jobs(tmp_path, ["a.md", "b.md", "crash-c.md", "d.md", "e.md", "f.md"])
+    results = list(_parse_all(jobs, 2, parse=ingest_worker.crash_on_marked))
+    skipped = [r for r in results if isinstance(r, Skipped)]
+    parsed = sorted(r.document.document.doc_id for r in results if isinstance(r, Parsed))
+    assert [s.path for s in skipped] == ["crash-c.md"]
+    assert "crashed its reader process" in skipped[0].reason and "split" in skipped[0].reason
+    assert parsed == ["a.md", "b.md", "d.md", "e.md", "f.md"]
+
+
+def test_a_passing_worker_crash_loses_nothing(tmp_path: Path) -> None:
+    import ingest_worker
+
+    jobs = _jobs(tmp_path, ["a.md", "flaky-b.md", "c.md", "d.md"])
+    results = list(_parse_all(jobs, 2, parse=ingest_worker.crash_once))
+    assert all(isinstance(r, Parsed) for r in results)
+    assert sorted(r.document.document.doc_id for r in results) == ["a.md", "c.md", "d.md", "flaky-b.md"]  # type: ignore[union-attr]
+
+
+def test_rebuild_over_a_damaged_index(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    _ingest(corpus, index)
+    (index / "CURRENT").write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        _ingest(corpus, index)
+    report = _ingest(corpus, index, rebuild=True)
+    assert IndexStore(index).count("chunks") == report.chunks
+    shutil.rmtree(index / current_generation(index))  # type: ignore[operator]
+    with pytest.raises(IndexMissingError, match="--rebuild"):
+        _ingest(corpus, index)
+    _ingest(corpus, index, rebuild=True)
+    assert IndexStore(index).count("chunks") == report.chunks
+
+
+def test_unlistable_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder that cannot be listed (permissions) is reported, and the rest is indexed."""
+    from qa.ingest import discover
+
+    corpus = tmp_path / "corpus"
+    (corpus / "private").mkdir(parents=True)
+    (corpus / "ok.md").write_text("# Fine\n\nReadable.\n", encoding="utf-8")
+    (corpus / "private" / "hidden.md").write_text("# Secret\n\nUnreadable.\n", encoding="utf-8")
+    real = os.scandir
+
+    def refusing(path: object = "."):  # type: ignore[no-untyped-def]
+        if str(path).endswith("private"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    found, skipped = discover(corpus)
+    assert [rel for _, rel in found] == ["ok.md"]
+    assert [(s.path, "permissions" in s.reason) for s in skipped] == [("private", True)]

@@ -1,0 +1,288 @@
+"""The index folder: manifests, generations, pruning, the write lock and damaged files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FakeEmbedder
+from corpora import build_corpus
+from qa.errors import IndexLockedError, IndexMismatchError, IndexMissingError
+from qa.ingest import IngestSettings, ingest
+from qa.records import Chunk, DocMeta, Document, Page
+from qa.store import (
+    CURRENT,
+    DB,
+    FORMAT_VERSION,
+    MANIFEST,
+    VECTORS,
+    GenerationWriter,
+    IndexStore,
+    Manifest,
+    current_generation,
+    generations,
+    mismatch,
+    prune,
+    read_manifest,
+    write_lock,
+)
+
+SERIAL = IngestSettings(workers=0)
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[Path, Path]:
+    corpus = build_corpus(tmp_path / "corpus", n_docs=4)
+    index = tmp_path / "index"
+    ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    return corpus, index
+
+
+def _manifest(**changes: object) -> Manifest:
+    base = dict(format_version=FORMAT_VERSION, model="m", model_hash="h", dimension=8, chunking={"chunk_tokens": 10},
+                built_at="2024-01-01T00:00:00+00:00", corpus_dir="/c", documents={"a.pdf": "k"}, counts={"chunks": 1},
+                skipped={"b.pdf": ["k2", "reason"]}, generation="")
+    base.update(changes)
+    return Manifest(**base)  # type: ignore[arg-type]
+
+
+def test_manifest_round_trip() -> None:
+    manifest = _manifest()
+    assert Manifest.from_json(manifest.to_json(), "m.json") == manifest
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json at all",
+        "[1, 2, 3]",
+        "null",
+        json.dumps({**json.loads(_manifest().to_json()), "surprise": 1}),
+        json.dumps({**json.loads(_manifest().to_json()), "documents": 5}),
+        json.dumps({**json.loads(_manifest().to_json()), "documents": {"a.pdf": 7}}),
+        json.dumps({**json.loads(_manifest().to_json()), "dimension": "8"}),
+        json.dumps({**json.loads(_manifest().to_json()), "dimension": 0}),
+        json.dumps({**json.loads(_manifest().to_json()), "dimension": True}),
+        json.dumps({**json.loads(_manifest().to_json()), "skipped": {"b.pdf": "reason"}}),
+        json.dumps({**json.loads(_manifest().to_json()), "chunking": []}),
+        json.dumps({k: v for k, v in json.loads(_manifest().to_json()).items() if k != "model"}),
+        json.dumps({**json.loads(_manifest().to_json()), "format_version": 99}),
+        '{"__class__": "os.system", "args": ["echo pwned"]}',
+    ],
+)
+def test_odd_manifests_are_a_mismatch_not_a_crash(text: str) -> None:
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        Manifest.from_json(text, "manifest.json")
+
+
+def test_mismatch_reasons() -> None:
+    m = _manifest()
+    ok = dict(model="m", model_hash="h", dimension=8, chunking={"chunk_tokens": 10})
+    assert mismatch(m, **ok) is None  # type: ignore[arg-type]
+    assert "model" in mismatch(m, **{**ok, "model_hash": "other"})  # type: ignore[arg-type, operator]
+    assert "dimension" in mismatch(m, **{**ok, "dimension": 4})  # type: ignore[arg-type, operator]
+    assert "chunking" in mismatch(m, **{**ok, "chunking": {"chunk_tokens": 11}})  # type: ignore[arg-type, operator]
+    assert "format" in mismatch(_manifest(format_version=0), **ok)  # type: ignore[arg-type, operator]
+
+
+def _current(index: Path) -> Path:
+    return index / str(current_generation(index))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["manifest-garbage", "manifest-extra-field", "manifest-binary", "vectors-garbage", "vectors-wrong-dimension",
+     "db-garbage", "db-missing-table", "vectors-count"],
+)
+def test_damaged_generation_files_give_a_clear_error(built: tuple[Path, Path], damage: str) -> None:
+    corpus, index = built
+    gen = _current(index)
+    if damage == "manifest-garbage":
+        (gen / MANIFEST).write_text("{{{", encoding="utf-8")
+    elif damage == "manifest-extra-field":
+        data = json.loads((gen / MANIFEST).read_text())
+        data["python_object"] = {"py/reduce": "os.system"}
+        (gen / MANIFEST).write_text(json.dumps(data))
+    elif damage == "manifest-binary":
+        (gen / MANIFEST).write_bytes(os.urandom(200) + b"\xff")
+    elif damage == "vectors-garbage":
+        (gen / VECTORS).write_bytes(b"\x00garbage" * 50)
+    elif damage == "vectors-wrong-dimension":
+        import faiss
+
+        other = faiss.IndexFlatIP(3)
+        faiss.write_index(other, str(gen / VECTORS))
+    elif damage == "db-garbage":
+        (gen / DB).write_bytes(b"SQLite format 3\x00" + os.urandom(4000))
+    elif damage == "db-missing-table":
+        (gen / DB).unlink()
+        sqlite3.connect(gen / DB).execute("CREATE TABLE other (x)").connection.close()
+    elif damage == "vectors-count":
+        import faiss
+
+        index_obj = faiss.read_index(str(gen / VECTORS))
+        index_obj.add(np.zeros((1, index_obj.d), dtype=np.float32))
+        faiss.write_index(index_obj, str(gen / VECTORS))
+    with pytest.raises((IndexMismatchError, IndexMissingError), match="--rebuild"):
+        IndexStore(index)
+    with pytest.raises((IndexMismatchError, IndexMissingError), match="--rebuild"):
+        ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    report = ingest(corpus, index, FakeEmbedder(), settings=SERIAL, rebuild=True)
+    assert IndexStore(index).count("chunks") == report.chunks
+
+
+@pytest.mark.parametrize("content", [b"../../etc", b"/etc/passwd", b"gen-1/../../x", b"\xff\xfe\x00", b"tmp-abc"])
+def test_current_must_name_a_generation(built: tuple[Path, Path], content: bytes) -> None:
+    _, index = built
+    (index / CURRENT).write_bytes(content)
+    with pytest.raises(IndexMismatchError, match="CURRENT is damaged.*--rebuild"):
+        IndexStore(index)
+
+
+def test_current_pointing_at_a_missing_generation(built: tuple[Path, Path]) -> None:
+    _, index = built
+    shutil.rmtree(_current(index))
+    with pytest.raises(IndexMissingError, match="--rebuild"):
+        read_manifest(index)
+
+
+def test_empty_current_is_no_index(tmp_path: Path) -> None:
+    (tmp_path / CURRENT).write_text("\n")
+    assert current_generation(tmp_path) is None
+    with pytest.raises(IndexMissingError, match="qa ingest"):
+        IndexStore(tmp_path)
+
+
+def test_generations_count_up_and_prune_keeps_the_previous_one(built: tuple[Path, Path]) -> None:
+    corpus, index = built
+    names = [current_generation(index)]
+    for _ in range(3):
+        ingest(corpus, index, FakeEmbedder(), settings=SERIAL, rebuild=True)  # several in the same second
+        names.append(current_generation(index))
+    assert len(set(names)) == 4
+    assert names == sorted(names)  # sequence numbers order them, whatever the clock says
+    assert generations(index) == names[-2:]  # the current and the previous
+
+
+def test_prune_removes_unfinished_work_and_orphans(built: tuple[Path, Path]) -> None:
+    corpus, index = built
+    ingest(corpus, index, FakeEmbedder(), settings=SERIAL, rebuild=True)
+    previous, current = generations(index)
+    (index / "tmp-deadbeef").mkdir()
+    (index / "tmp-deadbeef" / DB).write_bytes(b"half written")
+    (index / "CURRENT.tmp-123").write_text("gen-x")
+    orphan = index / "gen-999999-20990101T000000Z-abcdef01"  # renamed in, but CURRENT never switched
+    shutil.copytree(index / current, orphan)
+    with write_lock(index):
+        prune(index)
+    assert sorted(p.name for p in index.iterdir() if not p.name.startswith(".")) == sorted([CURRENT, previous, current])
+    assert IndexStore(index).generation == current
+
+
+def test_prune_with_no_current_removes_never_used_generations(tmp_path: Path) -> None:
+    (tmp_path / "gen-000001-20240101T000000Z-aaaaaaaa").mkdir()
+    prune(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_prune_keeps_everything_when_current_is_damaged(built: tuple[Path, Path]) -> None:
+    _, index = built
+    names = generations(index)
+    (index / CURRENT).write_bytes(b"\xff")
+    prune(index)
+    assert generations(index) == names
+
+
+def test_write_lock_refuses_a_second_writer(tmp_path: Path) -> None:
+    with write_lock(tmp_path):
+        with pytest.raises(IndexLockedError) as info:
+            with write_lock(tmp_path):
+                pass
+        message = str(info.value)
+        assert f"pid {os.getpid()}" in message and "wait for it to finish" in message
+    with write_lock(tmp_path):  # released on exit
+        pass
+
+
+def test_writer_checks_vectors_and_abandon_leaves_no_trace(tmp_path: Path) -> None:
+    writer = GenerationWriter(tmp_path, 4)
+    doc = Document("a.txt", DocMeta(title="A"), "h", "txt", 1)
+    page = Page("a.txt", 1, "1", "hello world")
+    chunk = Chunk("a.txt", 1, "1", "", 0, 5, "hello")
+    with pytest.raises(ValueError, match="1 chunks but 2 vectors"):
+        writer.add(doc, [page], [chunk], np.zeros((2, 4), dtype=np.float32))
+    writer.abandon()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_commit_is_readable(tmp_path: Path) -> None:
+    writer = GenerationWriter(tmp_path, 4)
+    doc = Document("a.txt", DocMeta(title="A title", year=2020), "h", "txt", 1)
+    page = Page("a.txt", 1, "1", "hello world again")
+    chunks = [Chunk("a.txt", 1, "1", "Intro", 0, 11, "hello world"), Chunk("a.txt", 1, "1", "Intro", 6, 17, "world again")]
+    vectors = np.eye(4, dtype=np.float32)[:2]
+    writer.add(doc, [page], chunks, vectors)
+    name = writer.commit(_manifest(dimension=4, documents={"a.txt": "k"}, counts={"chunks": 2}))
+    store = IndexStore(tmp_path)
+    assert store.generation == name and store.manifest.generation == name
+    assert store.documents["a.txt"] == doc
+    assert store.chunks([0, 1]) == {0: chunks[0], 1: chunks[1]}
+    assert store.page("a.txt", 1) == page and store.page("a.txt", 2) is None
+    assert np.array_equal(store.all_vectors(), vectors)
+    assert [i for i, _ in store.search_dense(np.eye(4, dtype=np.float32)[1], 5)][0] == 1
+    assert store.search_dense(np.eye(4, dtype=np.float32)[0], 5, allowed=np.array([1]))[0][0] == 1
+    assert store.filtered_ids(None, None, None) is None
+    assert list(store.filtered_ids(None, 2021, None)) == []  # type: ignore[arg-type]
+    assert [i for i, _ in store.search_lexical('"again"', 5)] == [1]
+    assert store.search_lexical('"again" AND (', 5) == []  # a bad MATCH is logged, not raised
+
+
+def test_store_is_read_only(built: tuple[Path, Path]) -> None:
+    _, index = built
+    store = IndexStore(index)
+    with pytest.raises(sqlite3.OperationalError):
+        store.db.execute("DELETE FROM chunks")
+
+
+def test_a_generation_replaced_while_loading_is_retried(built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """CURRENT switches between reading its name and opening the files: the store loads the new one."""
+    corpus, index = built
+    ingest(corpus, index, FakeEmbedder(), settings=SERIAL, rebuild=True)
+    old, new = generations(index)
+    (index / CURRENT).write_text(old + "\n")
+    real = IndexStore._load
+    calls: list[str] = []
+
+    def racing(self: IndexStore, name: str) -> None:
+        calls.append(name)
+        if len(calls) == 1:  # an ingest switches CURRENT and prunes the old generation right now
+            (index / CURRENT).write_text(new + "\n")
+            shutil.rmtree(index / old)
+        real(self, name)
+
+    monkeypatch.setattr(IndexStore, "_load", racing)
+    store = IndexStore(index)
+    assert calls == [old, new] and store.generation == new and store.manifest.generation == new
+
+
+def test_old_format_generation_names_sort_first(tmp_path: Path) -> None:
+    for name in ("gen-20250101T000000-abcdef12", "gen-000002-20240101T000000Z-aaaaaaaa", "gen-000010-20230101T000000Z-bbbbbbbb"):
+        (tmp_path / name).mkdir()
+    assert generations(tmp_path) == ["gen-20250101T000000-abcdef12", "gen-000002-20240101T000000Z-aaaaaaaa",
+                                     "gen-000010-20230101T000000Z-bbbbbbbb"]
+
+
+def test_index_path_with_uri_characters(tmp_path: Path) -> None:
+    """'?', '#' and '%' in the index folder must not cut the SQLite URI short (and open another file)."""
+    corpus = build_corpus(tmp_path / "corpus", n_docs=2)
+    index = tmp_path / "odd ?name #1 %20"
+    report = ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    store = IndexStore(index)
+    assert store.count("chunks") == report.chunks > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "odd ?name #1 %20"]
