@@ -36,6 +36,9 @@ test-fast: $(STAMP)
 eval: index
 	$(BIN)/qa eval tests/data/sample_questions.jsonl --index $(INDEX) --compare
 
+reliability: $(STAMP)
+	$(BIN)/python tools/reliability.py
+
 lock: $(STAMP)
 	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
