@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index(p)
     p.add_argument("--top-k", type=int, default=5, metavar="N", help="passages to return (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON (JSON Lines with QUESTION -)")
-    p.add_argument("--doc", nargs="+", metavar="DOC", help="only these documents (paths relative to the corpus folder)")
+    p.add_argument("--doc", action="append", metavar="DOC",
+                   help="only this document (path relative to the corpus folder); repeat for several")
     p.add_argument("--year-from", type=int, metavar="YEAR", help="only documents from this year on")
     p.add_argument("--year-to", type=int, metavar="YEAR", help="only documents up to this year")
     p.add_argument("--model", help="model to embed the question with (default: the one the index was built with)")
@@ -174,6 +175,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         print(f"  removed: {', '.join(report.removed)}")
     if not report.new_or_changed and not report.removed and not report.embedded_chunks:
         print("  already up to date")
+    for note in report.notes:
+        print(f"  note: {note}")
     if report.skipped:
         print(f"  skipped {len(report.skipped)} file(s):")
         for s in report.skipped:

@@ -19,7 +19,7 @@ import numpy as np
 from . import answer as answering
 from .cite import make_citation
 from .embed import Embedder, load_embedder
-from .errors import IndexMismatchError
+from .errors import IndexMismatchError, IndexMissingError
 from .records import Answer, Chunk, Document, IndexInfo, Page, Passage
 from .retrieve import FusionSettings, contextualise, diversify, fts_query, fuse
 from .store import IndexStore, current_generation
@@ -106,7 +106,21 @@ class Engine:
         history: Sequence[str] = (),
         with_answer: bool = True,
     ) -> Answer:
-        """Retrieve the best passages for a question and build the extractive answer."""
+        """Retrieve the best passages for a question and build the extractive answer.
+
+        If the generation this engine holds was pruned by later ingests, the
+        engine switches to the current one and asks again.
+        """
+        args = (question, top_k, docs, year_from, year_to, history, with_answer)
+        try:
+            return self._ask(*args)
+        except IndexMissingError:
+            if self.refresh():
+                return self._ask(*args)
+            raise
+
+    def _ask(self, question: str, top_k: int, docs: Sequence[str] | None, year_from: int | None,
+             year_to: int | None, history: Sequence[str], with_answer: bool) -> Answer:
         store = self._store
         query = contextualise(question, history)
         if not query.strip():
