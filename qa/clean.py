@@ -102,11 +102,19 @@ def _line_key(line: str) -> str:
 def running_lines(pages: Sequence[Sequence[str]], min_share: float = 0.5) -> set[str]:
     """Keys of lines that sit near the top or bottom of many pages (headers, footers).
 
-    Needs at least three pages: on shorter documents nothing repeats meaningfully.
+    From three pages on, a line must recur on at least three and on ``min_share``
+    of them; a two-page document's running lines are those on both pages'
+    first or last line, where nothing but a header or footer repeats.
     """
     n = len(pages)
-    if n < 3:
+    if n < 2:
         return set()
+    if n == 2:
+        first, second = ([_line_key(line) for line in lines if line] for lines in pages)
+        if not first or not second:
+            return set()
+        same = {first[0]} & {second[0]} | {first[-1]} & {second[-1]}
+        return {key for key in same if len(key) > 3}
     counts: Counter[str] = Counter()
     for lines in pages:
         content = [line for line in lines if line]

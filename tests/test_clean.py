@@ -49,7 +49,10 @@ def test_running_header_and_footer_are_removed_page_by_page(tmp_path: Path) -> N
 
 
 def test_running_lines_need_three_pages_and_a_majority() -> None:
-    assert running_lines([["Header", "a"], ["Header", "b"]]) == set()
+    # Two pages: only a line that is first or last on both counts; one page has none.
+    assert running_lines([["Running header", "a", "Page 1"], ["Running header", "b", "Page 2"]]) == {"running header", "page #"}
+    assert running_lines([["Introduction", "a"], ["Findings", "Introduction"]]) == set()
+    assert running_lines([["Header", "a"]]) == set()
     pages = [["Report title", "Chapter two"] + [f"body {'pqrstu'[i - 1]} line {w}" for w in "abcdefgh"] + [f"Page {i}"]
              for i in range(1, 7)]
     pages[3] = ["different", "middle", "end"]
