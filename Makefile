@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CORPUS ?= corpus
 INDEX  ?= index
 
-.PHONY: install run index test test-fast eval bench reliability lock audit clean-index
+.PHONY: install run index test test-fast eval bench reliability lock clean-index
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ test-fast: $(STAMP)
 
 eval: index
 	$(BIN)/qa eval tests/data/sample_questions.jsonl --index $(INDEX) --compare
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
 
 reliability: $(STAMP)
 	$(BIN)/python tools/reliability.py
