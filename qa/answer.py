@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .records import AnswerSentence, Passage
-from .retrieve import query_terms
+from .retrieve import query_terms, stem, stems
 
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9£])|\n\s*\n|\n(?=\s*(?:[-*]|\d+[.)])\s)")
 _WS = re.compile(r"\s+")
@@ -25,9 +25,11 @@ class AnswerSettings:
 
     max_sentences: int = 4
     from_passages: int = 3
-    min_score: float = 0.35
+    min_score: float = 0.48  # below this the best sentence does not answer: the corpus lacks it
     margin: float = 0.12
     lexical_weight: float = 0.15
+    max_candidates: int = 24  # sentences embedded per question, chosen by shared words
+    max_sentence_chars: int = 400
 
 
 def fold(text: str) -> str:
@@ -48,16 +50,30 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-def candidates(passages: Sequence[Passage], settings: AnswerSettings) -> list[tuple[str, tuple[int, ...]]]:
-    """Distinct sentences of the first passages, each with every passage rank it appears in."""
+def candidates(passages: Sequence[Passage], settings: AnswerSettings,
+               question: str = "") -> list[tuple[str, tuple[int, ...]]]:
+    """Distinct sentences of the first passages, each with every passage rank it appears in.
+
+    With a question, at most ``max_candidates`` are kept: those sharing the most
+    of its content words, in reading order (each is embedded at question time).
+    """
     seen: dict[str, tuple[str, list[int]]] = {}
     for passage in passages[: settings.from_passages]:
         for sentence in split_sentences(passage.chunk.text):
             key = fold(sentence)
+            if len(sentence) > settings.max_sentence_chars:  # a run-on list or table, not an answer sentence
+                continue
             if key not in seen:
                 seen[key] = (sentence, [])
+    if question and len(seen) > settings.max_candidates:
+        terms = {stem(t) for t in query_terms(question)}
+        overlap = {key: len(terms & stems(sentence)) for key, (sentence, _) in seen.items()}
+        order = sorted(seen, key=lambda k: -overlap[k])  # stable: reading order among equals
+        keep = set(order[: settings.max_candidates])
+        seen = {k: v for k, v in seen.items() if k in keep}
+    folded = [fold(p.chunk.text) for p in passages]
     for key, (_, ranks) in seen.items():
-        ranks.extend(p.rank for p in passages if key in fold(p.chunk.text))
+        ranks.extend(p.rank for p, text in zip(passages, folded) if key in text)
     return [(sentence, tuple(sorted(set(ranks)))) for sentence, ranks in seen.values()]
 
 

@@ -87,6 +87,27 @@ def _segments(page: Page, headings: Sequence[Heading], count: TokenCounter, min_
     return merged
 
 
+def _locate(text: str, piece: str, cursor: int, last_end: int, limit: int) -> int:
+    """Where the splitter's next ``piece`` sits in ``text``, or -1.
+
+    A piece starts after the previous one's start, no later than the previous
+    end (plus whitespace), and reaches past that end. In repeated text several
+    spans match; the last one that still touches the previous piece is it.
+    """
+    reach = last_end
+    while reach < limit and text[reach].isspace():
+        reach += 1
+    best = -1
+    start = text.find(piece, cursor, limit)
+    while 0 <= start <= reach:
+        if start + len(piece) > last_end:
+            best = start
+        start = text.find(piece, start + 1, limit)
+    if best < 0:
+        best = text.find(piece, cursor, limit)
+    return best
+
+
 def chunk_document(
     pages: Sequence[Page],
     headings: Sequence[Heading],
@@ -104,14 +125,16 @@ def chunk_document(
         page_headings = sorted(by_page.get(page.page, []), key=lambda h: h.offset)
         for seg_start, seg_end in _segments(page, page_headings, count, settings.min_section_tokens):
             cursor = seg_start
+            last_end = seg_start
             for piece in splitter.split_text(page.text[seg_start:seg_end]):
-                start = page.text.find(piece, cursor, seg_end)
+                start = _locate(page.text, piece, cursor, last_end, seg_end)
                 if start < 0:  # the splitter only strips whitespace, so this is a bug guard
                     start = page.text.find(piece, seg_start, seg_end)
                 if start < 0:
                     continue
                 end = start + len(piece)
                 cursor = start + 1
+                last_end = max(last_end, end)
                 section = current_section
                 for heading in page_headings:
                     # A heading counts for a chunk when it stands above it or in its first third.
@@ -131,6 +154,17 @@ def chunk_document(
         if page_headings:
             current_section = page_headings[-1].text
     return chunks
+
+
+def file_words(doc_id: str) -> str:
+    """A document's file name as words ("reports/ofsted-leeds-2018.pdf" -> "ofsted leeds 2018").
+
+    File names of downloaded reports often say what titles do not (place, year,
+    body), so the lexical index searches them with the title.
+    """
+    stem = doc_id.rsplit("/", 1)[-1]
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    return re.sub(r"[\W_]+", " ", stem).strip()
 
 
 def embedding_text(chunk: Chunk, title: str, settings: ChunkSettings) -> str:

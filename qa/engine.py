@@ -21,7 +21,8 @@ from .cite import make_citation
 from .embed import Embedder, load_embedder
 from .errors import IndexMismatchError, IndexMissingError
 from .records import Answer, Chunk, Document, IndexInfo, Page, Passage
-from .retrieve import FusionSettings, contextualise, diversify, fts_query, fuse
+from .chunking import file_words
+from .retrieve import FoundSettings, FusionSettings, contextualise, diversify, fts_query, fuse, is_answered, widen
 from .store import IndexStore, current_generation
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,9 @@ class AskSettings:
 
     fusion: FusionSettings = field(default_factory=FusionSettings)
     answer: answering.AnswerSettings = field(default_factory=answering.AnswerSettings)
-    found_threshold: float = 0.42  # best dense cosine below this: the corpus does not answer
+    found_threshold: float = 0.30  # best dense cosine below this: the corpus does not answer (see FoundSettings)
     mode: str = "hybrid"  # "hybrid", "dense" or "lexical"
-    passage_chars: int = 1400  # a passage is its chunk widened by neighbours up to this size
+    passage_chars: int = 2400  # a passage is its chunk widened by same-page neighbours up to this size
 
 
 class Engine:
@@ -129,7 +130,11 @@ class Engine:
         query_vec = self.embedder.embed([query])[0]
         passages = self._retrieve(store, query, query_vec, top_k, allowed)
         best_dense = max((p.dense_score for p in passages), default=0.0)
-        found = bool(passages) and best_dense >= self.settings.found_threshold
+        found = is_answered(
+            query, [(p.chunk.text, f"{p.document.title} {file_words(p.chunk.doc_id)}") for p in passages], best_dense,
+            lambda term: bool(store.search_lexical(fts_query(term), 1)),
+            replace(FoundSettings(), min_dense=self.settings.found_threshold),
+        )
         sentences: tuple = ()
         if found and with_answer:
             sentences = self._answer_sentences(query, query_vec, passages)
@@ -162,7 +167,7 @@ class Engine:
         picked = diversify(head, chunks, top_k, fs)
         passages = []
         for rank, cand in enumerate(picked, start=1):
-            chunk = self._expand(store, cand.chunk_id, chunks[cand.chunk_id], dense_all)
+            chunk = self._expand(store, cand.chunk_id, chunks[cand.chunk_id], dense_all, query_vec)
             document = store.documents[chunk.doc_id]
             passages.append(
                 Passage(rank=rank, chunk_id=cand.chunk_id, chunk=chunk, document=document, score=round(cand.score, 4),
@@ -171,7 +176,8 @@ class Engine:
             )
         return passages
 
-    def _expand(self, store: IndexStore, chunk_id: int, chunk: Chunk, scores: dict[int, float]) -> Chunk:
+    def _expand(self, store: IndexStore, chunk_id: int, chunk: Chunk, scores: dict[int, float],
+                query_vec: np.ndarray | None = None) -> Chunk:
         """Widen a chunk with its neighbours on the same page, up to ``passage_chars``.
 
         Chunks are small so that vectors stay sharp; a reader (and the answer)
@@ -180,13 +186,13 @@ class Engine:
         limit = self.settings.passage_chars
         if limit <= len(chunk.text):
             return chunk
-        near = store.chunks([chunk_id - 1, chunk_id + 1])
-        same = {i: c for i, c in near.items() if c.doc_id == chunk.doc_id and c.page == chunk.page}
-        start, end = chunk.start, chunk.end
-        for i in sorted(same, key=lambda i: -scores.get(i, 0.0)):
-            c = same[i]
-            if max(end, c.end) - min(start, c.start) <= limit:
-                start, end = min(start, c.start), max(end, c.end)
+        reach = 2 * (limit // max(1, len(chunk.text))) + 2  # overlapping neighbours add less than a chunk each
+        near = store.chunks([i for i in range(chunk_id - reach, chunk_id + reach + 1) if i != chunk_id and i >= 0])
+        unscored = [i for i in near if i not in scores]
+        if unscored and query_vec is not None:  # exact cosines, so the passage grows towards the closer text
+            vecs = store.vectors.reconstruct_batch(np.array(unscored, dtype=np.int64))
+            scores = {**scores, **{i: float(s) for i, s in zip(unscored, vecs @ query_vec)}}
+        start, end = widen(chunk_id, chunk, near, scores, limit)
         if (start, end) == (chunk.start, chunk.end):
             return chunk
         page = store.page(chunk.doc_id, chunk.page)
@@ -195,7 +201,7 @@ class Engine:
         return replace(chunk, start=start, end=end, text=page.text[start:end])
 
     def _answer_sentences(self, query: str, query_vec: np.ndarray, passages: Sequence[Passage]) -> tuple:
-        cands = answering.candidates(passages, self.settings.answer)
+        cands = answering.candidates(passages, self.settings.answer, query)
         if not cands:
             return ()
         vecs = self.embedder.embed([s for s, _ in cands], batch_size=64)

@@ -8,16 +8,24 @@ and contains the phrase, whitespace and case folded.
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from .clean import normalise
-from .errors import QAError
-from .records import Answer, Passage
+from .errors import DocumentError, QAError
+from .records import Answer, Chunk, Citation, DocMeta, Document, Passage
+
+log = logging.getLogger(__name__)
+
+ASK_K = 10  # passages asked per question; recall is judged at 1, 5 and 10
 
 _WS = re.compile(r"\s+")
 
@@ -84,12 +92,14 @@ def load_questions(path: Path) -> list[Question]:
             continue
         try:
             data = json.loads(line)
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON {type(data).__name__}, not an object")
             gold = tuple(
                 Gold(doc=str(g["doc"]), pages=tuple(int(p) for p in g["pages"]), contains=str(g["contains"]))
                 for g in data.get("gold", [])
             )
             questions.append(Question(id=str(data["id"]), question=str(data["question"]), gold=gold))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise QAError(
                 f"{path}, line {number}: not a question object ({exc}); expected "
                 '{"id", "question", "gold": [{"doc", "pages", "contains"}]}'
@@ -157,3 +167,126 @@ def format_table(results: dict[str, Scores]) -> str:
         if s.wrongly_found:
             rows.append(f"{name}: answered though unanswerable: {', '.join(s.wrongly_found)}")
     return "\n".join(rows)
+
+
+# --- the common baseline ---------------------------------------------------------------------
+
+class Baseline:
+    """The common way, for comparison: pypdf text per page, split into 1000-character pieces
+    with 200 characters of overlap (RecursiveCharacterTextSplitter), the same model, a flat
+    FAISS index, dense search only, no cleaning, no widening and no abstention.
+    """
+
+    CHUNK_CHARS = 1000
+    OVERLAP_CHARS = 200
+
+    def __init__(self, corpus_dir: Path, embedder: object, *, batch_size: int = 32) -> None:
+        import faiss
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+        from .ingest import discover
+
+        if not corpus_dir.is_dir():
+            raise QAError(f"the corpus folder {corpus_dir} the index was built from is gone; "
+                          "--compare needs it to build the baseline (re-ingest from where the corpus now is)")
+        self.embedder = embedder
+        splitter = RecursiveCharacterTextSplitter(chunk_size=self.CHUNK_CHARS, chunk_overlap=self.OVERLAP_CHARS)
+        self.chunks: list[Chunk] = []
+        self.documents: dict[str, Document] = {}
+        files, _ = discover(corpus_dir)
+        for path, rel in files:
+            try:
+                pages = _plain_pages(path, rel)
+            except DocumentError as exc:
+                log.info("baseline skips %s", exc)
+                continue
+            kind = "pdf" if path.suffix.lower() == ".pdf" else "txt"
+            self.documents[rel] = Document(rel, DocMeta(title=Path(rel).name), "", kind, len(pages))
+            for number, text in enumerate(pages, start=1):
+                cursor = 0
+                for piece in splitter.split_text(text):
+                    start = max(0, text.find(piece, cursor))
+                    cursor = start + 1
+                    self.chunks.append(Chunk(rel, number, str(number), "", start, start + len(piece), piece))
+        vectors = embedder.embed([c.text for c in self.chunks], batch_size=batch_size)  # type: ignore[attr-defined]
+        self.index = faiss.IndexFlatIP(int(vectors.shape[1]) if len(vectors) else 1)
+        if len(vectors):
+            self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    def ask(self, question: str, top_k: int = ASK_K) -> Answer:
+        """The ``top_k`` nearest pieces; always 'found', as the common way has no abstention."""
+        if not self.chunks:
+            return Answer(question, question, False, (), ())
+        vec = self.embedder.embed([question])  # type: ignore[attr-defined]
+        scores, ids = self.index.search(np.ascontiguousarray(vec, dtype=np.float32), min(top_k, len(self.chunks)))
+        passages = []
+        for rank, (cid, s) in enumerate(zip(ids[0], scores[0]), start=1):
+            if cid < 0:
+                continue
+            chunk = self.chunks[int(cid)]
+            passages.append(Passage(rank, int(cid), chunk, self.documents[chunk.doc_id], float(s), float(s), 0.0,
+                                    Citation("", "")))
+        return Answer(question, question, bool(passages), (), tuple(passages))
+
+
+def _plain_pages(path: Path, rel: str) -> list[str]:
+    """Raw text per page: pypdf's extraction for a PDF, the whole file for text."""
+    if path.suffix.lower() != ".pdf":
+        from .readers import decode_text
+
+        return [decode_text(path.read_bytes(), rel)]
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(str(path), strict=False)
+        return [page.extract_text() or "" for page in reader.pages]
+    except Exception as exc:  # noqa: BLE001 - a file pypdf cannot read is left out of the baseline
+        raise DocumentError(rel, f"pypdf cannot read it ({exc})") from exc
+
+
+# --- the `qa eval` command -------------------------------------------------------------------
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``qa eval``."""
+    parser.add_argument("questions", type=Path, help="JSON Lines question file")
+    parser.add_argument("--index", default=None, help="index folder (default: $QA_INDEX_DIR or index/)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--compare", action="store_true",
+                        help="also measure lexical-only, dense-only and the common baseline "
+                             "(pypdf pages, 1000/200-character splits, dense only; built from the index's corpus)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``qa eval``: score the index (and with --compare the alternatives) on a question file."""
+    from .engine import Engine
+
+    questions = load_questions(Path(args.questions))
+    if not questions:
+        raise QAError(f"{args.questions} holds no questions")
+    engine = Engine(args.index)
+    results = compare(engine, questions, with_others=bool(args.compare))
+    if args.json:
+        print(json.dumps({"configs": {name: s.as_json() for name, s in results.items()}}, indent=2))
+    else:
+        print(format_table(results))
+    return 0
+
+
+def compare(engine: object, questions: Sequence[Question], *, with_others: bool = False) -> dict[str, Scores]:
+    """Scores of the engine's hybrid search, and with ``with_others`` of lexical, dense and the baseline."""
+    from .engine import Engine
+
+    assert isinstance(engine, Engine)
+    results: dict[str, Scores] = {}
+    modes = ("hybrid", "lexical", "dense") if with_others else ("hybrid",)
+    for mode in modes:
+        settings = replace(engine.settings, mode=mode)
+        runner = Engine(engine.index_dir, embedder=engine.embedder, settings=settings)
+        log.info("asking %d questions (%s)", len(questions), mode)
+        results[mode] = evaluate(questions, lambda q, r=runner: r.ask(q, top_k=ASK_K))
+    if with_others:
+        corpus = Path(engine.store.manifest.corpus_dir)
+        log.info("building the baseline from %s (embeds the corpus again)", corpus)
+        baseline = Baseline(corpus, engine.embedder)
+        results["baseline"] = evaluate(questions, lambda q: baseline.ask(q, ASK_K))
+    return results

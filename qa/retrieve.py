@@ -1,13 +1,14 @@
 """Hybrid retrieval: dense (FAISS) and lexical (SQLite FTS5 BM25), fused, then diversified.
 
 The functions here are pure: they take the hits the store returned and decide
-the ranking. ``fts_query`` makes any user text safe to hand to FTS5.
+the ranking, how far a passage reaches on its page and whether the passages
+answer the question at all. ``fts_query`` makes any user text safe to hand to FTS5.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .records import Chunk
@@ -146,6 +147,120 @@ def diversify(ranked: Sequence[Candidate], chunks: dict[int, Chunk], k: int, set
         if not any(_overlap(chunks[cand.chunk_id], chunks[p.chunk_id]) > 0.8 for p in picked):
             picked.append(cand)
     return picked
+
+
+def widen(chunk_id: int, chunk: Chunk, neighbours: Mapping[int, Chunk], scores: Mapping[int, float],
+          limit: int) -> tuple[int, int]:
+    """The page span of a passage: the chunk grown over its neighbours on the same page.
+
+    Neighbours are added one at a time from either side, the better-scored side
+    first, while the span stays within ``limit`` characters. Chunks are small
+    so that vectors stay sharp; the reader needs the sentences around them.
+    """
+    start, end = chunk.start, chunk.end
+    lo = hi = chunk_id
+
+    def same_page(i: int) -> Chunk | None:
+        other = neighbours.get(i)
+        if other is None or other.doc_id != chunk.doc_id or other.page != chunk.page:
+            return None
+        return other
+
+    while True:
+        options = []
+        for i in (lo - 1, hi + 1):
+            other = same_page(i)
+            if other is not None and max(end, other.end) - min(start, other.start) <= limit:
+                options.append((scores.get(i, float("-inf")), -i, i, other))
+        if not options:
+            return start, end
+        _, _, i, other = max(options)
+        start, end = min(start, other.start), max(end, other.end)
+        lo, hi = min(lo, i), max(hi, i)
+
+
+# --- is the question answered by the corpus? ------------------------------------------------
+
+@dataclass(frozen=True)
+class FoundSettings:
+    """When retrieved passages count as an answer (chosen on the development questions).
+
+    * ``min_dense``: the best passage's cosine must reach this (off-topic questions sit far below).
+    * ``key_passages``: the question's names and numbers must all appear together in one of the
+      first this-many passages (passage text, document title or file name); a question about
+      another place, year or body is not answered by passages about ours.
+    * ``absent_share`` / ``absent_terms``: a question whose content words are mostly missing from
+      the whole corpus (at least this share and this many) is about something else.
+    """
+
+    min_dense: float = 0.30
+    key_passages: int = 5
+    absent_share: float = 1 / 3
+    absent_terms: int = 2
+
+
+_TOKEN = re.compile(r"\w+(?:['\u2019]\w+)*", re.UNICODE)
+_SENTENCE_END = re.compile(r"[.?!;:]\s+")
+_SUFFIXES = (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", ""))
+
+
+def stem(word: str) -> str:
+    """A light suffix-stripping stem, enough to match 'plans' with 'plan' or 'inspected' with 'inspect'."""
+    word = word.lower()
+    for suffix, repl in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: len(word) - len(suffix)] + repl
+    return word
+
+
+def stems(text: str) -> set[str]:
+    return {stem(w) for w in _WORD.findall(text.lower())}
+
+
+def key_terms(question: str) -> list[str]:
+    """Names and numbers of a question: capitalised words not opening a sentence, and numbers.
+
+    "What did Ofsted find in Leeds in 2018?" gives ofsted, leeds, 2018.
+    """
+    keys: dict[str, None] = {}
+    for sentence in _SENTENCE_END.split(question):
+        for i, token in enumerate(_TOKEN.findall(sentence)):
+            word = re.sub(r"['\u2019]s$", "", token)
+            for part in _WORD.findall(word):
+                if part.isdigit() or (i > 0 and part[:1].isupper() and part.lower() not in STOPWORDS):
+                    keys.setdefault(part.lower(), None)
+    return list(keys)
+
+
+def is_answered(
+    question: str,
+    passages: Sequence[tuple[str, str]],
+    best_dense: float,
+    in_corpus: Callable[[str], bool],
+    settings: FoundSettings = FoundSettings(),
+) -> bool:
+    """Whether passages (each: its text, its document's title and file name) answer the question.
+
+    ``in_corpus(term)`` says whether a word occurs anywhere in the index; it is
+    only asked about words the passages lack.
+    """
+    if not passages or best_dense < settings.min_dense:
+        return False
+    keys = [stem(k) for k in key_terms(question)]
+    seen: set[str] = set()
+    keys_together = not keys
+    for i, (text, label) in enumerate(passages):
+        words = stems(text) | stems(label)
+        seen |= words
+        if i < settings.key_passages and all(k in words for k in keys):
+            keys_together = True
+    if not keys_together:
+        return False
+    terms = query_terms(question)
+    absent = [t for t in terms if stem(t) not in seen and not in_corpus(t)]
+    if terms and len(absent) >= settings.absent_terms and len(absent) / len(terms) >= settings.absent_share:
+        return False
+    return True
 
 
 _FOLLOW_UP = re.compile(

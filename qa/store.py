@@ -36,6 +36,7 @@ from urllib.parse import quote
 import faiss
 import numpy as np
 
+from .chunking import file_words
 from .errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from .records import Chunk, DocMeta, Document, Page
 
@@ -465,7 +466,7 @@ class GenerationWriter:
         )
         self.db.executemany(
             "INSERT INTO chunks_fts (rowid, text, section, title) VALUES (?,?,?,?)",
-            [(i, c.text, c.section, m.title) for i, c in zip(ids, chunks)],
+            [(i, c.text, c.section, f"{m.title} {file_words(document.doc_id)}") for i, c in zip(ids, chunks)],
         )
         if len(chunks):
             self._vectors.append(np.asarray(vectors, dtype=np.float32).reshape(len(chunks), self.dimension))
@@ -475,7 +476,7 @@ class GenerationWriter:
     def commit(self, manifest: Manifest) -> str:
         """Write vectors and manifest, sync, rename into place, then switch CURRENT."""
         self.db.commit()
-        self.db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('rank', 'bm25(1.0, 0.6, 0.3)')")
+        self.db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('rank', 'bm25(1.0, 1.0, 1.0)')")
         self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
         self.db.commit()
         self.db.close()

@@ -1,0 +1,219 @@
+"""The judge and the metrics of `qa eval`, and the command itself on a small corpus with the fake model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import FakeEmbedder, make_pdf
+from qa.errors import QAError
+from qa.evaluate import (
+    Baseline,
+    Gold,
+    Question,
+    compare,
+    configure_parser,
+    first_hit,
+    format_table,
+    is_hit,
+    load_questions,
+    score,
+)
+from qa.records import Answer, Chunk, Citation, DocMeta, Document, Passage
+
+DOC = Document("corpus/r.pdf", DocMeta(title="R"), "h", "pdf", 9)
+
+
+def _passage(rank: int, page: int, text: str, doc: str = "corpus/r.pdf") -> Passage:
+    return Passage(rank, rank, Chunk(doc, page, str(page), "", 0, len(text), text), DOC, 0.0, 0.0, 0.0, Citation("", ""))
+
+
+GOLD = (Gold("corpus/r.pdf", (3, 4), "caseloads fell"),)
+
+
+def test_is_hit_needs_document_page_and_phrase() -> None:
+    assert is_hit(_passage(1, 3, "In 2016 Caseloads\n  FELL by a third."), GOLD)  # case and whitespace folded
+    assert not is_hit(_passage(1, 5, "caseloads fell"), GOLD)  # wrong page
+    assert not is_hit(_passage(1, 3, "caseloads fell", doc="corpus/other.pdf"), GOLD)  # wrong document
+    assert not is_hit(_passage(1, 4, "caseloads rose"), GOLD)  # phrase absent
+
+
+def test_is_hit_normalises_ligatures_like_the_index() -> None:
+    assert is_hit(_passage(1, 3, "the ﬁnal report: caseloads fell"), (Gold("corpus/r.pdf", (3,), "final report"),))
+
+
+def test_first_hit_is_one_based() -> None:
+    passages = [_passage(1, 1, "x"), _passage(2, 3, "caseloads fell"), _passage(3, 4, "caseloads fell")]
+    assert first_hit(passages, GOLD) == 2
+    assert first_hit(passages[:1], GOLD) is None
+
+
+def _answer(passages: list[Passage], found: bool = True) -> Answer:
+    return Answer("q", "q", found, (), tuple(passages))
+
+
+def test_score_math() -> None:
+    hit = _passage(1, 3, "caseloads fell")
+    miss = _passage(1, 9, "nothing")
+    questions = [
+        Question("a", "?", GOLD),  # hit at 1
+        Question("b", "?", GOLD),  # hit at 3
+        Question("c", "?", GOLD),  # hit at 7
+        Question("d", "?", GOLD),  # no hit
+        Question("u1", "?", ()),
+        Question("u2", "?", ()),
+    ]
+    answers = [
+        _answer([hit]),
+        _answer([miss, miss, hit]),
+        _answer([miss] * 6 + [hit]),
+        _answer([miss] * 10, found=False),
+        _answer([miss], found=False),
+        _answer([miss], found=True),
+    ]
+    s = score(questions, answers)
+    assert s.recall_at_1 == pytest.approx(1 / 4)
+    assert s.recall_at_5 == pytest.approx(2 / 4)
+    assert s.recall_at_10 == pytest.approx(3 / 4)
+    assert s.mrr_at_10 == pytest.approx((1 + 1 / 3 + 1 / 7) / 4)
+    assert s.found_answerable == pytest.approx(3 / 4)
+    assert s.flagged_unanswerable == pytest.approx(1 / 2)
+    assert s.missed == ("c", "d")
+    assert s.wrongly_found == ("u2",)
+    data = s.as_json()
+    for key in ("recall@1", "recall@5", "recall@10", "mrr@10", "found_answerable", "flagged_unanswerable", "missed"):
+        assert key in data
+    table = format_table({"hybrid": s})
+    assert "hybrid" in table and "0.500" in table and "c, d" in table
+
+
+def test_score_without_unanswerable_questions_flags_all() -> None:
+    s = score([Question("a", "?", GOLD)], [_answer([_passage(1, 3, "caseloads fell")])])
+    assert s.flagged_unanswerable == 1.0 and s.unanswerable == 0
+
+
+def test_load_questions(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(
+        '{"id": "q1", "question": "Why?", "gold": [{"doc": "a.pdf", "pages": [2, 3], "contains": "because"}]}\n'
+        "\n"
+        '{"id": 7, "question": "Capital of France?", "gold": []}\n',
+        encoding="utf-8",
+    )
+    qs = load_questions(path)
+    assert [q.id for q in qs] == ["q1", "7"]
+    assert qs[0].gold == (Gold("a.pdf", (2, 3), "because"),) and qs[0].answerable
+    assert not qs[1].answerable
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "not json",
+        '{"question": "no id"}',
+        '{"id": "x", "question": "q", "gold": [{"doc": "a.pdf", "pages": ["two"], "contains": "x"}]}',
+        '{"id": "x", "question": "q", "gold": [{"doc": "a.pdf"}]}',
+        '["a", "list"]',
+    ],
+)
+def test_malformed_question_lines_name_the_line(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"id": "ok", "question": "q", "gold": []}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(QAError, match="line 2"):
+        load_questions(path)
+
+
+def test_missing_question_file_is_a_qa_error(tmp_path: Path) -> None:
+    with pytest.raises(QAError, match="cannot read question file"):
+        load_questions(tmp_path / "absent.jsonl")
+
+
+# --- the command, on a small generated corpus with the fake embedder ---------------------------
+
+FOSTER = "Foster carers in the Northshire project received weekly supervision from a clinical psychologist."
+TEEN = "Teenagers on the edge of care in Northshire were offered a key worker and a bed in a hub."
+
+
+@pytest.fixture
+def small_index(tmp_path: Path) -> tuple[Path, Path, FakeEmbedder]:
+    from qa.ingest import IngestSettings, ingest
+
+    corpus = tmp_path / "corpus"
+    make_pdf(corpus / "northshire.pdf", [FOSTER, TEEN], title="Northshire evaluation")
+    (corpus / "notes.txt").write_text("Caseloads in Southby fell to fifteen children for each social worker.\n",
+                                      encoding="utf-8")
+    embedder = FakeEmbedder()
+    ingest(corpus, tmp_path / "index", embedder, settings=IngestSettings(workers=0))
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"id": "t1", "question": "Were teenagers on the edge of care offered a key worker and a bed?", '
+        '"gold": [{"doc": "northshire.pdf", "pages": [2], "contains": "offered a key worker"}]}\n'
+        '{"id": "t2", "question": "Who supervised the foster carers?", '
+        '"gold": [{"doc": "northshire.pdf", "pages": [1], "contains": "clinical psychologist"}]}\n'
+        '{"id": "u1", "question": "What is the capital of France?", "gold": []}\n',
+        encoding="utf-8",
+    )
+    return tmp_path / "index", questions, embedder
+
+
+def test_compare_scores_every_config_and_the_baseline(small_index: tuple[Path, Path, FakeEmbedder]) -> None:
+    from qa.engine import Engine
+
+    index, questions, embedder = small_index
+    engine = Engine(index, embedder=embedder)
+    results = compare(engine, load_questions(questions), with_others=True)
+    assert list(results) == ["hybrid", "lexical", "dense", "baseline"]
+    assert results["hybrid"].recall_at_5 == 1.0
+    assert results["lexical"].recall_at_5 == 1.0
+    assert results["baseline"].answerable == 2 and results["baseline"].unanswerable == 1
+    assert results["baseline"].flagged_unanswerable == 0.0  # the common way never abstains
+    assert results["hybrid"].flagged_unanswerable == 1.0
+
+
+def test_baseline_pieces_are_pages_of_raw_text(small_index: tuple[Path, Path, FakeEmbedder], tmp_path: Path) -> None:
+    baseline = Baseline(tmp_path / "corpus", small_index[2])
+    pages = {(c.doc_id, c.page) for c in baseline.chunks}
+    assert pages == {("northshire.pdf", 1), ("northshire.pdf", 2), ("notes.txt", 1)}
+    assert all(len(c.text) <= Baseline.CHUNK_CHARS for c in baseline.chunks)
+    answer = baseline.ask("key worker and a bed in a hub", top_k=2)
+    assert answer.passages[0].chunk.page == 2 and answer.found
+
+
+def test_baseline_needs_the_corpus(tmp_path: Path) -> None:
+    with pytest.raises(QAError, match="corpus folder"):
+        Baseline(tmp_path / "gone", FakeEmbedder())
+
+
+def test_run_prints_json_with_the_documented_keys(small_index: tuple[Path, Path, FakeEmbedder], monkeypatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import qa.engine
+    from qa import evaluate
+
+    index, questions, embedder = small_index
+    monkeypatch.setattr(qa.engine, "load_embedder", lambda name=None: embedder)
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    assert evaluate.run(parser.parse_args([str(questions), "--index", str(index), "--json"])) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert list(data["configs"]) == ["hybrid"]
+    hybrid = data["configs"]["hybrid"]
+    assert {"recall@1", "recall@5", "recall@10", "mrr@10", "found_answerable", "flagged_unanswerable", "missed"} <= set(hybrid)
+    assert hybrid["recall@5"] == 1.0 and hybrid["missed"] == []
+
+    assert evaluate.run(parser.parse_args([str(questions), "--index", str(index)])) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split()[:4] == ["config", "R@1", "R@5", "R@10"]
+
+
+def test_run_on_a_bad_question_file_raises_a_qa_error(small_index: tuple[Path, Path, FakeEmbedder], tmp_path: Path) -> None:
+    from qa import evaluate
+
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n", encoding="utf-8")
+    with pytest.raises(QAError, match="line 1"):
+        evaluate.run(parser.parse_args([str(bad), "--index", str(small_index[0])]))

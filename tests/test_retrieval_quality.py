@@ -1,0 +1,107 @@
+"""Retrieval quality with the real model, and citation integrity of every stored chunk.
+
+The floors asserted here are the figures measured for the defaults (docs/benchmarks.md)
+less a small margin, so that a change which costs quality fails here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from qa.clean import normalise
+from qa.engine import Engine
+from qa.evaluate import compare, load_questions
+from qa.store import IndexStore
+
+DATA = Path(__file__).resolve().parent / "data"
+
+pytestmark = pytest.mark.model
+
+
+def _scores(index: Path, embedder, questions: str, with_others: bool = False):  # type: ignore[no-untyped-def]
+    engine = Engine(index, embedder=embedder)
+    return compare(engine, load_questions(DATA / questions), with_others=with_others)
+
+
+def test_sample_questions(sample_index: tuple[Path, Path], real_embedder) -> None:  # type: ignore[no-untyped-def]
+    results = _scores(sample_index[1], real_embedder, "sample_questions.jsonl", with_others=True)
+    hybrid = results.pop("hybrid")
+    assert hybrid.recall_at_5 >= 0.9, hybrid.missed
+    assert hybrid.mrr_at_10 >= 0.75
+    assert hybrid.flagged_unanswerable == 1.0, f"answered though unanswerable: {hybrid.wrongly_found}"
+    assert hybrid.found_answerable >= 0.97
+    assert hybrid.recall_at_5 >= results["lexical"].recall_at_5
+    assert hybrid.recall_at_5 >= results["baseline"].recall_at_5
+    assert hybrid.mrr_at_10 > results["baseline"].mrr_at_10
+
+
+@pytest.mark.shared
+def test_shared_questions(shared_index: tuple[Path, Path], real_embedder) -> None:  # type: ignore[no-untyped-def]
+    results = _scores(shared_index[1], real_embedder, "shared_questions.jsonl", with_others=True)
+    hybrid = results["hybrid"]
+    assert hybrid.recall_at_5 >= 0.82, hybrid.missed
+    assert hybrid.recall_at_10 >= 0.87
+    assert hybrid.mrr_at_10 >= 0.69
+    assert hybrid.found_answerable >= 0.97
+    assert hybrid.flagged_unanswerable >= 0.75, f"answered though unanswerable: {hybrid.wrongly_found}"
+    assert hybrid.recall_at_5 > results["lexical"].recall_at_5
+    assert hybrid.recall_at_5 > results["dense"].recall_at_5
+    assert hybrid.recall_at_5 > results["baseline"].recall_at_5
+    assert hybrid.mrr_at_10 > results["baseline"].mrr_at_10
+
+
+_INVISIBLE = re.compile(r"[\s\-\u00ad]+")
+
+
+def _squash(text: str) -> str:
+    """Text with all whitespace and hyphens removed: line breaks and mended hyphenation do not count."""
+    return _INVISIBLE.sub("", normalise(text))
+
+
+def _raw_pages(path: Path) -> list[str]:
+    if path.suffix.lower() != ".pdf":
+        return [path.read_text(encoding="utf-8", errors="replace")]
+    from pypdf import PdfReader
+
+    return [page.extract_text() or "" for page in PdfReader(str(path)).pages]
+
+
+def _check_citations(corpus: Path, index: Path) -> tuple[int, list[str]]:
+    """Every chunk's text is on the physical page it cites, as pypdf reads that page afresh.
+
+    Each line of a chunk must be on its page; the whole chunk must be one span of
+    the page except where cleaning dropped a line inside it (a lone number taken
+    for a page number). Returns the number of chunks and those not in one span.
+    """
+    store = IndexStore(index)
+    checked = 0
+    split: list[str] = []
+    try:
+        for doc_id in store.documents:
+            pages = [_squash(text) for text in _raw_pages(corpus / doc_id)]
+            for _, chunk in store.doc_chunks(doc_id):
+                assert 1 <= chunk.page <= len(pages), f"{doc_id}: page {chunk.page} does not exist"
+                page = pages[chunk.page - 1]
+                for line in chunk.text.splitlines():
+                    assert _squash(line) in page, f"{doc_id} p. {chunk.page}: {line[:80]!r} is not on that page"
+                if _squash(chunk.text) not in page:
+                    split.append(f"{doc_id} p. {chunk.page}")
+                checked += 1
+    finally:
+        store.close()
+    return checked, split
+
+
+def test_every_sample_chunk_is_on_the_page_it_cites(sample_index: tuple[Path, Path]) -> None:
+    checked, split = _check_citations(*sample_index)
+    assert checked > 50 and not split, split
+
+
+@pytest.mark.shared
+def test_every_shared_chunk_is_on_the_page_it_cites(shared_index: tuple[Path, Path]) -> None:
+    checked, split = _check_citations(*shared_index)
+    assert checked > 4000
+    assert len(split) <= 0.01 * checked, split[:20]

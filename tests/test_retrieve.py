@@ -1,0 +1,200 @@
+"""Pure retrieval functions: FTS5 query quoting, fusion, diversity, widening, `found`, follow-ups."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from qa.records import Chunk
+from qa.retrieve import (
+    Candidate,
+    FoundSettings,
+    FusionSettings,
+    contextualise,
+    diversify,
+    fts_query,
+    fuse,
+    is_answered,
+    key_terms,
+    query_terms,
+    stem,
+    widen,
+)
+
+
+@pytest.fixture(scope="module")
+def fts() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE t USING fts5(text, section, title, tokenize = 'porter unicode61 remove_diacritics 2')")
+    db.executemany(
+        "INSERT INTO t (rowid, text, section, title) VALUES (?,?,?,?)",
+        [
+            (1, "Kinship carers and foster care in Leeds", "Findings", "Leeds report"),
+            (2, "Caseloads fell and staff turnover was lower", "Workforce", "Evaluation"),
+            (3, "NEAR the end AND at the start the word near appears", "Odd", "Test"),
+        ],
+    )
+    return db
+
+
+def _match(db: sqlite3.Connection, question: str) -> list[int]:
+    query = fts_query(question)
+    assert query is not None
+    return [r[0] for r in db.execute("SELECT rowid FROM t WHERE t MATCH ? ORDER BY rank", (query,))]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        'What did "kinship carers" say?',
+        "foster -care in Leeds",
+        "foster* care",
+        "kinship AND carers OR NOT foster",
+        "NEAR(kinship carers, 2)",
+        "title:Leeds section:Findings",
+        '"unterminated quote kinship',
+        "{a b} ^kinship (carers",
+    ],
+)
+def test_fts_query_reads_operators_as_words(fts: sqlite3.Connection, question: str) -> None:
+    hits = _match(fts, question)  # a syntax error would raise here
+    assert hits, f"{question!r} should still find the kinship passage or the operator words"
+
+
+def test_fts_query_quotes_every_term_and_ors_them() -> None:
+    assert fts_query("Kinship carers in Leeds") == '"kinship" OR "carers" OR "leeds"'
+
+
+def test_fts_query_of_only_stop_words_is_none() -> None:
+    assert fts_query("What is it that they do?") is None
+    assert fts_query("") is None
+    assert fts_query("?!* -- ()") is None
+
+
+def test_stemming_is_left_to_fts5(fts: sqlite3.Connection) -> None:
+    assert _match(fts, "carer") == [1]  # porter: carer ~ carers
+
+
+def test_query_terms_are_content_words_in_order_without_repeats() -> None:
+    assert query_terms("How did the caseloads of caseloads fall in 2016?") == ["caseloads", "fall", "2016"]
+
+
+def test_weighted_fusion_scales_bm25_by_the_best_of_the_query() -> None:
+    ranked = fuse({1: 0.5, 2: 0.4}, {2: 10.0, 3: 5.0}, FusionSettings(method="weighted", dense_weight=0.5))
+    scores = {c.chunk_id: c.score for c in ranked}
+    assert scores[2] == pytest.approx(0.5 * 0.4 + 0.5 * 1.0)
+    assert scores[1] == pytest.approx(0.25)
+    assert scores[3] == pytest.approx(0.25)
+    assert ranked[0].chunk_id == 2
+    assert [c.chunk_id for c in ranked[1:]] == [1, 3]  # ties broken by id
+
+
+def test_rrf_fusion_rewards_agreement() -> None:
+    ranked = fuse({1: 0.9, 2: 0.8}, {3: 9.0, 2: 8.0}, FusionSettings(method="rrf", dense_weight=0.5, rrf_k=60))
+    assert ranked[0].chunk_id == 2  # second in both lists beats first in one
+    assert {c.chunk_id for c in ranked} == {1, 2, 3}
+
+
+def test_fusion_of_nothing_is_empty() -> None:
+    assert fuse({}, {}, FusionSettings()) == []
+
+
+def _chunk(doc: str, page: int, start: int, end: int) -> Chunk:
+    return Chunk(doc, page, str(page), "", start, end, "x" * (end - start))
+
+
+def test_diversify_keeps_one_per_page_then_fills_with_the_rest() -> None:
+    chunks = {1: _chunk("a", 1, 0, 100), 2: _chunk("a", 1, 100, 200), 3: _chunk("a", 2, 0, 100), 4: _chunk("b", 1, 0, 100)}
+    ranked = [Candidate(i, 0.0, 0.0, 1.0 - i / 10) for i in (1, 2, 3, 4)]
+    picked = diversify(ranked, chunks, 3, FusionSettings(per_page=1))
+    assert [c.chunk_id for c in picked] == [1, 3, 4]
+    picked = diversify(ranked, chunks, 4, FusionSettings(per_page=1))
+    assert [c.chunk_id for c in picked] == [1, 3, 4, 2]  # too few pages: the second chunk of page 1 fills
+
+
+def test_diversify_drops_near_duplicates_even_when_filling() -> None:
+    chunks = {1: _chunk("a", 1, 0, 100), 2: _chunk("a", 1, 5, 100)}
+    picked = diversify([Candidate(1, 0, 0, 1.0), Candidate(2, 0, 0, 0.9)], chunks, 2, FusionSettings(per_page=5))
+    assert [c.chunk_id for c in picked] == [1]
+
+
+def test_diversify_skips_unknown_chunks() -> None:
+    picked = diversify([Candidate(9, 0, 0, 1.0)], {}, 3, FusionSettings())
+    assert picked == []
+
+
+def test_widen_grows_towards_the_better_neighbour_within_the_limit() -> None:
+    chunk = _chunk("a", 1, 100, 200)
+    near = {4: _chunk("a", 1, 0, 100), 6: _chunk("a", 1, 200, 300), 7: _chunk("a", 1, 300, 400), 8: _chunk("a", 2, 0, 100)}
+    assert widen(5, chunk, near, {4: 0.1, 6: 0.9, 7: 0.2}, 300) == (100, 400)
+    assert widen(5, chunk, near, {4: 0.9, 6: 0.1}, 200) == (0, 200)
+    assert widen(5, chunk, near, {}, 100) == (100, 200)
+    assert widen(5, chunk, near, {4: 0.1, 6: 0.9, 7: 0.2}, 10_000) == (0, 400)  # never onto page 2
+
+
+def test_widen_stops_at_a_gap_in_the_ids() -> None:
+    chunk = _chunk("a", 1, 100, 200)
+    assert widen(5, chunk, {7: _chunk("a", 1, 200, 300)}, {7: 1.0}, 1000) == (100, 200)
+
+
+def test_key_terms_are_names_and_numbers_not_sentence_openers() -> None:
+    assert key_terms("What did Ofsted's 2018 inspection of Leeds find?") == ["ofsted", "2018", "leeds"]
+    assert key_terms("How were care leavers supported? And What about Wales.") == ["wales"]
+    assert key_terms("how do councils record it") == []
+
+
+def test_stem_matches_simple_inflections() -> None:
+    assert stem("plans") == stem("plan")
+    assert stem("inspected") == stem("inspect")
+    assert stem("Studies") == "study"
+    assert stem("is") == "is"
+
+
+PASSAGE = ("Ofsted found that pathway plans in Leeds were not routinely updated.", "Leeds inspection ofsted leeds 2018")
+
+
+def test_answered_when_names_and_numbers_are_in_one_passage() -> None:
+    assert is_answered("What did Ofsted find about pathway plans in Leeds in 2018?", [PASSAGE], 0.6, lambda t: True)
+
+
+def test_not_answered_when_a_named_place_is_missing() -> None:
+    assert not is_answered("What did Ofsted find about pathway plans in Birmingham?", [PASSAGE], 0.6, lambda t: True)
+
+
+def test_names_must_appear_together_in_one_of_the_first_passages() -> None:
+    split = [("Nothing about places here at all.", "Report"), ("A passage about Leeds.", "Report"),
+             ("A passage from 2018.", "Report")]
+    assert not is_answered("What happened in Leeds in 2018?", split, 0.6, lambda t: True)
+    together = [("Nothing here.", "Report")] * 5 + [("Leeds in 2018.", "Report")]
+    assert not is_answered("What happened in Leeds in 2018?", together, 0.6, lambda t: True,
+                           FoundSettings(key_passages=5))
+    assert is_answered("What happened in Leeds in 2018?", together, 0.6, lambda t: True, FoundSettings(key_passages=6))
+
+
+def test_not_answered_when_the_question_is_far_from_every_passage() -> None:
+    assert not is_answered("pathway plans", [PASSAGE], 0.1, lambda t: True)
+    assert not is_answered("pathway plans", [], 0.9, lambda t: True)
+
+
+def test_not_answered_when_its_words_are_absent_from_the_corpus() -> None:
+    asked: list[str] = []
+
+    def in_corpus(term: str) -> bool:
+        asked.append(term)
+        return term not in {"sourdough", "bread"}
+
+    assert not is_answered("How should pathway plans bake sourdough bread?", [PASSAGE], 0.6, in_corpus)
+    assert "pathway" not in asked  # words the passages hold are not looked up
+    assert is_answered("How should pathway plans bake bread?", [PASSAGE], 0.6, in_corpus)  # one absent word is allowed
+
+
+def test_follow_up_questions_carry_the_previous_one() -> None:
+    assert contextualise("what about teenagers?", ["How were foster carers supported?"]) == (
+        "How were foster carers supported? what about teenagers?"
+    )
+    assert contextualise("How did caseloads change for social workers in Leeds?", ["Earlier question"]) == (
+        "How did caseloads change for social workers in Leeds?"
+    )
+    assert contextualise("  a question  ", []) == "a question"
+    assert contextualise("And their budgets?", ["   "]) == "And their budgets?"
