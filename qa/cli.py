@@ -12,7 +12,6 @@ import logging
 import sys
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
 
 from . import __version__
 from .errors import QAError

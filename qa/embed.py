@@ -8,7 +8,6 @@ touches a model hub; only a hub model name the user typed may.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -21,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import ModelError
+from .readers import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,6 @@ def bundled_model_dir() -> Path:
             "(or `make test`, which installs it), or name another model with --model / QA_MODEL"
         )
     return Path(list(spec.submodule_search_locations)[0]) / "model"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_bundled(model_dir: Path) -> str:

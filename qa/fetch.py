@@ -49,6 +49,7 @@ from typing import Any, TypeVar
 from tqdm import tqdm
 
 from qa.errors import FetchError
+from qa.readers import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -555,15 +556,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def write_sources(path: Path, rows: Mapping[str, Mapping[str, str]], columns: Sequence[str]) -> None:
     """Write ``sources.csv`` atomically."""
     _write_atomic(path, render_sources(rows, columns).encode("utf-8"))
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK_SIZE), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_present(folder: Path, planned: PlannedFile, existing: Mapping[str, Mapping[str, str]]) -> bool:

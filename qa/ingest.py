@@ -31,7 +31,7 @@ from .chunking import ChunkSettings, chunk_document, embedding_text, token_count
 from .clean import clean_document
 from .embed import Embedder
 from .errors import DocumentError, IndexMismatchError
-from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, read_document
+from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, read_document, sha256_file
 from .records import DocMeta, Document, IngestReport, ParsedDocument, Skipped
 from .store import FORMAT_VERSION, GenerationWriter, IndexStore, Manifest, current_generation, mismatch, prune, write_lock
 
@@ -173,12 +173,8 @@ def read_catalogue(corpus_dir: Path) -> dict[str, DocMeta]:
 
 def _file_key(path: Path, meta: DocMeta | None) -> str:
     """Content sha256 plus the catalogue entry: either changing means re-embedding."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
     meta_part = hashlib.sha256(json.dumps(asdict(meta), sort_keys=True).encode()).hexdigest()[:16] if meta else "-"
-    return f"{digest.hexdigest()}:{meta_part}"
+    return f"{sha256_file(path)}:{meta_part}"
 
 
 def _title_from_name(rel_path: str) -> str:

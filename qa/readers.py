@@ -63,7 +63,7 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _hash_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     """sha256 of a file read in blocks, so hashing never holds the whole file."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -86,7 +86,7 @@ def read_document(
     """
     try:
         size = path.stat().st_size
-        digest = _hash_file(path)
+        digest = sha256_file(path)
         suffix = path.suffix.lower()
         if size == 0:
             raise DocumentError(rel_path, "empty file (0 bytes); replace it with the real document or remove it")

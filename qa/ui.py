@@ -10,7 +10,6 @@ plain text while still rendering inert in a Markdown viewer.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import re
@@ -23,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .records import Answer, Document, Passage
+from .readers import sha256_file
 
 _PUNCTUATION = frozenset(string.punctuation)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -285,14 +285,6 @@ STATIC_ROUTE = "app/static"
 _PUBLISH_LOCK = threading.Lock()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _safe_name(doc_id: str) -> str:
     name = Path(doc_id).name
     return re.sub(r"[^\w.\-]+", "_", name).strip("._") or "document"
@@ -337,7 +329,7 @@ def publish_source(document: Document, source: Path | None, static_dir: Path, pa
                 tmp.write_text("\n\n".join(pages_text), encoding="utf-8")
             else:
                 shutil.copyfile(source, tmp)  # a copy, not a link: later edits to the corpus cannot reach it
-                if _sha256(tmp) != document.content_hash:
+                if sha256_file(tmp) != document.content_hash:
                     return None
             os.replace(tmp, target)
         finally:

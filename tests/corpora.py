@@ -103,3 +103,17 @@ def snapshot(index: Path) -> dict[str, object]:
         }
     finally:
         store.close()
+
+
+def load_reliability():  # type: ignore[no-untyped-def]
+    """tools/reliability.py as a module: the kill loop and load test the tests share with it."""
+    import importlib.util
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("reliability", root / "tools" / "reliability.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

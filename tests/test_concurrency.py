@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from conftest import FakeEmbedder, make_pdf
-from corpora import QUESTIONS, build_corpus, snapshot
+from corpora import QUESTIONS, build_corpus, snapshot, load_reliability
 from ingest_worker import SlowEmbedder
 from qa.engine import Engine
 from qa.errors import IndexLockedError, IndexMissingError
@@ -22,15 +20,6 @@ from qa.store import IndexStore, current_generation, generations, write_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIAL = IngestSettings(workers=0)
-
-
-def _reliability() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reliability", ROOT / "tools" / "reliability.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -161,7 +150,7 @@ def test_many_threads_get_single_threaded_answers(built: tuple[Path, Path]) -> N
     """Eight threads ask one engine for ten seconds: no errors, every answer as single-threaded."""
     _, index = built
     engine = Engine(index, embedder=FakeEmbedder())
-    figures = _reliability().load_test(engine, QUESTIONS, threads=8, seconds=10)
+    figures = load_reliability().load_test(engine, QUESTIONS, threads=8, seconds=10)
     assert figures.errors == []
     assert figures.mismatches == 0
     assert figures.asks >= 8

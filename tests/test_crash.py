@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from conftest import FakeEmbedder
-from corpora import build_corpus, snapshot
+from corpora import build_corpus, snapshot, load_reliability
 from qa.errors import IndexLockedError
 from qa.ingest import IngestSettings, ingest
 from qa.store import IndexStore, current_generation, generations, write_lock
@@ -20,18 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SERIAL = IngestSettings(workers=0)
 
 
-def _reliability() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reliability", ROOT / "tools" / "reliability.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_random_kills_never_damage_the_index(tmp_path: Path) -> None:
     """SIGKILL an ingest 18 times at random moments: the index always loads and equals a clean build."""
-    reliability = _reliability()
+    reliability = load_reliability()
     figures = reliability.kill_loop(tmp_path, kills=18, seed=11, n_docs=12)
     assert figures.kills == 18
     assert figures.before_switch + figures.after_switch == 18

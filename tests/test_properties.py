@@ -6,7 +6,6 @@ import re
 import sqlite3
 import string
 
-import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
