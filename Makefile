@@ -37,7 +37,7 @@ eval: index
 	$(BIN)/qa eval tests/data/sample_questions.jsonl --index $(INDEX) --compare
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bench.py
 
 reliability: $(STAMP)
 	$(BIN)/python tools/reliability.py

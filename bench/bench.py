@@ -1,0 +1,500 @@
+"""Benchmarks: ingest speed, re-ingest, query latency at scale, memory, embedding options, quality.
+
+Prints each table as it is measured and rewrites docs/benchmarks.md with all of
+them and the machine they ran on. Figures are medians of several runs;
+comparisons are ratios measured in the same run. Parts that need the shared
+corpus (../shared beside the checkout) are skipped with a message when it is
+absent.
+
+    .venv/bin/python bench/bench.py [--runs 3] [--quick] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+DOC = ROOT / "docs" / "benchmarks.md"
+LEVERS = Path(__file__).resolve().parent / "levers.md"
+DATA = ROOT / "tests" / "data"
+PY = sys.executable
+
+sys.path.insert(0, str(ROOT))
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table."""
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def machine() -> dict[str, str]:
+    """CPU model, cores, RAM and versions of what the figures depend on."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = ""
+    try:
+        kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")).split()[1])
+        ram = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    from importlib.metadata import version
+
+    def v(name: str) -> str:
+        try:
+            return version(name)
+        except Exception:  # noqa: BLE001
+            return "-"
+
+    import torch
+
+    return {
+        "cpu": cpu, "cores": str(os.cpu_count()), "ram": ram, "os": platform.platform(),
+        "python": platform.python_version(), "torch": v("torch"), "torch threads (default)": str(torch.get_num_threads()),
+        "sentence-transformers": v("sentence-transformers"), "faiss-cpu": v("faiss-cpu"), "numpy": v("numpy"),
+        "pypdf": v("pypdf"), "sqlite": __import__("sqlite3").sqlite_version,
+        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def shared_corpus(dest: Path) -> Path | None:
+    """Copies of ../shared/corpus (as corpus/) and ../shared/seeds (as seeds/), as the tests lay them out."""
+    if not (SHARED / "corpus").is_dir():
+        return None
+    root = dest / "shared-corpus"
+    if not root.exists():
+        shutil.copytree(SHARED / "corpus", root / "corpus", ignore=shutil.ignore_patterns("*.md"))
+        if (SHARED / "seeds").is_dir():
+            shutil.copytree(SHARED / "seeds", root / "seeds")
+    return root
+
+
+QUANTISE = """
+def quantise(embedder):
+    \"\"\"int8 dynamic quantisation of the model's Linear layers (weights int8, activations quantised on the fly).\"\"\"
+    import torch
+    model = embedder._load() if hasattr(embedder, "_load") else embedder._model
+    quantised = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    embedder._model = quantised
+    return embedder
+"""
+
+
+def child(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, object]:
+    """Run a snippet in a fresh interpreter; it prints one JSON object last. Adds its peak RSS."""
+    wrapper = (
+        "import json, resource, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        + QUANTISE
+        + code
+        + "\nout['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "out['children_peak_rss_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(json.dumps(out))\n"
+    )
+    proc = subprocess.run([PY, "-c", wrapper, *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark step failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- ingest ----------------------------------------------------------------------------------------
+
+INGEST = """
+import time, sys
+from pathlib import Path
+from qa.embed import load_embedder
+from qa.ingest import ingest
+corpus, index, rebuild = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1"
+t0 = time.perf_counter(); emb = load_embedder(); load = time.perf_counter() - t0
+t0 = time.perf_counter(); r = ingest(corpus, index, emb, rebuild=rebuild); secs = time.perf_counter() - t0
+out = {"seconds": secs, "model_load": load, "documents": r.documents, "pages": r.pages, "chunks": r.chunks,
+       "embedded": r.embedded_chunks}
+"""
+
+PARSE = """
+import time, sys, os
+from pathlib import Path
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from qa.chunking import ChunkSettings
+from qa.embed import bundled_model_dir
+from qa.ingest import discover, parse_file, _default_workers
+corpus = Path(sys.argv[1])
+files, _ = discover(corpus)
+tok = str(bundled_model_dir() / "tokenizer.json")
+jobs = [(str(p), rel, None, ChunkSettings(), tok, 5000, 20_000_000) for p, rel in files]
+workers = max(1, _default_workers(len(jobs)))
+t0 = time.perf_counter()
+with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    docs = list(pool.map(parse_file, *zip(*jobs)))
+secs = time.perf_counter() - t0
+pages = sum(len(d.pages) for d in docs)
+out = {"seconds": secs, "pages": pages, "chunks": sum(len(d.chunks) for d in docs), "workers": workers}
+"""
+
+ENCODER = """
+import time, sys, json, random
+import torch
+from qa.embed import load_embedder
+texts = json.loads(open(sys.argv[1]).read())
+threads, batch = int(sys.argv[2]), int(sys.argv[3])
+quant = sys.argv[4] == "1"
+emb = load_embedder()
+if threads:
+    torch.set_num_threads(threads)
+if quant:
+    quantise(emb)
+emb.embed(texts[:64], batch_size=batch)  # warm up
+t0 = time.perf_counter(); emb.embed(texts, batch_size=batch); secs = time.perf_counter() - t0
+out = {"seconds": secs, "texts": len(texts), "per_s": len(texts) / secs}
+"""
+
+
+def bench_ingest(corpus: Path, work: Path, runs: int, ingest_runs: int) -> tuple[str, dict[str, float]]:
+    say(f"== ingest from scratch of {corpus} ({ingest_runs} runs)")
+    results = []
+    for i in range(ingest_runs):
+        index = work / f"index-scratch-{i}"
+        shutil.rmtree(index, ignore_errors=True)
+        r = child(INGEST, str(corpus), str(index), "1")
+        say(f"   run {i + 1}: {r['seconds']:.1f} s, {r['chunks']} chunks, peak RSS {r['peak_rss_mb']:.0f} MB")
+        results.append(r)
+    keep = work / "index-scratch-0"
+    say("== re-ingest of the unchanged corpus (5 runs)")
+    again = [child(INGEST, str(corpus), str(keep), "0") for _ in range(5)]
+    say(f"== parsing alone ({runs} runs)")
+    parse = [child(PARSE, str(corpus)) for _ in range(runs)]
+
+    # The bare encoder on the very texts ingest embedded (a random third of them, same batch size).
+    from qa.chunking import ChunkSettings, embedding_text
+    from qa.store import IndexStore
+
+    store = IndexStore(keep)
+    texts = []
+    for doc_id, document in store.documents.items():
+        texts += [embedding_text(c, document.title, ChunkSettings()) for _, c in store.doc_chunks(doc_id)]
+    store.close()
+    random.Random(7).shuffle(texts)
+    sample = texts[: max(200, len(texts) // 4)]
+    sample_file = work / "encoder-texts.json"
+    sample_file.write_text(json.dumps(sample), encoding="utf-8")
+    say(f"== bare encoder on {len(sample)} of the same texts ({runs} runs)")
+    enc = [child(ENCODER, str(sample_file), "0", "32", "0") for _ in range(runs)]
+
+    chunks = int(results[0]["chunks"])
+    pages = int(results[0]["pages"])
+    scratch = median([float(r["seconds"]) for r in results])
+    e2e = chunks / scratch
+    bare = median([float(r["per_s"]) for r in enc])
+    parse_s = median([float(r["seconds"]) for r in parse])
+    figures = {"scratch_s": scratch, "reingest_s": median([float(r["seconds"]) for r in again]), "e2e": e2e,
+               "bare": bare, "ratio": e2e / bare, "pages_per_s": pages / parse_s,
+               "ingest_rss": max(float(r["peak_rss_mb"]) for r in results),
+               "worker_rss": max(float(r["children_peak_rss_mb"]) for r in results)}
+    md = table(
+        ["measure", "value"],
+        [
+            ["documents / pages / chunks", f"{results[0]['documents']} / {pages:,} / {chunks:,}"],
+            ["ingest from scratch, s (median)", scratch],
+            ["  runs, s", ", ".join(f"{float(r['seconds']):.1f}" for r in results)],
+            ["pages/s parsed (parsing alone, " + f"{parse[0]['workers']} worker process(es))", pages / parse_s],
+            ["chunks/s embedded, end to end", e2e],
+            ["chunks/s of the bare encoder on the same texts", bare],
+            ["end-to-end / bare encoder", f"{e2e / bare:.2f}"],
+            ["re-ingest of the unchanged corpus, s (median of 5)", figures["reingest_s"]],
+            ["peak RSS of the ingest process, MB", figures["ingest_rss"]],
+            ["peak RSS of a parsing worker, MB", figures["worker_rss"]],
+        ],
+    )
+    say(md)
+    return md, figures
+
+
+# --- query latency ---------------------------------------------------------------------------------
+
+LATENCY = """
+import time, sys, json, statistics
+import torch
+from qa.engine import Engine
+from qa.embed import load_embedder, set_threads
+index, questions, threads = sys.argv[1], json.loads(open(sys.argv[2]).read()), int(sys.argv[3])
+with_answer = sys.argv[4] == "1"
+emb = load_embedder()
+set_threads(threads)
+engine = Engine(index, embedder=emb)
+for q in questions[:10]:
+    engine.ask(q, top_k=5, with_answer=with_answer)
+times = []
+for q in questions:
+    t0 = time.perf_counter(); engine.ask(q, top_k=5, with_answer=with_answer); times.append(time.perf_counter() - t0)
+times.sort()
+p = lambda x: times[min(len(times) - 1, int(round(x * (len(times) - 1))))] * 1000
+out = {"n": len(times), "p50": p(0.5), "p95": p(0.95), "chunks": engine.info().chunks}
+"""
+
+
+def replicate(index: Path, dest: Path, target: int) -> Path:
+    """An index whose chunk table is the given one repeated up to ``target`` chunks (vectors slightly jittered)."""
+    import faiss
+    import numpy as np
+
+    from qa.store import DB, MANIFEST, VECTORS, current_generation
+
+    src = index / (current_generation(index) or "")
+    gen = "gen-replicated"
+    out = dest / gen
+    if dest.exists():
+        shutil.rmtree(dest)
+    out.mkdir(parents=True)
+    shutil.copy(src / MANIFEST, out / MANIFEST)
+    shutil.copy(src / DB, out / DB)
+    vectors = faiss.read_index(str(src / VECTORS))
+    base = vectors.reconstruct_n(0, vectors.ntotal)
+    n = base.shape[0]
+    copies = max(1, -(-target // n))
+    import sqlite3
+
+    db = sqlite3.connect(out / DB)
+    rows = db.execute('SELECT id, doc_id, page, page_label, section, start, "end", text FROM chunks ORDER BY id').fetchall()
+    titles = dict(db.execute("SELECT doc_id, title FROM documents"))
+    rng = np.random.default_rng(1)
+    parts = [base]
+    for k in range(1, copies):
+        db.executemany('INSERT INTO chunks (id, doc_id, page, page_label, section, start, "end", text) VALUES (?,?,?,?,?,?,?,?)',
+                       [(r[0] + k * n, *r[1:]) for r in rows])
+        db.executemany("INSERT INTO chunks_fts (rowid, text, section, title) VALUES (?,?,?,?)",
+                       [(r[0] + k * n, r[7], r[4], titles.get(r[1], "")) for r in rows])
+        jitter = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
+        parts.append(jitter / np.linalg.norm(jitter, axis=1, keepdims=True))
+    db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+    db.commit()
+    db.close()
+    flat = faiss.IndexFlatIP(base.shape[1])
+    flat.add(np.concatenate(parts).astype(np.float32))
+    faiss.write_index(flat, str(out / VECTORS))
+    (dest / "CURRENT").write_text(gen + "\n", encoding="utf-8")
+    return dest
+
+
+def bench_latency(index: Path, work: Path, sizes: Sequence[int]) -> tuple[str, dict[str, float]]:
+    from qa.evaluate import load_questions
+
+    qs = [q.question for f in ("shared_questions.jsonl", "sample_questions.jsonl") if (DATA / f).is_file()
+          for q in load_questions(DATA / f)]
+    qfile = work / "latency-questions.json"
+    qfile.write_text(json.dumps(qs), encoding="utf-8")
+    rows = []
+    figures: dict[str, float] = {}
+    for size in sizes:
+        target = index if size == 0 else replicate(index, work / f"index-x{size}", size)
+        for threads in (1, 2):
+            r = child(LATENCY, str(target), str(qfile), str(threads), "0")
+            a = child(LATENCY, str(target), str(qfile), str(threads), "1") if threads == 1 else None
+            rows.append([f"{int(r['chunks']):,}", threads, r["n"], r["p50"], r["p95"],
+                         a["p50"] if a else "-", a["p95"] if a else "-", r["peak_rss_mb"]])
+            figures[f"p95_{int(r['chunks'])}_{threads}"] = float(r["p95"])
+            say(f"   {int(r['chunks']):,} chunks, {threads} thread(s): p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms")
+        if size:
+            shutil.rmtree(target, ignore_errors=True)
+    md = table(["chunks", "torch threads", "questions", "retrieval p50 ms", "retrieval p95 ms",
+                "with answer p50 ms", "with answer p95 ms", "serving peak RSS MB"], rows)
+    say(md)
+    return md, figures
+
+
+# --- embedding options -------------------------------------------------------------------------------
+
+def bench_embedding(work: Path, corpus: Path | None, runs: int) -> str:
+    sample_file = work / "encoder-texts.json"
+    if not sample_file.is_file():
+        return "_skipped: needs the ingest texts_"
+    texts = json.loads(sample_file.read_text(encoding="utf-8"))[:300]
+    small = work / "encoder-small.json"
+    small.write_text(json.dumps(texts), encoding="utf-8")
+    rows = []
+    base = None
+    for label, threads, batch, quant in (("2 threads, batch 32 (default)", 2, 32, "0"), ("1 thread, batch 32", 1, 32, "0"),
+                                         ("2 threads, batch 16", 2, 16, "0"), ("2 threads, batch 64", 2, 64, "0"),
+                                         ("2 threads, batch 32, int8 dynamic quantisation", 2, 32, "1")):
+        rates = [float(child(ENCODER, str(small), str(threads), str(batch), quant)["per_s"]) for _ in range(runs)]
+        rate = median(rates)
+        base = base or rate
+        rows.append([label, rate, f"{rate / base:.2f}"])
+        say(f"   {label}: {rate:.1f} texts/s")
+    md = table(["encoder setting", "texts/s (median)", "vs default"], rows)
+    md += "\n\n" + quantised_quality(work, corpus)
+    say(md)
+    return md
+
+
+QUANT_QUALITY = """
+import sys, json
+from pathlib import Path
+from qa.embed import load_embedder
+from qa.ingest import ingest, IngestSettings
+from qa.engine import Engine
+from qa.evaluate import compare, load_questions
+corpus, index, questions = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+emb = load_embedder()
+quantise(emb)
+ingest(corpus, index, emb, rebuild=True)
+res = compare(Engine(index, embedder=emb), load_questions(questions))
+out = {k: {"r5": v.recall_at_5, "mrr": v.mrr_at_10} for k, v in res.items()}
+"""
+
+
+def quantised_quality(work: Path, corpus: Path | None) -> str:
+    """Recall with int8 dynamic quantisation against full precision, on the same questions."""
+    if corpus is None:
+        return "_quality with quantisation skipped: needs ../shared_"
+    q = child(QUANT_QUALITY, str(corpus), str(work / "index-int8"), str(DATA / "shared_questions.jsonl"))
+    shutil.rmtree(work / "index-int8", ignore_errors=True)
+    rows = [[k, v["r5"], v["mrr"]] for k, v in q.items() if isinstance(v, dict)]
+    return ("Quality with int8 dynamic quantisation (corpus re-embedded with the quantised model), shared questions:\n\n"
+            + table(["config (int8)", "recall@5", "MRR@10"], rows))
+
+
+# --- quality ------------------------------------------------------------------------------------------
+
+def bench_quality(indexes: dict[str, tuple[Path, Path]]) -> tuple[str, dict[str, dict[str, float]]]:
+    from qa.embed import load_embedder
+    from qa.engine import Engine
+    from qa.evaluate import compare, load_questions
+
+    emb = load_embedder()
+    blocks = []
+    figures: dict[str, dict[str, float]] = {}
+    for name, (index, questions) in indexes.items():
+        say(f"== qa eval --compare on {questions.name}")
+        t0 = time.perf_counter()
+        res = compare(Engine(index, embedder=emb), load_questions(questions), with_others=True)
+        say(f"   {time.perf_counter() - t0:.0f} s")
+        rows = [[cfg, s.recall_at_1, s.recall_at_5, s.recall_at_10, s.mrr_at_10, s.found_answerable,
+                 s.flagged_unanswerable] for cfg, s in res.items()]
+        figures[name] = {cfg: s.recall_at_5 for cfg, s in res.items()}
+        missed = res["hybrid"].missed
+        wrong = res["hybrid"].wrongly_found
+        block = f"**{questions.name}** ({res['hybrid'].answerable} answerable, {res['hybrid'].unanswerable} unanswerable)\n\n"
+        block += table(["config", "recall@1", "recall@5", "recall@10", "MRR@10", "answerable found",
+                        "unanswerable flagged"], rows)
+        block += f"\n\nhybrid misses in the top 5: {', '.join(missed) or 'none'}; "
+        block += f"answered though unanswerable: {', '.join(wrong) or 'none'}"
+        say(block)
+        blocks.append(block)
+    return "\n\n".join(blocks), figures
+
+
+# --- main ----------------------------------------------------------------------------------------------
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="runs per short timing (medians are reported)")
+    parser.add_argument("--ingest-runs", type=int, default=2, help="full ingests from scratch to time")
+    parser.add_argument("--quick", action="store_true", help="one run each, no 200k-chunk latency, no quantised re-ingest")
+    parser.add_argument("--no-write", action="store_true", help=f"print only; leave {DOC.relative_to(ROOT)} alone")
+    args = parser.parse_args(argv)
+    runs = 1 if args.quick else max(1, args.runs)
+    started = time.perf_counter()
+    info = machine()
+    say("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    sections: list[tuple[str, str]] = []
+    work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    try:
+        corpus = shared_corpus(work)
+        if corpus is None:
+            say(f"the shared corpus is absent ({SHARED}); skipping ingest, latency at scale and shared-question quality")
+            sections.append(("Ingest", f"_skipped: needs {SHARED.name}/ beside the checkout_"))
+        else:
+            md, _ = bench_ingest(corpus, work, runs, 1 if args.quick else max(1, args.ingest_runs))
+            sections.append(("Ingest of the shared corpus", md))
+            say("== query latency (warm)")
+            sizes = (0, 50_000) if args.quick else (0, 50_000, 200_000)
+            md, _ = bench_latency(work / "index-scratch-0", work, sizes)
+            sections.append(("Query latency, warm", md))
+            say("== embedding options")
+            sections.append(("Embedding speed options", bench_embedding(work, None if args.quick else corpus, min(runs, 2))))
+        # Quality: the sample corpus always, the shared one when present.
+        from qa.embed import load_embedder
+        from qa.ingest import ingest
+
+        sample_corpus = work / "sample-corpus"
+        shutil.copytree(ROOT / "corpus", sample_corpus)
+        ingest(sample_corpus, work / "index-sample", load_embedder(), rebuild=True)
+        indexes = {"sample": (work / "index-sample", DATA / "sample_questions.jsonl")}
+        if corpus is not None:
+            indexes["shared"] = (work / "index-scratch-0", DATA / "shared_questions.jsonl")
+        md, _ = bench_quality(indexes)
+        sections.append(("Retrieval quality (`qa eval --compare`)", md))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    total = time.perf_counter() - started
+    say(f"benchmarks took {total / 60:.1f} min")
+    if not args.no_write:
+        write_doc(info, sections, total)
+        say(f"wrote {DOC}")
+    return 0
+
+
+def write_doc(info: dict[str, str], sections: Sequence[tuple[str, str]], seconds: float) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`bench/bench.py`); do not edit by hand. Figures are medians of several runs;",
+        "ratios compare figures measured in the same run. The shared corpus is ../shared/corpus with",
+        "../shared/seeds, laid out as the tests lay it out.",
+        "",
+        "## Machine",
+        "",
+        table(["", ""], [[k, v] for k, v in info.items()]),
+        "",
+        f"The whole run took {seconds / 60:.1f} minutes.",
+        "",
+    ]
+    for title, body in sections:
+        lines += [f"## {title}", "", body, ""]
+    if LEVERS.is_file():
+        lines += [LEVERS.read_text(encoding="utf-8").rstrip(), ""]
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text("\n".join(lines), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
