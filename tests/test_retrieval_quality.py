@@ -42,11 +42,13 @@ def test_sample_questions(sample_index: tuple[Path, Path], real_embedder) -> Non
 def test_shared_questions(shared_index: tuple[Path, Path], real_embedder) -> None:  # type: ignore[no-untyped-def]
     results = _scores(shared_index[1], real_embedder, "shared_questions.jsonl", with_others=True)
     hybrid = results["hybrid"]
-    assert hybrid.recall_at_5 >= 0.82, hybrid.missed
-    assert hybrid.recall_at_10 >= 0.87
-    assert hybrid.mrr_at_10 >= 0.69
-    assert hybrid.found_answerable >= 0.97
-    assert hybrid.flagged_unanswerable >= 0.75, f"answered though unanswerable: {hybrid.wrongly_found}"
+    # Floors a couple of questions below the tuned figures (R@5 0.84, MRR 0.70, 11/14 flagged),
+    # so a change that costs real quality fails while a one-question wobble does not.
+    assert hybrid.recall_at_5 >= 0.80, hybrid.missed
+    assert hybrid.recall_at_10 >= 0.85
+    assert hybrid.mrr_at_10 >= 0.67
+    assert hybrid.found_answerable >= 0.95
+    assert hybrid.flagged_unanswerable >= 0.70, f"answered though unanswerable: {hybrid.wrongly_found}"
     assert hybrid.recall_at_5 > results["lexical"].recall_at_5
     assert hybrid.recall_at_5 > results["dense"].recall_at_5
     assert hybrid.recall_at_5 > results["baseline"].recall_at_5
