@@ -12,7 +12,6 @@ import pytest
 
 from conftest import FakeEmbedder, make_pdf
 from corpora import QUESTIONS, build_corpus, snapshot, load_reliability
-from ingest_worker import SlowEmbedder
 from qa.engine import Engine
 from qa.errors import IndexLockedError, IndexMissingError
 from qa.ingest import IngestSettings, ingest
@@ -30,26 +29,45 @@ def built(tmp_path: Path) -> tuple[Path, Path]:
     return corpus, index
 
 
+class GatedEmbedder(FakeEmbedder):
+    """FakeEmbedder that, once inside ``embed``, waits until the test lets it go.
+
+    The first writer then holds the lock for exactly as long as the test needs,
+    however slow the machine, instead of for a fixed sleep a busy CI box can outlast.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = threading.Event()
+        self.release = threading.Event()
+
+    def embed(self, texts, *, batch_size=32, progress=False):  # type: ignore[no-untyped-def]
+        self.inside.set()
+        self.release.wait(timeout=120)
+        return super().embed(texts, batch_size=batch_size, progress=progress)
+
+
 def test_two_ingests_at_once_one_refuses(built: tuple[Path, Path], tmp_path: Path) -> None:
     corpus, index = built
     (corpus / "notes-03-caseloads.md").write_text("# Changed\n\nThe first writer changes this note.\n", encoding="utf-8")
     outcome: dict[str, object] = {}
-    slow = SlowEmbedder(0.5)
+    gated = GatedEmbedder()
 
     def first() -> None:
         try:
-            outcome["first"] = ingest(corpus, index, slow, settings=SERIAL)
+            outcome["first"] = ingest(corpus, index, gated, settings=SERIAL)
         except Exception as exc:  # noqa: BLE001 - reported through the assertion below
             outcome["first"] = exc
 
     writer = threading.Thread(target=first)
     writer.start()
-    deadline = time.monotonic() + 30
-    while slow.calls == 0 and time.monotonic() < deadline:  # wait until the first holds the lock and embeds
-        time.sleep(0.01)
-    with pytest.raises(IndexLockedError) as info:
-        ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
-    writer.join()
+    try:
+        assert gated.inside.wait(timeout=120), "the first ingest never reached embedding"
+        with pytest.raises(IndexLockedError) as info:
+            ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    finally:
+        gated.release.set()
+        writer.join()
     message = str(info.value)
     assert "another ingest" in message and str(index) in message and "wait for it to finish" in message
     assert not isinstance(outcome["first"], Exception), outcome["first"]
