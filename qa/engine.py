@@ -132,7 +132,7 @@ class Engine:
         best_dense = max((p.dense_score for p in passages), default=0.0)
         found = is_answered(
             query, [(p.chunk.text, f"{p.document.title} {file_words(p.chunk.doc_id)}") for p in passages], best_dense,
-            lambda term: bool(store.search_lexical(fts_query(term), 1)),
+            lambda term: store.matches_any(fts_query(term)),
             replace(FoundSettings(), min_dense=self.settings.found_threshold),
         )
         sentences: tuple = ()

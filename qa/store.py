@@ -417,6 +417,16 @@ class IndexStore:
             return []
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def matches_any(self, match: str | None) -> bool:
+        """Whether any chunk matches an FTS5 expression; no ranking, so a common word costs nothing."""
+        if not match:
+            return False
+        try:
+            return self.db.execute("SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", [match]).fetchone() is not None
+        except sqlite3.OperationalError as exc:
+            log.warning("lexical lookup skipped for %r: %s", match, exc)
+            return False
+
     def all_vectors(self) -> np.ndarray:
         """Every stored vector, row i belonging to chunk id i."""
         if self.vectors.ntotal == 0:

@@ -241,6 +241,8 @@ def test_writer_commit_is_readable(tmp_path: Path) -> None:
     assert list(store.filtered_ids(None, 2021, None)) == []  # type: ignore[arg-type]
     assert [i for i, _ in store.search_lexical('"again"', 5)] == [1]
     assert store.search_lexical('"again" AND (', 5) == []  # a bad MATCH is logged, not raised
+    assert store.matches_any('"again"') and store.matches_any('"title"') and not store.matches_any('"absent"')
+    assert store.matches_any('"again" AND (') is False and store.matches_any(None) is False
 
 
 def test_store_is_read_only(built: tuple[Path, Path]) -> None:
