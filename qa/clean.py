@@ -124,28 +124,59 @@ def running_lines(pages: Sequence[Sequence[str]], min_share: float = 0.5) -> set
     return {key for key, count in counts.items() if count >= threshold}
 
 
-def _strip_edges(lines: list[str], keys: set[str]) -> tuple[list[str], int | None]:
-    """Drop running lines and lone page numbers at a page's edges.
+def _edge_numbers(lines: Sequence[str], keys: set[str]) -> list[int]:
+    """Numbers a page shows at its top or bottom edge that may be its page number.
 
-    Returns the kept lines and the printed page number seen there, if any.
+    A lone number line counts, and so does a running line (header or footer)
+    holding exactly one number, such as "Report title | 4". Outermost lines
+    come first: the last line, the first, the one before the last, and so on.
     """
-    printed: int | None = None
+    content_idx = [i for i, line in enumerate(lines) if line]
+    head, tail = content_idx[:_EDGE_LINES], content_idx[-_EDGE_LINES:][::-1]
+    order = list(dict.fromkeys(i for pair in zip(tail, head) for i in pair))
+    order += [i for i in tail + head if i not in order]
+    numbers: list[int] = []
+    for i in order:
+        number = _PAGE_NUMBER_LINE.match(lines[i])
+        if number:
+            numbers.append(int(number.group(1)))
+        elif _line_key(lines[i]) in keys:
+            found = re.findall(r"\b(\d{1,4})\b", lines[i])
+            if len(found) == 1:
+                numbers.append(int(found[0]))
+    return numbers
+
+
+def page_offsets(candidates: Sequence[Sequence[int]]) -> set[int]:
+    """Offsets (printed number minus physical page) that recur, so are page numbering.
+
+    A number that sits at a page's edge once, out of step with the rest, is more
+    likely content (a figure, a table total) than a page number.
+    """
+    counts = Counter(offset for i, numbers in enumerate(candidates) for offset in {n - (i + 1) for n in numbers})
+    return {offset for offset, count in counts.items() if count >= 2}
+
+
+def _strip_edges(lines: list[str], keys: set[str], expected: set[int]) -> list[str]:
+    """Drop running lines and page numbers at a page's edges; keep everything else.
+
+    A line that plainly is a page number ("Page 4", "- 4 -", "4 of 20") goes.
+    A bare number goes only when it is a number this page could carry
+    (``expected``: its physical number, its PDF label, or one in step with the
+    document's numbering); otherwise it is content and stays.
+    """
     content_idx = [i for i, line in enumerate(lines) if line]
     edge = set(content_idx[:_EDGE_LINES] + content_idx[-_EDGE_LINES:])
     keep: list[str] = []
     for i, line in enumerate(lines):
         if i in edge:
-            number = _PAGE_NUMBER_LINE.match(line)
-            if number:
-                printed = int(number.group(1))
-                continue
-            if _line_key(line) in keys:
-                found = re.findall(r"\b(\d{1,4})\b", line)
-                if len(found) == 1 and printed is None:
-                    printed = int(found[0])
+            if line.isdigit():  # bare: a page number only when in step
+                if int(line) in expected:
+                    continue
+            elif _PAGE_NUMBER_LINE.match(line) or _line_key(line) in keys:
                 continue
         keep.append(line)
-    return keep, printed
+    return keep
 
 
 def infer_labels(printed: Sequence[int | None], min_share: float = 0.4) -> list[str] | None:
@@ -280,11 +311,18 @@ def clean_pages(raw_pages: Sequence[RawPage]) -> tuple[list[str], list[int | Non
     words = vocabulary(normalised)
     split = [text.split("\n") for text in normalised]
     keys = running_lines(split)
+    candidates = [_edge_numbers(lines, keys) for lines in split]
+    offsets = page_offsets(candidates)
+    printed = [
+        next((n for n in numbers if n - (i + 1) in offsets), numbers[0] if numbers else None)
+        for i, numbers in enumerate(candidates)
+    ]
     texts: list[str] = []
-    printed: list[int | None] = []
-    for lines in split:
-        kept, number = _strip_edges(lines, keys)
-        printed.append(number)
+    for raw_page, lines in zip(raw_pages, split):
+        expected = {raw_page.page + offset for offset in offsets} | {raw_page.page}
+        if raw_page.label.isdigit():
+            expected.add(int(raw_page.label))
+        kept = _strip_edges(lines, keys, expected)
         text = rejoin_hyphenation("\n".join(kept), words)
         text = re.sub(r"\n{3,}", "\n\n", text).strip()
         texts.append(text)

@@ -134,6 +134,22 @@ def test_infer_labels_rules() -> None:
     assert infer_labels([11, 12, 13, 99, 15]) == ["11", "12", "13", "14", "15"]
 
 
+def test_a_lone_number_out_of_step_with_the_numbering_is_content() -> None:
+    """Footer numbers run 3, 4, 5 ... from the first page; a table total of 48 ending page 2 stays."""
+    pages = [f"{body}\n\n{n + 2}" for n, body in enumerate(BODIES, start=1)]
+    pages[1] = f"{BODIES[1]}\nChildren supported in the year\n48\n\n4"
+    pages[3] = f"Referrals by quarter\n17\n{BODIES[3]}\n\n6"
+    texts, printed = clean_pages([RawPage(page=i + 1, label=str(i + 1), text=t) for i, t in enumerate(pages)])
+    assert printed == [3, 4, 5, 6, 7]
+    assert texts[1].endswith("in the year\n48") and "\n4" not in texts[1].replace("48", "")
+    assert texts[3].startswith("Referrals by quarter\n17\n")
+    for i in (0, 2, 4):
+        assert texts[i] == BODIES[i]  # the real page numbers are gone
+    # A number that is plainly a page number goes even out of step.
+    texts, _ = clean_pages([RawPage(page=1, label="1", text="Page 9\nBody text of a one-page note.")])
+    assert texts == ["Body text of a one-page note."]
+
+
 def test_printed_labels_win_over_inferred_ones() -> None:
     raw = _raw([f"{body}\n\n{n + 20}" for n, body in enumerate(BODIES, start=1)], printed=True)
     pages, _ = clean_document(raw)
