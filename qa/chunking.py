@@ -28,6 +28,9 @@ class ChunkSettings:
     overlap_tokens: int = 30
     min_section_tokens: int = 40
     context_chars: int = 160  # title and section prefixed to the embedded text
+    # Raised whenever cleaning, heading or title rules change what a file turns into, so
+    # an index built by older rules asks for a rebuild rather than mixing the two.
+    text_rules: int = 2
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -152,8 +155,13 @@ def chunk_document(
                     )
                 )
         if page_headings:
-            current_section = page_headings[-1].text
+            last = page_headings[-1].text
+            current_section = "" if _LISTING.match(last) else last
     return chunks
+
+
+# Headings of lists that point elsewhere: the pages after a contents page are not "in" it.
+_LISTING = re.compile(r"^\W*(?:table of )?(?:contents|list of (?:figures|tables|charts|boxes))\W*$", re.I)
 
 
 def file_words(doc_id: str) -> str:

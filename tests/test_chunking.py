@@ -89,6 +89,20 @@ def test_sections_follow_headings_and_carry_over_pages() -> None:
     assert all(c.section == "2. Methods" for c in chunks if c.page in (3, 5))
 
 
+def test_a_contents_page_does_not_become_the_section_of_later_pages() -> None:
+    pages = [
+        Page("r.pdf", 1, "i", "Contents\nIntroduction 1\nFindings 4"),
+        Page("r.pdf", 2, "ii", "List of figures\nFigure 1 Referrals 3"),
+        Page("r.pdf", 3, "1", "The programme funded projects in many local authorities."),
+        Page("r.pdf", 4, "2", "Findings\nCaseloads fell in most projects."),
+        Page("r.pdf", 5, "3", "Managers reported lower agency staff costs."),
+    ]
+    headings = [Heading(1, 0, "Contents"), Heading(2, 0, "List of figures"), Heading(4, 0, "Findings")]
+    chunks = chunk_document(pages, headings, ChunkSettings(min_section_tokens=1), approximate_tokens)
+    sections = {c.page: c.section for c in chunks}
+    assert sections == {1: "Contents", 2: "List of figures", 3: "", 4: "Findings", 5: "Findings"}
+
+
 def test_chunks_come_in_reading_order_even_in_repeated_text() -> None:
     page = Page("r.txt", 1, "1", ("same words again " * 40).strip())
     chunks = chunk_document([page], [], ChunkSettings(chunk_tokens=20, overlap_tokens=5), approximate_tokens)
