@@ -258,6 +258,22 @@ def heading_text(line: str, outline: set[str] | None = None) -> str | None:
     return None
 
 
+def title_heading(headings: Sequence[Heading], pages: int = 2) -> str:
+    """A heading on the first pages that can stand as the document's title, or "".
+
+    Generic headings ("Contents", "Executive summary") and numbered section
+    headings ("1. Introduction") say nothing about which document this is.
+    """
+    for heading in headings:
+        if heading.page > pages:
+            break
+        normed = _norm(heading.text)
+        generic = normed in _KNOWN_HEADINGS or normed.startswith(("table of contents", "list of"))
+        if len(normed) > 3 and not generic and not _NUMBERED.match(heading.text):
+            return heading.text
+    return ""
+
+
 def _starts_lower(line: str) -> bool:
     """True when a line's first letter (after quotes and brackets) is lower case."""
     for char in line:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .chunking import ChunkSettings, chunk_document, embedding_text, token_counter
-from .clean import clean_document
+from .clean import clean_document, title_heading
 from .embed import Embedder
 from .errors import DocumentError, IndexMismatchError
 from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, read_document, sha256_file
@@ -188,7 +188,7 @@ def parse_file(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSe
     """Read, clean and chunk one file; the pure part of ingest, run in a worker process.
 
     Metadata: the catalogue entry's fields first, then the PDF's own, then the
-    first heading, then the file name.
+    first heading naming the document, then the file name.
     """
     return _parse(path, rel_path, meta, chunking, tokenizer_file, max_pages, max_chars).document
 
@@ -216,8 +216,7 @@ def _parse(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSettin
     if not chunks:
         raise DocumentError(rel_path, "produced no text chunks; nothing to index")
     meta = meta or DocMeta(title="")
-    first_heading = headings[0].text if headings else ""
-    title = meta.title or raw.title or first_heading or _title_from_name(rel_path)
+    title = meta.title or raw.title or title_heading(headings) or _title_from_name(rel_path)
     full_meta = replace(meta, title=title, authors=meta.authors or raw.author, year=meta.year or raw.year)
     document = Document(doc_id=rel_path, meta=full_meta, content_hash=raw.content_hash, kind=raw.kind, n_pages=len(pages))
     parsed = ParsedDocument(document=document, pages=tuple(pages), chunks=tuple(chunks))

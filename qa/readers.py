@@ -372,10 +372,33 @@ def _pdf_metadata(reader: object) -> tuple[str, str, int | None]:
     year = int(year_match.group(1)) if year_match else None
     if year is not None and not 1900 <= year <= 2100:
         year = None
-    # Placeholder titles left by office software are not titles.
-    if re.fullmatch(r"(untitled|microsoft word.*|document\d*|.*\.(docx?|pdf|indd))", title, flags=re.I):
-        title = ""
-    return title, author, year
+    return usable_title(title), author, year
+
+
+_OFFICE_PREFIX = re.compile(r"^(?:microsoft\s+(?:word|powerpoint|excel)|powerpoint|word)\s*-\s*", re.I)
+_PLACEHOLDER_TITLE = re.compile(
+    r"(?:untitled.*|document\s*\d*|presentation\s*\d*|powerpoint presentation|slide\s*\d+|title|"
+    r".*\btemplate\b.*|.*\bdraft\b.*|.*\.(?:docx?|pptx?|xlsx?|pdf|indd|rtf))",
+    re.I,
+)
+
+
+def usable_title(title: str) -> str:
+    """A PDF's metadata title when it names the document, else "".
+
+    Office software leaves placeholders ("PowerPoint Presentation", "Microsoft
+    Word - report.docx", the template's name, "Leeds - Draft report"); those
+    would mislabel every citation and search hit. "Microsoft Word - " in front
+    of a real title, or a file extension after one, is dropped and the title kept.
+    """
+    title = " ".join(title.split())
+    title = _OFFICE_PREFIX.sub("", title).strip(" -")
+    named = re.fullmatch(r"(.+\s.+)\.(?:docx?|pptx?|xlsx?|pdf|indd|rtf)", title, flags=re.I)
+    if named:  # "Evaluation of the outcomes.docx": a title saved as a file name
+        title = named.group(1).strip()
+    if len(title) < 4 or not re.search(r"[A-Za-z]{3}", title) or _PLACEHOLDER_TITLE.fullmatch(title):
+        return ""
+    return title
 
 
 def _outline(reader: object, limit: int = 2000) -> tuple[tuple[int, str], ...]:

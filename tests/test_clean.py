@@ -14,9 +14,11 @@ from qa.clean import (
     normalise,
     rejoin_hyphenation,
     running_lines,
+    title_heading,
     vocabulary,
 )
 from qa.readers import RawDocument, RawPage, read_document
+from qa.records import Heading
 
 BODIES = [
     "Kinship carers said the training helped them plan for contact.",
@@ -226,3 +228,12 @@ def test_clean_document_headings_follow_pages() -> None:
     assert [(h.page, h.text) for h in headings] == [(1, "1. Introduction"), (2, "2. Findings")]
     for h in headings:
         assert pages[h.page - 1].text[h.offset:].startswith(h.text)
+
+
+def test_a_title_comes_from_a_heading_naming_the_document() -> None:
+    generic = [Heading(1, 0, "Contents"), Heading(2, 0, "Executive summary"), Heading(2, 40, "1. Introduction")]
+    assert title_heading(generic) == ""
+    named = [Heading(1, 0, "Contents"), Heading(2, 0, "Evaluation of the Leeds family valued programme")]
+    assert title_heading(named) == "Evaluation of the Leeds family valued programme"
+    late = [Heading(1, 0, "Table of contents"), Heading(5, 0, "Residential care in Leeds")]
+    assert title_heading(late) == ""  # a heading deep inside names a part, not the document

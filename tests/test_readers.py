@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_pdf
 from qa.errors import DocumentError
-from qa.readers import decode_text, html_to_text, read_document
+from qa.readers import decode_text, html_to_text, read_document, usable_title
 
 
 def test_pdf_text_is_read_page_by_page(tmp_path: Path) -> None:
@@ -55,6 +55,24 @@ def test_pdf_metadata_title_and_placeholders(tmp_path: Path) -> None:
     assert raw.year is not None and 2000 <= raw.year <= 2100
     placeholder = make_pdf(tmp_path / "p.pdf", ["Some body text for the document."], title="Microsoft Word - final_v3.docx")
     assert read_document(placeholder, "p.pdf").title == ""
+
+
+@pytest.mark.parametrize(
+    ("metadata", "title"),
+    [
+        ("PowerPoint Presentation", ""),
+        ("DFE stat guidance template", ""),
+        ("Leeds - Draft report", ""),
+        ("Untitled-1", ""),
+        ("Document3", ""),
+        ("  ", ""),
+        ("Microsoft Word - NYC Evaluation Report - Project 2b", "NYC Evaluation Report - Project 2b"),
+        ("Microsoft Word - Evaluation of the think family database.docx", "Evaluation of the think family database"),
+        ("Children's social care national framework", "Children's social care national framework"),
+    ],
+)
+def test_placeholder_metadata_titles_are_not_titles(metadata: str, title: str) -> None:
+    assert usable_title(metadata) == title
 
 
 def test_pdf_outline_is_read(tmp_path: Path) -> None:
