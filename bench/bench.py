@@ -286,7 +286,9 @@ def replicate(index: Path, dest: Path, target: int) -> Path:
     import faiss
     import numpy as np
 
-    from qa.store import DB, MANIFEST, VECTORS, current_generation
+    from qa import lexical
+    from qa.chunking import file_words
+    from qa.store import DB, LEXICAL, MANIFEST, VECTORS, current_generation
 
     src = index / (current_generation(index) or "")
     gen = "gen-replicated"
@@ -311,11 +313,12 @@ def replicate(index: Path, dest: Path, target: int) -> Path:
         db.executemany('INSERT INTO chunks (id, doc_id, page, page_label, section, start, "end", text) VALUES (?,?,?,?,?,?,?,?)',
                        [(r[0] + k * n, *r[1:]) for r in rows])
         db.executemany("INSERT INTO chunks_fts (rowid, text, section, title) VALUES (?,?,?,?)",
-                       [(r[0] + k * n, r[7], r[4], titles.get(r[1], "")) for r in rows])
+                       [(r[0] + k * n, r[7], r[4], f"{titles.get(r[1], '')} {file_words(r[1])}") for r in rows])
         jitter = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
         parts.append(jitter / np.linalg.norm(jitter, axis=1, keepdims=True))
     db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
     db.commit()
+    lexical.build(db, rows=n * copies).save(out / LEXICAL)
     db.close()
     flat = faiss.IndexFlatIP(base.shape[1])
     flat.add(np.concatenate(parts).astype(np.float32))

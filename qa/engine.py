@@ -22,7 +22,8 @@ from .embed import Embedder, load_embedder
 from .errors import IndexMismatchError, IndexMissingError
 from .records import Answer, Chunk, Document, IndexInfo, Page, Passage
 from .chunking import file_words
-from .retrieve import FoundSettings, FusionSettings, contextualise, diversify, fts_query, fuse, is_answered, widen
+from .retrieve import (FoundSettings, FusionSettings, contextualise, diversify, fts_query, fuse, is_answered,
+                       query_terms, widen)
 from .store import IndexStore, current_generation
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ class Engine:
         mode = self.settings.mode
         n = max(fs.candidates, top_k * 4)
         dense_hits = dict(store.search_dense(query_vec, n, allowed)) if mode != "lexical" else {}
-        lexical_hits = dict(store.search_lexical(fts_query(query), n, allowed)) if mode != "dense" else {}
+        lexical_hits = dict(store.search_terms(query_terms(query), n, allowed)) if mode != "dense" else {}
         # Every candidate gets an exact cosine, so fusion and `found` see both signals.
         missing = [cid for cid in lexical_hits if cid not in dense_hits]
         if missing:

@@ -4,14 +4,14 @@ Layout::
 
     index/
       CURRENT             name of the generation in use (replaced atomically)
-      gen-<n>-<time>-<id>/  manifest.json, chunks.sqlite, vectors.faiss (n counts up)
+      gen-<n>-<time>-<id>/  manifest.json, chunks.sqlite, vectors.faiss, lexical.npz (n counts up)
       .lock               held by the one ingest allowed to write
 
 Every ingest writes a complete new generation in a temporary folder, syncs
 it, renames it into place and only then points CURRENT at it. A crash at any
 moment leaves the previous generation current and intact. Generations are
 never modified after that, so readers open them read-only and immutable.
-No pickle: JSON, SQLite and FAISS's own format only.
+No pickle: JSON, SQLite, FAISS's own format and plain NumPy arrays only.
 """
 
 from __future__ import annotations
@@ -36,21 +36,24 @@ from urllib.parse import quote
 import faiss
 import numpy as np
 
+from . import lexical
 from .chunking import file_words
 from .errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from .records import Chunk, DocMeta, Document, Page
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BM25 impacts stored in lexical.npz
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 DB = "chunks.sqlite"
 VECTORS = "vectors.faiss"
+LEXICAL = lexical.FILE
 LOCK = ".lock"
 KEEP_GENERATIONS = 2
 
-_SCHEMA = """
+_TOKENIZE = "porter unicode61 remove_diacritics 2"  # the FTS5 tokenizer; query words are stemmed with it too
+_SCHEMA = f"""
 CREATE TABLE documents (
     doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, authors TEXT NOT NULL, year INTEGER,
     publisher TEXT NOT NULL, url TEXT NOT NULL, licence TEXT NOT NULL,
@@ -66,7 +69,7 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_doc ON chunks (doc_id);
 CREATE VIRTUAL TABLE chunks_fts USING fts5(
-    text, section, title, tokenize = 'porter unicode61 remove_diacritics 2'
+    text, section, title, tokenize = '{_TOKENIZE}'
 );
 """
 
@@ -301,6 +304,12 @@ class IndexStore:
         if self.vectors.d != self.manifest.dimension:
             raise IndexMismatchError(f"{self.path / VECTORS} holds vectors of dimension {self.vectors.d}, the manifest says {self.manifest.dimension}; rebuild with `qa ingest --rebuild`")
         try:
+            self.impacts = lexical.Impacts.load(self.path / LEXICAL)
+        except FileNotFoundError as exc:
+            raise IndexMissingError(f"{self.path / LEXICAL} is missing; rebuild with `qa ingest --rebuild`") from exc
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexMismatchError(f"{self.path / LEXICAL} cannot be read ({exc}); rebuild with `qa ingest --rebuild`") from exc
+        try:
             self._documents = {d.doc_id: d for d in self._query_documents()}
             chunks = self.count("chunks")
         except (sqlite3.Error, ValueError, TypeError) as exc:
@@ -397,25 +406,38 @@ class IndexStore:
             scores, ids = self.vectors.search(q, min(k, len(allowed)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def search_lexical(self, match: str | None, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score, higher is better) for an FTS5 MATCH expression."""
-        if not match or k <= 0:
+    def stems(self, words: Sequence[str]) -> list[str]:
+        """The index's own tokens for some words: FTS5 tokenises and stems them as it did the chunks.
+
+        Words pass through a temporary FTS5 table with the index's tokenizer, so
+        "Plans" gives "plan" exactly when the index holds "plan". A word FTS5
+        splits ("foo_bar") gives each part.
+        """
+        if not words:
             return []
-        sql = "SELECT rowid, -rank FROM chunks_fts WHERE chunks_fts MATCH ?"
-        params: list[object] = [match]
-        if allowed is not None:
-            if len(allowed) == 0:
-                return []
-            sql += " AND rowid IN (SELECT value FROM json_each(?))"
-            params.append(json.dumps(allowed.tolist()))
-        sql += " ORDER BY rank LIMIT ?"
-        params.append(k)
+        conn = self.db
         try:
-            rows = self.db.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            log.warning("lexical search skipped for %r: %s", match, exc)
+            if not getattr(self._local, "tokenizer", False):
+                conn.execute(f"CREATE VIRTUAL TABLE temp.query_words USING fts5(word, tokenize = {_TOKENIZE!r})")
+                conn.execute("CREATE VIRTUAL TABLE temp.query_tokens USING fts5vocab(temp, query_words, 'instance')")
+                self._local.tokenizer = True
+            conn.execute("DELETE FROM temp.query_words")
+            conn.executemany("INSERT INTO temp.query_words (rowid, word) VALUES (?, ?)", list(enumerate(words)))
+            return [row[0] for row in conn.execute("SELECT term FROM temp.query_tokens ORDER BY doc, offset")]
+        except sqlite3.Error as exc:
+            log.warning("could not tokenise %r: %s", list(words), exc)
             return []
-        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def search_terms(self, words: Sequence[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(chunk id, BM25) of the k best chunks for an OR of words; the ranking FTS5's bm25() gives.
+
+        Scores come from the impacts stored with the generation (see ``qa.lexical``),
+        so a word found in every other chunk costs one array addition, not a
+        BM25 pass over all of them.
+        """
+        if k <= 0 or (allowed is not None and len(allowed) == 0):
+            return []
+        return self.impacts.search(self.stems(words), k, allowed)
 
     def matches_any(self, match: str | None) -> bool:
         """Whether any chunk matches an FTS5 expression; no ranking, so a common word costs nothing."""
@@ -489,6 +511,7 @@ class GenerationWriter:
         self.db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('rank', 'bm25(1.0, 1.0, 1.0)')")
         self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
         self.db.commit()
+        lexical.build(self.db, rows=self.next_id).save(self.tmp / LEXICAL)
         self.db.close()
         index = faiss.IndexFlatIP(self.dimension)
         if self._vectors:
@@ -497,7 +520,7 @@ class GenerationWriter:
         name = _new_generation_name(self.index_dir)
         final = Manifest(**{**asdict(manifest), "generation": name})
         (self.tmp / MANIFEST).write_text(final.to_json(), encoding="utf-8")
-        for item in (MANIFEST, DB, VECTORS):
+        for item in (MANIFEST, DB, VECTORS, LEXICAL):
             _fsync_path(self.tmp / item)
         _fsync_path(self.tmp)
         os.rename(self.tmp, self.index_dir / name)

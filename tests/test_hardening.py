@@ -308,14 +308,18 @@ def test_package_never_unpickles_or_evaluates() -> None:
     assert not offenders, offenders
 
 
-def test_index_files_are_only_json_sqlite_and_faiss(tmp_path: Path) -> None:
+def test_index_files_are_only_json_sqlite_faiss_and_plain_arrays(tmp_path: Path) -> None:
     from corpora import build_corpus
 
     corpus = build_corpus(tmp_path / "corpus", n_docs=3)
     ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=IngestSettings(workers=0))
     store = IndexStore(tmp_path / "index")
     files = sorted(p.name for p in store.path.iterdir())
-    assert files == ["chunks.sqlite", "manifest.json", "vectors.faiss"]
+    assert files == ["chunks.sqlite", "lexical.npz", "manifest.json", "vectors.faiss"]
+    import numpy as np
+
+    with np.load(store.path / "lexical.npz", allow_pickle=False) as arrays:  # raises if any array needs pickle
+        assert all(arrays[name].dtype != object for name in arrays.files)
     assert (store.path / "chunks.sqlite").read_bytes().startswith(b"SQLite format 3\x00")
     json_text = (store.path / "manifest.json").read_text(encoding="utf-8")
     assert __import__("json").loads(json_text)["format_version"] >= 1

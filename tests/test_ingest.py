@@ -165,8 +165,8 @@ def test_changed_new_and_deleted_files(corpus: Path, tmp_path: Path) -> None:
     assert report.removed == ("report-00-kinship.pdf",)
     assert "report-00-kinship.pdf" not in store.documents
     assert store.doc_chunks("report-00-kinship.pdf") == [] and store.pages("report-00-kinship.pdf") == []
-    assert store.search_lexical('"doc00x"', 50) == []  # the deleted report's own word is gone from FTS too
-    assert store.search_lexical('"doc01x"', 50) != []
+    assert store.search_terms(["doc00x"], 50) == []  # the deleted report's own word is gone from the lexical index too
+    assert store.search_terms(["doc01x"], 50) != []
     assert store.vectors.ntotal == store.count("chunks")
 
 

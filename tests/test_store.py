@@ -239,10 +239,14 @@ def test_writer_commit_is_readable(tmp_path: Path) -> None:
     assert store.search_dense(np.eye(4, dtype=np.float32)[0], 5, allowed=np.array([1]))[0][0] == 1
     assert store.filtered_ids(None, None, None) is None
     assert list(store.filtered_ids(None, 2021, None)) == []  # type: ignore[arg-type]
-    assert [i for i, _ in store.search_lexical('"again"', 5)] == [1]
-    assert store.search_lexical('"again" AND (', 5) == []  # a bad MATCH is logged, not raised
+    assert [i for i, _ in store.search_terms(["again"], 5)] == [1]
+    assert [i for i, _ in store.search_terms(["Titles", "hello"], 5)] == [0, 1]  # "hello" lifts chunk 0
+    assert store.search_terms(["again"], 5, allowed=np.array([0])) == []
+    assert store.search_terms(['"again" AND (', "NEAR"], 5) == [(1, store.search_terms(["again"], 5)[0][1])]
     assert store.matches_any('"again"') and store.matches_any('"title"') and not store.matches_any('"absent"')
     assert store.matches_any('"again" AND (') is False and store.matches_any(None) is False
+    # FTS5's own tokens: case folded, stemmed, split where FTS5 splits.
+    assert store.stems(["Again", "titles", "foo_again"]) == ["again", "titl", "foo", "again"]
 
 
 def test_store_is_read_only(built: tuple[Path, Path]) -> None:

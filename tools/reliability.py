@@ -329,7 +329,7 @@ def render(rows: list[tuple[str, str]], kill: KillFigures, load: LoadFigures, mo
         "## How the guarantees are kept",
         "",
         "- Every ingest writes a complete new generation (`gen-<n>-...`: `manifest.json`,",
-        "  `chunks.sqlite`, `vectors.faiss`) in a temporary folder, syncs it, renames it into",
+        "  `chunks.sqlite`, `vectors.faiss`, `lexical.npz`) in a temporary folder, syncs it, renames it into",
         "  place and only then replaces `CURRENT` atomically. Until that last step readers see",
         "  the previous generation; a crash before it leaves only temporary files, which the",
         "  next ingest removes.",
