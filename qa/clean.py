@@ -290,13 +290,16 @@ def find_headings(page: int, text: str, outline: set[str] | None = None) -> list
     A line followed by one starting in lower case is the first line of a
     numbered paragraph, not a heading (Ofsted and statutory guidance number
     their paragraphs), unless the outline names it. A heading the outline
-    names across two lines is found on its first line. A line starting with a
+    names across two lines is found on its first line. A numbered line as wide
+    as the page's body text is a paragraph that wrapped. A line starting with a
     bare number near the foot of a long page is a footnote.
     """
     found: list[Heading] = []
     lines = text.split("\n")
     content = [i for i, line in enumerate(lines) if line.strip()]
     foot = set(content[-max(3, len(content) // 4) :]) if len(content) >= 12 else set()
+    widths = sorted(len(lines[i].strip()) for i in content)
+    full = widths[(3 * len(widths)) // 4] if len(widths) >= 8 else 0  # a typical full line of body text
     offset = 0
     skip_to = -1
     for i, line in enumerate(lines):
@@ -312,6 +315,11 @@ def find_headings(page: int, text: str, outline: set[str] | None = None) -> list
                 named = bool(outline and _norm(line) in outline)
                 if heading and not named and not line.startswith("#"):
                     continues = _starts_lower(following) or line.rstrip().endswith((",", "-"))
+                    # A numbered line as wide as the body text, with text under it, is the
+                    # first line of a numbered paragraph that wrapped ("81. Joint work between ...").
+                    wrapped = (full >= 60 and len(line.strip()) >= 0.85 * full and bool(following.strip())
+                               and bool(_NUMBERED.match(line.strip())) and heading_text(following, outline) is None)
+                    continues = continues or wrapped
                     footnote = i in foot and bool(_BARE_NUMBER.match(line.strip()))
                     if continues or footnote:
                         heading = None

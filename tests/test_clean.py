@@ -195,6 +195,23 @@ def test_ofsted_numbered_paragraphs_are_not_headings() -> None:
     assert find_headings(1, text) == []
 
 
+def test_a_numbered_paragraph_whose_first_line_fills_the_width_is_not_a_heading() -> None:
+    body = [
+        "The inspection considered the experiences of children and young people who",
+        "need help and protection, and the quality of the work of the local authority",
+        "with partner agencies in the area during the four weeks of the inspection.",
+    ]
+    text = "\n".join([
+        *body,
+        "81. Joint work between the Family Court Division and the Children and Family",
+        "Court Advisory and Support Service is effective and has reduced delays.",
+        *body,
+        "6.2 Findings on placements",
+        *body,
+    ])
+    assert [h.text for h in find_headings(3, text)] == ["6.2 Findings on placements"]
+
+
 def test_contents_page_lines_are_not_headings() -> None:
     contents = (
         "Contents\n"
