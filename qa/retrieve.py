@@ -179,6 +179,41 @@ def widen(chunk_id: int, chunk: Chunk, neighbours: Mapping[int, Chunk], scores: 
         lo, hi = min(lo, i), max(hi, i)
 
 
+_BREAK = re.compile(r"(?<=[.!?:;])\s+|\n")
+
+
+def fill(text: str, start: int, end: int, limit: int, before_first: bool) -> tuple[int, int]:
+    """Spend what is left of a passage's ``limit`` on the page text around ``start:end``.
+
+    Whole neighbouring chunks can leave hundreds of characters of the budget
+    unused when the next one does not fit; the reader still wants the text just
+    before and after. The span grows on the preferred side first, then the
+    other, and only to a line or sentence boundary, so it never starts or ends
+    mid-sentence when a boundary is in reach.
+    """
+    spare = limit - (end - start)
+    for side in ((0, 1) if before_first else (1, 0)):
+        if spare <= 0:
+            break
+        if side == 0 and start > 0:
+            lo = max(0, start - spare)
+            cut = next((m.end() for m in _BREAK.finditer(text, lo, start)), None) if lo > 0 else 0
+            if cut is not None and cut < start:
+                spare -= start - cut
+                start = cut
+        elif side == 1 and end < len(text):
+            hi = min(len(text), end + spare)
+            cuts = [m.start() for m in _BREAK.finditer(text, end, hi)] if hi < len(text) else [hi]
+            if cuts and cuts[-1] > end:
+                spare -= cuts[-1] - end
+                end = cuts[-1]
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
 # --- is the question answered by the corpus? ------------------------------------------------
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from qa.retrieve import (
     FusionSettings,
     contextualise,
     diversify,
+    fill,
     fts_query,
     fuse,
     is_answered,
@@ -131,6 +132,18 @@ def test_widen_grows_towards_the_better_neighbour_within_the_limit() -> None:
     assert widen(5, chunk, near, {4: 0.9, 6: 0.1}, 200) == (0, 200)
     assert widen(5, chunk, near, {}, 100) == (100, 200)
     assert widen(5, chunk, near, {4: 0.1, 6: 0.9, 7: 0.2}, 10_000) == (0, 400)  # never onto page 2
+
+
+def test_fill_spends_the_spare_budget_up_to_sentence_or_line_boundaries() -> None:
+    text = "Alpha one. Beta two.\nGamma three is here. Delta four.\nEpsilon five. Zeta six."
+    start, end = text.index("Gamma"), text.index(" Delta")  # "Gamma three is here."
+    # Room for about one more sentence: taken before when before is preferred, else after.
+    assert text[slice(*fill(text, start, end, 35, True))] == "Beta two.\nGamma three is here."
+    assert text[slice(*fill(text, start, end, 35, False))] == "Gamma three is here. Delta four."
+    # Plenty of room: the whole page; no room: unchanged; never a half sentence.
+    assert fill(text, start, end, 1000, True) == (0, len(text))
+    assert fill(text, start, end, end - start, True) == (start, end)
+    assert fill(text, start, end, end - start + 3, True) == (start, end)
 
 
 def test_widen_stops_at_a_gap_in_the_ids() -> None:
