@@ -212,7 +212,8 @@ class Engine:
         cands = answering.candidates(passages, self.settings.answer, query)
         if not cands:
             return ()
-        vecs = self.embedder.embed([s for s, _ in cands], batch_size=64)
+        # Small batches: the encoder sorts by length, so short sentences are not padded to the longest.
+        vecs = self.embedder.embed([s for s, _ in cands], batch_size=8)
         return answering.choose(query, cands, vecs @ query_vec, self.settings.answer)
 
     # --- the corpus ------------------------------------------------------------------------
