@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,10 +75,29 @@ class Impacts:
 
     @classmethod
     def load(cls, path: Path) -> Impacts:
-        with np.load(path, allow_pickle=False) as data:
-            names = data["terms"].tolist()
-            return cls(terms={t: i for i, t in enumerate(names)}, starts=data["starts"], ids=data["ids"],
-                       scores=data["scores"], rows=int(data["rows"][0]))
+        """Read impacts saved by ``save``; ``ValueError`` for anything else (never unpickles).
+
+        ``FileNotFoundError`` passes through, so a caller can tell a missing file from a bad one.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                names = data["terms"]
+                starts, ids, scores = data["starts"], data["ids"], data["scores"]
+                rows = int(data["rows"][0])
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise ValueError(f"not a lexical index ({type(exc).__name__}: {exc})") from exc
+        sound = (
+            names.dtype.kind == "U" and names.ndim == starts.ndim == ids.ndim == scores.ndim == 1
+            and starts.dtype.kind == "i" and ids.dtype.kind == "i" and scores.dtype.kind == "f"
+            and len(starts) == len(names) + 1 and len(ids) == len(scores) and rows >= 0
+            and (len(starts) == 0 or (starts[0] == 0 and starts[-1] == len(ids) and bool(np.all(np.diff(starts) >= 0))))
+            and (len(ids) == 0 or (int(ids.min()) >= 0 and int(ids.max()) < rows))
+        )
+        if not sound:
+            raise ValueError("not a lexical index (arrays of the wrong kind or out of step)")
+        return cls(terms={t: i for i, t in enumerate(names.tolist())}, starts=starts, ids=ids, scores=scores, rows=rows)
 
 
 def build(db: sqlite3.Connection, table: str = "chunks_fts", rows: int | None = None) -> Impacts:

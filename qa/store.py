@@ -307,7 +307,7 @@ class IndexStore:
             self.impacts = lexical.Impacts.load(self.path / LEXICAL)
         except FileNotFoundError as exc:
             raise IndexMissingError(f"{self.path / LEXICAL} is missing; rebuild with `qa ingest --rebuild`") from exc
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError) as exc:
             raise IndexMismatchError(f"{self.path / LEXICAL} cannot be read ({exc}); rebuild with `qa ingest --rebuild`") from exc
         try:
             self._documents = {d.doc_id: d for d in self._query_documents()}
@@ -316,6 +316,8 @@ class IndexStore:
             raise IndexMismatchError(f"{self.path / DB} cannot be read ({exc}); rebuild with `qa ingest --rebuild`") from exc
         if self.vectors.ntotal != chunks:
             raise IndexMismatchError(f"{self.path} has {self.vectors.ntotal} vectors for {chunks} chunks; rebuild with `qa ingest --rebuild`")
+        if self.impacts.rows != chunks:
+            raise IndexMismatchError(f"{self.path / LEXICAL} covers {self.impacts.rows} chunks of {chunks}; rebuild with `qa ingest --rebuild`")
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -508,7 +510,6 @@ class GenerationWriter:
     def commit(self, manifest: Manifest) -> str:
         """Write vectors and manifest, sync, rename into place, then switch CURRENT."""
         self.db.commit()
-        self.db.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('rank', 'bm25(1.0, 1.0, 1.0)')")
         self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
         self.db.commit()
         lexical.build(self.db, rows=self.next_id).save(self.tmp / LEXICAL)

@@ -20,6 +20,7 @@ from qa.store import (
     CURRENT,
     DB,
     FORMAT_VERSION,
+    LEXICAL,
     MANIFEST,
     VECTORS,
     GenerationWriter,
@@ -98,7 +99,8 @@ def _current(index: Path) -> Path:
 @pytest.mark.parametrize(
     "damage",
     ["manifest-garbage", "manifest-extra-field", "manifest-binary", "vectors-garbage", "vectors-wrong-dimension",
-     "db-garbage", "db-missing-table", "vectors-count"],
+     "db-garbage", "db-missing-table", "vectors-count", "lexical-garbage", "lexical-missing", "lexical-pickled",
+     "lexical-count"],
 )
 def test_damaged_generation_files_give_a_clear_error(built: tuple[Path, Path], damage: str) -> None:
     corpus, index = built
@@ -129,6 +131,20 @@ def test_damaged_generation_files_give_a_clear_error(built: tuple[Path, Path], d
         index_obj = faiss.read_index(str(gen / VECTORS))
         index_obj.add(np.zeros((1, index_obj.d), dtype=np.float32))
         faiss.write_index(index_obj, str(gen / VECTORS))
+    elif damage == "lexical-garbage":
+        (gen / LEXICAL).write_bytes(b"PK\x03\x04" + os.urandom(300))
+    elif damage == "lexical-missing":
+        (gen / LEXICAL).unlink()
+    elif damage == "lexical-pickled":  # an object array would need pickle to load: refused, never run
+        with (gen / LEXICAL).open("wb") as handle:
+            np.savez(handle, terms=np.array([{"py/reduce": "os.system"}], dtype=object), starts=np.zeros(2),
+                     ids=np.zeros(0), scores=np.zeros(0), rows=np.array([1]))
+    elif damage == "lexical-count":
+        with np.load(gen / LEXICAL, allow_pickle=False) as arrays:
+            data = {name: arrays[name] for name in arrays.files}
+        data["rows"] = data["rows"] + 1
+        with (gen / LEXICAL).open("wb") as handle:
+            np.savez(handle, **data)
     with pytest.raises((IndexMismatchError, IndexMissingError), match="--rebuild"):
         IndexStore(index)
     with pytest.raises((IndexMismatchError, IndexMissingError), match="--rebuild"):
