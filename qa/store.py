@@ -419,10 +419,10 @@ class IndexStore:
             return []
         conn = self.db
         try:
-            if not getattr(self._local, "tokenizer", False):
+            if getattr(self._local, "tokenizer", None) is not conn:  # temp tables live and die with a connection
                 conn.execute(f"CREATE VIRTUAL TABLE temp.query_words USING fts5(word, tokenize = {_TOKENIZE!r})")
                 conn.execute("CREATE VIRTUAL TABLE temp.query_tokens USING fts5vocab(temp, query_words, 'instance')")
-                self._local.tokenizer = True
+                self._local.tokenizer = conn
             conn.execute("DELETE FROM temp.query_words")
             conn.executemany("INSERT INTO temp.query_words (rowid, word) VALUES (?, ?)", list(enumerate(words)))
             return [row[0] for row in conn.execute("SELECT term FROM temp.query_tokens ORDER BY doc, offset")]

@@ -263,6 +263,8 @@ def test_writer_commit_is_readable(tmp_path: Path) -> None:
     assert store.matches_any('"again" AND (') is False and store.matches_any(None) is False
     # FTS5's own tokens: case folded, stemmed, split where FTS5 splits.
     assert store.stems(["Again", "titles", "foo_again"]) == ["again", "titl", "foo", "again"]
+    store.close()  # a new connection gets its own tokenizer tables
+    assert store.stems(["Again"]) == ["again"] and [i for i, _ in store.search_terms(["again"], 5)] == [1]
 
 
 def test_store_is_read_only(built: tuple[Path, Path]) -> None:
