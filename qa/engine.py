@@ -23,7 +23,7 @@ from .errors import IndexMismatchError, IndexMissingError
 from .records import Answer, Chunk, Document, IndexInfo, Page, Passage
 from .chunking import file_words
 from .retrieve import (FoundSettings, FusionSettings, contextualise, diversify, fts_query, fuse, is_answered,
-                       fill, query_terms, widen)
+                       query_terms, widen)
 from .store import IndexStore, current_generation
 
 log = logging.getLogger(__name__)
@@ -195,15 +195,10 @@ class Engine:
         if unscored and query_vec is not None:  # exact cosines, so the passage grows towards the closer text
             vecs = store.vectors.reconstruct_batch(np.array(unscored, dtype=np.int64))
             scores = {**scores, **{i: float(s) for i, s in zip(unscored, vecs @ query_vec)}}
-        start, end = widen(chunk_id, chunk, near, scores, limit)
         page = store.page(chunk.doc_id, chunk.page)
         if page is None:
             return chunk
-        same_page = {i: c for i, c in near.items() if c.doc_id == chunk.doc_id and c.page == chunk.page}
-        before = max((i for i, c in same_page.items() if c.start < start), default=None)
-        after = min((i for i, c in same_page.items() if c.end > end), default=None)
-        before_first = after is None or (before is not None and scores.get(before, 0.0) >= scores.get(after, 0.0))
-        start, end = fill(page.text, start, end, limit, before_first)
+        start, end = widen(chunk_id, chunk, near, scores, limit, page.text)
         if (start, end) == (chunk.start, chunk.end):
             return chunk
         return replace(chunk, start=start, end=end, text=page.text[start:end])

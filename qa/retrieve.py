@@ -150,12 +150,14 @@ def diversify(ranked: Sequence[Candidate], chunks: dict[int, Chunk], k: int, set
 
 
 def widen(chunk_id: int, chunk: Chunk, neighbours: Mapping[int, Chunk], scores: Mapping[int, float],
-          limit: int) -> tuple[int, int]:
+          limit: int, page_text: str | None = None) -> tuple[int, int]:
     """The page span of a passage: the chunk grown over its neighbours on the same page.
 
     Neighbours are added one at a time from either side, the better-scored side
     first, while the span stays within ``limit`` characters. Chunks are small
     so that vectors stay sharp; the reader needs the sentences around them.
+    With ``page_text``, the budget whole chunks leave is then filled (see
+    ``fill``), starting on the side of the better-scored chunk left out.
     """
     start, end = chunk.start, chunk.end
     lo = hi = chunk_id
@@ -173,10 +175,16 @@ def widen(chunk_id: int, chunk: Chunk, neighbours: Mapping[int, Chunk], scores: 
             if other is not None and max(end, other.end) - min(start, other.start) <= limit:
                 options.append((scores.get(i, float("-inf")), -i, i, other))
         if not options:
-            return start, end
+            break
         _, _, i, other = max(options)
         start, end = min(start, other.start), max(end, other.end)
         lo, hi = min(lo, i), max(hi, i)
+    if page_text is None:
+        return start, end
+    before = scores.get(lo - 1, 0.0) if same_page(lo - 1) else None
+    after = scores.get(hi + 1, 0.0) if same_page(hi + 1) else None
+    before_first = after is None or (before is not None and before >= after)
+    return fill(page_text, start, end, limit, before_first)
 
 
 _BREAK = re.compile(r"(?<=[.!?:;])\s+|\n")

@@ -134,6 +134,16 @@ def test_widen_grows_towards_the_better_neighbour_within_the_limit() -> None:
     assert widen(5, chunk, near, {4: 0.1, 6: 0.9, 7: 0.2}, 10_000) == (0, 400)  # never onto page 2
 
 
+def test_widen_fills_what_whole_chunks_leave_on_the_better_side() -> None:
+    text = "".join(f"Sent {i:03d}. " for i in range(40))  # a sentence every 10 characters
+    chunk = _chunk("a", 1, 100, 200)
+    near = {4: _chunk("a", 1, 0, 100), 6: _chunk("a", 1, 200, 300), 7: _chunk("a", 1, 300, 400)}
+    # Chunk 6 joins (250 fits, 300 does not); 50 characters are left for the better of 4 and 7.
+    assert widen(5, chunk, near, {4: 0.1, 6: 0.9, 7: 0.5}, 250, text) == (100, 349)
+    assert widen(5, chunk, near, {4: 0.6, 6: 0.9, 7: 0.5}, 250, text) == (60, 309)  # the rest goes after
+    assert widen(5, chunk, near, {4: 0.6, 6: 0.9, 7: 0.5}, 250) == (100, 300)  # no text: whole chunks only
+
+
 def test_fill_spends_the_spare_budget_up_to_sentence_or_line_boundaries() -> None:
     text = "Alpha one. Beta two.\nGamma three is here. Delta four.\nEpsilon five. Zeta six."
     start, end = text.index("Gamma"), text.index(" Delta")  # "Gamma three is here."
