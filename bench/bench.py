@@ -318,7 +318,7 @@ def replicate(index: Path, dest: Path, target: int) -> Path:
         parts.append(jitter / np.linalg.norm(jitter, axis=1, keepdims=True))
     db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
     db.commit()
-    lexical.build(db, rows=n * copies).save(out / LEXICAL)
+    lexical.build(db).save(out / LEXICAL)
     db.close()
     flat = faiss.IndexFlatIP(base.shape[1])
     flat.add(np.concatenate(parts).astype(np.float32))

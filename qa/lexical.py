@@ -100,19 +100,18 @@ class Impacts:
         return cls(terms={t: i for i, t in enumerate(names.tolist())}, starts=starts, ids=ids, scores=scores, rows=rows)
 
 
-def build(db: sqlite3.Connection, table: str = "chunks_fts", rows: int | None = None) -> Impacts:
+def build(db: sqlite3.Connection, table: str = "chunks_fts") -> Impacts:
     """Impacts of every (term, chunk) in an FTS5 table, read from its own token list.
 
-    ``rows`` is the number of chunks (ids 0 .. rows-1); by default the table's row count.
+    Chunk ids are the table's rowids, 0 .. rows-1.
     """
     db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.impact_tokens USING fts5vocab(main, {table}, 'instance')")
-    n = int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]) if rows is None else rows
+    n = int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
     terms: dict[str, int] = {}
     term_of: list[int] = []
     ids: list[int] = []
     counts: list[int] = []
-    cursor = db.execute("SELECT term, doc, COUNT(*) FROM temp.impact_tokens GROUP BY term, doc")
-    for term, doc, count in cursor:
+    for term, doc, count in db.execute("SELECT term, doc, COUNT(*) FROM temp.impact_tokens GROUP BY term, doc"):
         term_of.append(terms.setdefault(term, len(terms)))
         ids.append(doc)
         counts.append(count)
@@ -120,18 +119,15 @@ def build(db: sqlite3.Connection, table: str = "chunks_fts", rows: int | None = 
     term_arr = np.asarray(term_of, dtype=np.int64)
     id_arr = np.asarray(ids, dtype=np.int64)
     tf = np.asarray(counts, dtype=np.float64)
-    length = np.bincount(id_arr, weights=tf, minlength=n) if n else np.zeros(0)
-    n_rows = max(n, 1)
-    avg = float(length.sum()) / n_rows if length.size else 1.0
-    per_term = np.bincount(term_arr, minlength=len(terms)).astype(np.float64)
+    length = np.bincount(id_arr, weights=tf, minlength=n)  # tokens per chunk, all columns
+    avg = float(length.sum()) / max(n, 1) or 1.0
+    per_term = np.bincount(term_arr, minlength=len(terms))
     idf = np.log((n - per_term + 0.5) / (per_term + 0.5))
     idf[idf <= 0] = 1e-6
-    norm = K1 * (1 - B + B * length[id_arr] / (avg or 1.0)) if id_arr.size else np.zeros(0)
-    impact = idf[term_arr] * tf * (K1 + 1) / (tf + norm)
+    impact = idf[term_arr] * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length[id_arr] / avg))
     order = np.lexsort((id_arr, term_arr))  # by term, then chunk
     starts = np.zeros(len(terms) + 1, dtype=np.int64)
-    np.cumsum(per_term.astype(np.int64), out=starts[1:])
+    np.cumsum(per_term, out=starts[1:])
     log.info("lexical impacts: %d terms, %d postings over %d chunks", len(terms), len(id_arr), n)
     return Impacts(terms=terms, starts=starts, ids=id_arr[order].astype(np.int32),
                    scores=impact[order].astype(np.float32), rows=n)
-

@@ -512,7 +512,7 @@ class GenerationWriter:
         self.db.commit()
         self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
         self.db.commit()
-        lexical.build(self.db, rows=self.next_id).save(self.tmp / LEXICAL)
+        lexical.build(self.db).save(self.tmp / LEXICAL)
         self.db.close()
         index = faiss.IndexFlatIP(self.dimension)
         if self._vectors:
