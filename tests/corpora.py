@@ -84,6 +84,17 @@ def build_corpus(folder: Path, n_docs: int = 8, pages_per_pdf: int = 3, with_cat
     return folder
 
 
+def build_index(folder: Path, n_docs: int) -> tuple[Path, Path]:
+    """(corpus, index) under ``folder``: a generated corpus ingested in this process with ``FakeEmbedder``."""
+    from conftest import FakeEmbedder
+    from qa.ingest import IngestSettings, ingest
+
+    corpus = build_corpus(folder / "corpus", n_docs=n_docs)
+    index = folder / "index"
+    ingest(corpus, index, FakeEmbedder(), settings=IngestSettings(workers=0))
+    return corpus, index
+
+
 def snapshot(index: Path) -> dict[str, object]:
     """Everything an index holds that a clean build must reproduce (not its name or build time)."""
     from qa.store import IndexStore

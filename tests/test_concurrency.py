@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FakeEmbedder, make_pdf
-from corpora import QUESTIONS, build_corpus, snapshot, load_reliability
+from corpora import QUESTIONS, build_index, load_reliability, snapshot
 from qa.engine import Engine
 from qa.errors import IndexLockedError, IndexMissingError
 from qa.ingest import IngestSettings, ingest
@@ -23,10 +23,7 @@ SERIAL = IngestSettings(workers=0)
 
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, Path]:
-    corpus = build_corpus(tmp_path / "corpus", n_docs=8)
-    index = tmp_path / "index"
-    ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
-    return corpus, index
+    return build_index(tmp_path, n_docs=8)
 
 
 class GatedEmbedder(FakeEmbedder):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FakeEmbedder
-from corpora import build_corpus, snapshot, load_reliability
+from corpora import build_index, load_reliability, snapshot
 from qa.errors import IndexLockedError
 from qa.ingest import IngestSettings, ingest
 from qa.store import IndexStore, current_generation, generations, write_lock
@@ -47,9 +47,7 @@ class FailingEmbedder(FakeEmbedder):
 
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, Path, dict]:
-    corpus = build_corpus(tmp_path / "corpus", n_docs=6)
-    index = tmp_path / "index"
-    ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    corpus, index = build_index(tmp_path, n_docs=6)
     (corpus / "notes-03-caseloads.md").write_text("# New notes\n\nA change to re-embed.\n", encoding="utf-8")
     return corpus, index, snapshot(index)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import FakeEmbedder
-from corpora import build_corpus
+from corpora import build_corpus, build_index
 from qa.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from qa.ingest import IngestSettings, ingest
 from qa.records import Chunk, DocMeta, Document, Page
@@ -39,10 +39,7 @@ SERIAL = IngestSettings(workers=0)
 
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, Path]:
-    corpus = build_corpus(tmp_path / "corpus", n_docs=4)
-    index = tmp_path / "index"
-    ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
-    return corpus, index
+    return build_index(tmp_path, n_docs=4)
 
 
 def _manifest(**changes: object) -> Manifest:
