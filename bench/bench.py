@@ -115,15 +115,53 @@ def quantise(embedder):
 """
 
 
-def child(code: str, *args: str, env: dict[str, str] | None = None) -> dict[str, object]:
-    """Run a snippet in a fresh interpreter; it prints one JSON object last. Adds its peak RSS."""
+# Peak memory comes from VmHWM in /proc, not getrusage: a child's ru_maxrss starts at its
+# parent's peak (Linux carries it across fork and exec), so a bench process that has just built
+# a large replica would be charged to every child started after it.
+MEMORY = """
+import os, threading, time
+def _hwm(pid='self'):
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+_kids = {}
+def _watch():
+    while True:
+        try:
+            for tid in os.listdir('/proc/self/task'):
+                with open(f'/proc/self/task/{tid}/children') as f:
+                    for pid in f.read().split():
+                        peak = _hwm(pid)
+                        if peak:
+                            _kids[pid] = max(_kids.get(pid, 0.0), peak)
+        except OSError:
+            pass
+        time.sleep(0.2)
+if WATCH_CHILDREN:
+    threading.Thread(target=_watch, daemon=True).start()
+"""
+
+
+def child(code: str, *args: str, env: dict[str, str] | None = None, watch_children: bool = False) -> dict[str, object]:
+    """Run a snippet in a fresh interpreter; it prints one JSON object last. Adds its peak RSS.
+
+    ``watch_children`` samples the peak RSS of the processes it starts (parsing workers)
+    five times a second.
+    """
     wrapper = (
         "import json, resource, sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
+        f"WATCH_CHILDREN = {watch_children!r}\n"
+        + MEMORY
         + QUANTISE
         + code
-        + "\nout['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "out['children_peak_rss_mb'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        + "\nout['peak_rss_mb'] = _hwm() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "out['children_peak_rss_mb'] = max(_kids.values(), default=0.0)\n"
         "print(json.dumps(out))\n"
     )
     proc = subprocess.run([PY, "-c", wrapper, *args], capture_output=True, text=True,
@@ -212,7 +250,7 @@ def bench_ingest(corpus: Path, work: Path, runs: int, ingest_runs: int) -> tuple
     for i in range(ingest_runs):
         index = work / f"index-scratch-{i}"
         shutil.rmtree(index, ignore_errors=True)
-        r = child(INGEST, str(corpus), str(index), "1")
+        r = child(INGEST, str(corpus), str(index), "1", watch_children=True)
         if not sample_file.is_file():
             _encoder_texts(index, sample_file)
         e = child(ENCODER, str(sample_file), "0", "32", "0")
