@@ -453,6 +453,7 @@ def bench_quality(indexes: dict[str, tuple[Path, Path]]) -> tuple[str, dict[str,
     emb = load_embedder()
     blocks = []
     figures: dict[str, dict[str, float]] = {}
+    results = []
     for name, (index, questions) in indexes.items():
         say(f"== qa eval --compare on {questions.name}")
         t0 = time.perf_counter()
@@ -470,7 +471,29 @@ def bench_quality(indexes: dict[str, tuple[Path, Path]]) -> tuple[str, dict[str,
         block += f"answered though unanswerable: {', '.join(wrong) or 'none'}"
         say(block)
         blocks.append(block)
+        results.append(res)
+    if len(results) > 1:
+        block = pooled(results)
+        say(block)
+        blocks.append(block)
     return "\n\n".join(blocks), figures
+
+
+def pooled(results: Sequence[dict]) -> str:
+    """Every question set together: each figure weighted by the questions it is a share of."""
+    rows = []
+    for cfg in results[0]:
+        scores = [r[cfg] for r in results]
+        yes = sum(s.answerable for s in scores)
+        no = sum(s.unanswerable for s in scores)
+        mean = lambda attr, n, w: sum(getattr(s, attr) * getattr(s, w) for s in scores) / n if n else 0.0  # noqa: E731
+        rows.append([cfg, *(mean(a, yes, "answerable") for a in ("recall_at_1", "recall_at_5", "recall_at_10", "mrr_at_10",
+                                                                   "found_answerable")),
+                     mean("flagged_unanswerable", no, "unanswerable")])
+    total = sum(r["hybrid"].answerable for r in results), sum(r["hybrid"].unanswerable for r in results)
+    return (f"**all question sets together** ({total[0]} answerable, {total[1]} unanswerable)\n\n"
+            + table(["config", "recall@1", "recall@5", "recall@10", "MRR@10", "answerable found",
+                     "unanswerable flagged"], rows))
 
 
 # --- main ----------------------------------------------------------------------------------------------
