@@ -34,6 +34,10 @@ PY = sys.executable
 
 sys.path.insert(0, str(ROOT))
 
+from qa.ingest import IngestSettings  # noqa: E402
+
+INGEST_BATCH = IngestSettings().batch_size
+
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -253,7 +257,7 @@ def bench_ingest(corpus: Path, work: Path, runs: int, ingest_runs: int) -> tuple
         r = child(INGEST, str(corpus), str(index), "1", watch_children=True)
         if not sample_file.is_file():
             _encoder_texts(index, sample_file)
-        e = child(ENCODER, str(sample_file), "0", "32", "0")
+        e = child(ENCODER, str(sample_file), "0", str(INGEST_BATCH), "0")
         say(f"   run {i + 1}: {r['seconds']:.1f} s, {r['chunks']} chunks ({int(r['chunks']) / float(r['seconds']):.1f}/s), "
             f"bare encoder {e['per_s']:.1f}/s, peak RSS {r['peak_rss_mb']:.0f} MB")
         results.append(r)
@@ -402,9 +406,11 @@ def bench_embedding(work: Path, corpus: Path | None, runs: int) -> str:
     small.write_text(json.dumps(texts), encoding="utf-8")
     rows = []
     base = None
-    for label, threads, batch, quant in (("2 threads, batch 32 (default)", 2, 32, "0"), ("1 thread, batch 32", 1, 32, "0"),
-                                         ("2 threads, batch 16", 2, 16, "0"), ("2 threads, batch 64", 2, 64, "0"),
-                                         ("2 threads, batch 32, int8 dynamic quantisation", 2, 32, "1")):
+    b = INGEST_BATCH
+    settings = [(f"2 threads, batch {b} (ingest default)", 2, b, "0"), (f"1 thread, batch {b}", 1, b, "0")]
+    settings += [(f"2 threads, batch {other}", 2, other, "0") for other in (2, 4, 8, 16, 32) if other != b]
+    settings += [(f"2 threads, batch {b}, int8 dynamic quantisation", 2, b, "1")]
+    for label, threads, batch, quant in settings:
         rates = [float(child(ENCODER, str(small), str(threads), str(batch), quant)["per_s"]) for _ in range(runs)]
         rate = median(rates)
         base = base or rate

@@ -49,7 +49,7 @@ class IngestSettings:
     max_pages: int = DEFAULT_MAX_PAGES
     max_chars: int = DEFAULT_MAX_CHARS
     workers: int | None = None  # parsing processes; None: one per core, at most 4; 0: in-process
-    batch_size: int = 32
+    batch_size: int = 4  # texts per encoder batch: the fastest measured on two cores (docs/benchmarks.md)
     follow_symlinks: bool = False
     progress: bool = False
 
