@@ -410,12 +410,15 @@ def bench_embedding(work: Path, corpus: Path | None, runs: int) -> str:
     settings = [(f"2 threads, batch {b} (ingest default)", 2, b, "0"), (f"1 thread, batch {b}", 1, b, "0")]
     settings += [(f"2 threads, batch {other}", 2, other, "0") for other in (2, 4, 8, 16, 32) if other != b]
     settings += [(f"2 threads, batch {b}, int8 dynamic quantisation", 2, b, "1")]
-    for label, threads, batch, quant in settings:
-        rates = [float(child(ENCODER, str(small), str(threads), str(batch), quant)["per_s"]) for _ in range(runs)]
-        rate = median(rates)
+    rates: dict[str, list[float]] = {label: [] for label, *_ in settings}
+    for run in range(runs):  # round robin, so a machine that slows down mid-way slows every setting alike
+        for label, threads, batch, quant in settings:
+            rates[label].append(float(child(ENCODER, str(small), str(threads), str(batch), quant)["per_s"]))
+            say(f"   run {run + 1}, {label}: {rates[label][-1]:.1f} texts/s")
+    for label, *_ in settings:
+        rate = median(rates[label])
         base = base or rate
         rows.append([label, rate, f"{rate / base:.2f}"])
-        say(f"   {label}: {rate:.1f} texts/s")
     md = table(["encoder setting", "texts/s (median)", "vs default"], rows)
     md += "\n\n" + quantised_quality(work, corpus)
     say(md)
