@@ -107,3 +107,34 @@ def test_every_shared_chunk_is_on_the_page_it_cites(shared_index: tuple[Path, Pa
     checked, split = _check_citations(*shared_index)
     assert checked > 4000
     assert len(split) <= 0.01 * checked, split[:20]
+
+
+def test_int8_model_keeps_sample_quality_and_is_recorded_in_the_index(  # type: ignore[no-untyped-def]
+    sample_index: tuple[Path, Path], real_embedder, tmp_path: Path
+) -> None:
+    """The int8 form of the bundled model: recall within a question of full precision, and an
+    index built with it is queried with it (and refuses the full-precision model)."""
+    from qa.embed import BUNDLED_INT8, load_embedder
+    from qa.errors import IndexMismatchError
+    from qa.ingest import IngestSettings, ingest
+
+    int8 = load_embedder(BUNDLED_INT8)
+    assert int8.name != real_embedder.name and int8.fingerprint != real_embedder.fingerprint
+    sentences = ["Caseloads fell to fifteen children per social worker.", "The hub offered teenagers a bed for a few nights."]
+    full, small = real_embedder.embed(sentences), int8.embed(sentences)
+    cosines = (full * small).sum(axis=1)
+    assert (cosines > 0.85).all() and (cosines < 0.9999).all(), cosines  # close, yet really quantised
+
+    index = tmp_path / "index-int8"
+    ingest(sample_index[0], index, int8, settings=IngestSettings(workers=0))
+    engine = Engine(index)  # no model given: the one recorded in the index
+    assert engine.embedder.name == BUNDLED_INT8
+    questions = load_questions(DATA / "sample_questions.jsonl")
+    quantised = compare(engine, questions)["hybrid"]
+    reference = compare(Engine(sample_index[1], embedder=real_embedder), questions)["hybrid"]
+    one_question = 1 / sum(1 for q in questions if q.gold)
+    assert quantised.recall_at_5 >= reference.recall_at_5 - one_question - 1e-9, quantised.missed
+    assert quantised.mrr_at_10 >= 0.75
+    assert quantised.flagged_unanswerable == 1.0
+    with pytest.raises(IndexMismatchError, match="rebuild"):
+        Engine(index, embedder=real_embedder)
