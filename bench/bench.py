@@ -108,15 +108,6 @@ def shared_corpus(dest: Path) -> Path | None:
     return root
 
 
-QUANTISE = """
-def quantise(embedder):
-    \"\"\"int8 dynamic quantisation of the model's Linear layers (weights int8, activations quantised on the fly).\"\"\"
-    import torch
-    model = embedder._load() if hasattr(embedder, "_load") else embedder._model
-    quantised = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    embedder._model = quantised
-    return embedder
-"""
 
 
 # Peak memory comes from VmHWM in /proc, not getrusage: a child's ru_maxrss starts at its
@@ -162,7 +153,6 @@ def child(code: str, *args: str, env: dict[str, str] | None = None, watch_childr
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         f"WATCH_CHILDREN = {watch_children!r}\n"
         + MEMORY
-        + QUANTISE
         + code
         + "\nout['peak_rss_mb'] = _hwm() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
         "out['children_peak_rss_mb'] = max(_kids.values(), default=0.0)\n"
@@ -213,15 +203,13 @@ out = {"seconds": secs, "pages": pages, "chunks": sum(len(d.chunks) for d in doc
 ENCODER = """
 import time, sys, json, random
 import torch
-from qa.embed import load_embedder
+from qa.embed import BUNDLED_INT8, load_embedder
 texts = json.loads(open(sys.argv[1]).read())
 threads, batch = int(sys.argv[2]), int(sys.argv[3])
 quant = sys.argv[4] == "1"
-emb = load_embedder()
+emb = load_embedder(BUNDLED_INT8 if quant else None)
 if threads:
     torch.set_num_threads(threads)
-if quant:
-    quantise(emb)
 emb.embed(texts[:64], batch_size=batch)  # warm up
 t0 = time.perf_counter(); emb.embed(texts, batch_size=batch); secs = time.perf_counter() - t0
 out = {"seconds": secs, "texts": len(texts), "per_s": len(texts) / secs}
@@ -397,7 +385,7 @@ def bench_latency(index: Path, work: Path, sizes: Sequence[int]) -> tuple[str, d
 
 # --- embedding options -------------------------------------------------------------------------------
 
-def bench_embedding(work: Path, corpus: Path | None, runs: int) -> str:
+def bench_embedding(work: Path, runs: int) -> str:
     sample_file = work / "encoder-texts.json"
     if not sample_file.is_file():
         return "_skipped: needs the ingest texts_"
@@ -420,48 +408,59 @@ def bench_embedding(work: Path, corpus: Path | None, runs: int) -> str:
         base = base or rate
         rows.append([label, rate, f"{rate / base:.2f}"])
     md = table(["encoder setting", "texts/s (median)", "vs default"], rows)
-    md += "\n\n" + quantised_quality(work, corpus)
     say(md)
     return md
 
 
 QUANT_QUALITY = """
-import sys, json
+import sys, json, time
 from pathlib import Path
-from qa.embed import load_embedder
-from qa.ingest import ingest, IngestSettings
+from qa.embed import BUNDLED_INT8, load_embedder
+from qa.ingest import ingest
 from qa.engine import Engine
 from qa.evaluate import compare, load_questions
-corpus, index, questions = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-emb = load_embedder()
-quantise(emb)
-ingest(corpus, index, emb, rebuild=True)
-res = compare(Engine(index, embedder=emb), load_questions(questions))
-out = {k: {"r5": v.recall_at_5, "mrr": v.mrr_at_10} for k, v in res.items()}
+emb = load_embedder(BUNDLED_INT8)
+out = {}
+for name, corpus, index, questions in json.loads(sys.argv[1]):
+    t0 = time.perf_counter(); r = ingest(Path(corpus), Path(index), emb, rebuild=True); secs = time.perf_counter() - t0
+    res = compare(Engine(index, embedder=emb), load_questions(Path(questions)))["hybrid"]
+    out[name] = {"r5": res.recall_at_5, "mrr": res.mrr_at_10, "answerable": res.answerable, "seconds": secs}
 """
 
 
-def quantised_quality(work: Path, corpus: Path | None) -> str:
-    """Recall with int8 dynamic quantisation against full precision, on the same questions."""
-    if corpus is None:
-        return "_quality with quantisation skipped: needs ../shared_"
-    q = child(QUANT_QUALITY, str(corpus), str(work / "index-int8"), str(DATA / "shared_questions.jsonl"))
-    shutil.rmtree(work / "index-int8", ignore_errors=True)
-    rows = [[k, v["r5"], v["mrr"]] for k, v in q.items() if isinstance(v, dict)]
-    return ("Quality with int8 dynamic quantisation (corpus re-embedded with the quantised model), shared questions:\n\n"
-            + table(["config (int8)", "recall@5", "MRR@10"], rows))
+def quantised_quality(work: Path, sets: dict[str, tuple[Path, Path, Path]], full: dict[str, dict[str, dict[str, float]]],
+                      full_ingest_s: float | None) -> str:
+    """The int8 model against full precision: recall, MRR and ingest time on the same questions and corpus."""
+    jobs = [[name, str(corpus), str(work / f"index-int8-{name}"), str(questions)] for name, (corpus, _, questions) in sets.items()]
+    q = child(QUANT_QUALITY, json.dumps(jobs))
+    rows = []
+    for name in sets:
+        f, i = full[name]["hybrid"], q[name]
+        rows.append([f"{name} questions, recall@5", f["r5"], i["r5"]])
+        rows.append([f"{name} questions, MRR@10", f["mrr"], i["mrr"]])
+    if "shared" in q and full_ingest_s:
+        rows.append(["ingest of the shared corpus from scratch, s", full_ingest_s, q["shared"]["seconds"]])
+    if len(sets) > 1:
+        n = {name: q[name]["answerable"] for name in sets}
+        for key, label in (("r5", "recall@5"), ("mrr", "MRR@10")):
+            rows.append([f"all questions, {label}",
+                         sum(full[k]["hybrid"][key] * n[k] for k in sets) / sum(n.values()),
+                         sum(q[k][key] * n[k] for k in sets) / sum(n.values())])
+    return ("The bundled model with int8 weights (`--model all-MiniLM-L6-v2-int8`: torch dynamic quantisation of the\n"
+            "Linear layers), each corpus re-embedded with it; hybrid search, the same questions:\n\n"
+            + table(["measure", "full precision", "int8"], rows))
 
 
 # --- quality ------------------------------------------------------------------------------------------
 
-def bench_quality(indexes: dict[str, tuple[Path, Path]]) -> tuple[str, dict[str, dict[str, float]]]:
+def bench_quality(indexes: dict[str, tuple[Path, Path]]) -> tuple[str, dict[str, dict[str, dict[str, float]]]]:
     from qa.embed import load_embedder
     from qa.engine import Engine
     from qa.evaluate import compare, load_questions
 
     emb = load_embedder()
     blocks = []
-    figures: dict[str, dict[str, float]] = {}
+    figures: dict[str, dict[str, dict[str, float]]] = {}
     results = []
     for name, (index, questions) in indexes.items():
         say(f"== qa eval --compare on {questions.name}")
@@ -470,7 +469,7 @@ def bench_quality(indexes: dict[str, tuple[Path, Path]]) -> tuple[str, dict[str,
         say(f"   {time.perf_counter() - t0:.0f} s")
         rows = [[cfg, s.recall_at_1, s.recall_at_5, s.recall_at_10, s.mrr_at_10, s.found_answerable,
                  s.flagged_unanswerable] for cfg, s in res.items()]
-        figures[name] = {cfg: s.recall_at_5 for cfg, s in res.items()}
+        figures[name] = {cfg: {"r5": s.recall_at_5, "mrr": s.mrr_at_10} for cfg, s in res.items()}
         missed = res["hybrid"].missed
         wrong = res["hybrid"].wrongly_found
         block = f"**{questions.name}** ({res['hybrid'].answerable} answerable, {res['hybrid'].unanswerable} unanswerable)\n\n"
@@ -519,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine()
     say("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     sections: list[tuple[str, str]] = []
+    ingest_figures: dict[str, float] = {}
     work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     try:
         corpus = shared_corpus(work)
@@ -526,14 +526,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"the shared corpus is absent ({SHARED}); skipping ingest, latency at scale and shared-question quality")
             sections.append(("Ingest", f"_skipped: needs {SHARED.name}/ beside the checkout_"))
         else:
-            md, _ = bench_ingest(corpus, work, runs, 1 if args.quick else max(1, args.ingest_runs))
+            md, ingest_figures = bench_ingest(corpus, work, runs, 1 if args.quick else max(1, args.ingest_runs))
             sections.append(("Ingest of the shared corpus", md))
             say("== query latency (warm)")
             sizes = (0, 50_000) if args.quick else (0, 50_000, 200_000)
             md, _ = bench_latency(work / "index-scratch-0", work, sizes)
             sections.append(("Query latency, warm", md))
             say("== embedding options")
-            sections.append(("Embedding speed options", bench_embedding(work, None if args.quick else corpus, min(runs, 2))))
+            sections.append(("Embedding speed options", bench_embedding(work, min(runs, 2))))
         # Quality: the sample corpus always, the shared one when present.
         from qa.embed import load_embedder
         from qa.ingest import ingest
@@ -544,8 +544,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         indexes = {"sample": (work / "index-sample", DATA / "sample_questions.jsonl")}
         if corpus is not None:
             indexes["shared"] = (work / "index-scratch-0", DATA / "shared_questions.jsonl")
-        md, _ = bench_quality(indexes)
+        md, quality = bench_quality(indexes)
         sections.append(("Retrieval quality (`qa eval --compare`)", md))
+        if not args.quick:
+            say("== the int8 model: quality and ingest time against full precision")
+            sets = {"sample": (sample_corpus, *indexes["sample"])}
+            if corpus is not None:
+                sets["shared"] = (corpus, *indexes["shared"])
+            md = quantised_quality(work, sets, quality, ingest_figures.get("scratch_s"))
+            say(md)
+            sections.append(("int8 weights against full precision", md))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     total = time.perf_counter() - started
