@@ -108,8 +108,6 @@ def shared_corpus(dest: Path) -> Path | None:
     return root
 
 
-
-
 # Peak memory comes from VmHWM in /proc, not getrusage: a child's ru_maxrss starts at its
 # parent's peak (Linux carries it across fork and exec), so a bench process that has just built
 # a large replica would be charged to every child started after it.

@@ -180,16 +180,13 @@ def resolve_model_name(model: str | None) -> str:
 def load_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
     """Load the named model: bundled by default (or its int8 form), a local folder, or a hub model the user named."""
     name = resolve_model_name(model)
-    if name.lower() in _BUNDLED_ALIASES:
+    if name.lower() in _BUNDLED_ALIASES | _INT8_ALIASES:
+        int8 = name.lower() in _INT8_ALIASES
         model_dir = bundled_model_dir()
         digest = verify_bundled(model_dir)
-        log.info("loading bundled %s from %s", BUNDLED_NAME, model_dir)
-        return SentenceTransformerEmbedder(BUNDLED_NAME, str(model_dir), digest, local=True)
-    if name.lower() in _INT8_ALIASES:
-        model_dir = bundled_model_dir()
-        digest = verify_bundled(model_dir)
-        log.info("loading bundled %s from %s, weights in int8", BUNDLED_NAME, model_dir)
-        return SentenceTransformerEmbedder(BUNDLED_INT8, str(model_dir), f"{digest}+int8", local=True, int8=True)
+        log.info("loading bundled %s from %s%s", BUNDLED_NAME, model_dir, ", weights in int8" if int8 else "")
+        return SentenceTransformerEmbedder(BUNDLED_INT8 if int8 else BUNDLED_NAME, str(model_dir),
+                                           f"{digest}+int8" if int8 else digest, local=True, int8=int8)
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
