@@ -9,7 +9,6 @@ reason and never stop the run.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -33,12 +32,12 @@ from .embed import Embedder
 from .errors import DocumentError, IndexMismatchError
 from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, read_document, sha256_file
 from .records import DocMeta, Document, IngestReport, ParsedDocument, Skipped
+from .sources import meta_from_row, read_sources
 from .store import FORMAT_VERSION, GenerationWriter, IndexStore, Manifest, current_generation, mismatch, prune, write_lock
 
 log = logging.getLogger(__name__)
 
 SOURCES_CSV = "sources.csv"
-SOURCES_COLUMNS = ("path", "title", "authors", "year", "publisher", "url", "licence")
 
 
 @dataclass(frozen=True)
@@ -150,24 +149,12 @@ def read_catalogue(corpus_dir: Path) -> dict[str, DocMeta]:
             continue
         base = csv_path.parent.relative_to(corpus_dir)
         try:
-            with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-                for row in csv.DictReader(handle):
-                    path = (row.get("path") or "").strip()
-                    if not path:
-                        continue
-                    rel = (base / path).as_posix()
-                    year_text = (row.get("year") or "").strip()
-                    year = int(year_text) if re.fullmatch(r"\d{4}", year_text) else None
-                    catalogue[rel] = DocMeta(
-                        title=(row.get("title") or "").strip(),
-                        authors=(row.get("authors") or "").strip(),
-                        year=year,
-                        publisher=(row.get("publisher") or "").strip(),
-                        url=(row.get("url") or "").strip(),
-                        licence=(row.get("licence") or "").strip(),
-                    )
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            log.warning("%s cannot be read (%s); its files keep metadata from the files themselves", csv_path, exc)
+            rows, _ = read_sources(csv_path)
+        except DocumentError as exc:
+            log.warning("%s; its files keep metadata from the files themselves", exc)
+            continue
+        for path, row in rows.items():
+            catalogue[(base / path).as_posix()] = meta_from_row(row)
     return catalogue
 
 
