@@ -1,6 +1,6 @@
 """A local stand-in for GOV.UK's Content API and asset host, for fetch tests.
 
-Serves canned replies on 127.0.0.1 (ephemeral port) from a thread and counts
+Serves canned replies on 127.0.0.1 only (ephemeral port) from a thread and counts
 every request per path, so tests can prove what was (not) downloaded.
 """
 
@@ -23,7 +23,8 @@ class Reply:
 
     ``content_length``: None sends the true length, -1 sends no header (the
     body then ends when the connection closes), any other value is sent as is
-    (larger than the body imitates a truncated download).
+    (larger than the body imitates a truncated download). ``trickle`` sends the
+    body one byte at a time with that many seconds between bytes.
     """
 
     status: int = 200
@@ -31,6 +32,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     content_length: int | None = None
     delay: float = 0.0
+    trickle: float = 0.0
 
 
 def pdf_bytes(label: str, size: int = 0) -> bytes:
@@ -114,8 +116,14 @@ class FakeGovUK:
                 self.send_header("Connection", "close")
                 self.end_headers()
                 try:
-                    self.wfile.write(reply.body)
-                    self.wfile.flush()
+                    if reply.trickle:
+                        for i in range(len(reply.body)):
+                            self.wfile.write(reply.body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.trickle)
+                    else:
+                        self.wfile.write(reply.body)
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
                 self.close_connection = True

@@ -1,0 +1,244 @@
+"""Host-locked HTTP for ``qa fetch``: one requests session, polite pauses, retries, capped downloads.
+
+Every URL and every redirect hop must be https to an allowed host (plain http
+only to loopback, for tests and local mirrors). urllib3's Retry handles 429/5xx,
+Retry-After and backoff; its sleeps, the pauses and each request's overall
+deadline go through the injected ``sleep`` and ``clock``, so tests need no wall clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import urllib.parse
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import InvalidHeader, MaxRetryError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util.retry import Retry
+
+from ..sources import create_temp
+from .catalogue import Skip
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "evidence-qa-fetch/2 (+research use; polite, resumable)"
+TEMP_PREFIX = ".fetch-"
+MAX_JSON_BYTES = 16 * 1024 * 1024
+MAX_REDIRECTS = 5
+BLOCK = 64 * 1024
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+class Unreachable(Skip):
+    """The host cannot be reached at all (name lookup failed, connection refused)."""
+
+    def __init__(self, host: str, detail: str) -> None:
+        super().__init__(f"cannot reach {host}: {detail}")
+        self.host, self.detail = host, detail
+
+
+class Transient(Skip):
+    """A body that broke off (truncated, reset, stalled): worth another try."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: the only hosts plain http may reach."""
+    host = host.strip("[]").lower()
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, allowed: Collection[str]) -> str | None:
+    """Why ``url`` may not be fetched, or None when it may (``allowed`` holds ``host`` or ``host:port``)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return "not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return f"scheme {parts.scheme or '(none)'!r} is not https"
+    if parts.username is not None or parts.password is not None:
+        return "URL carries credentials"
+    if parts.scheme == "http" and not is_loopback(host):
+        return f"plain http to {host} (https required except for loopback hosts)"
+    netloc = f"[{host}]" if ":" in host else host
+    if not host or not {host, netloc, f"{netloc}:{port}"} & set(allowed):
+        return f"host {host or '(none)'} is not allowed"
+    return None
+
+
+def _retry(attempts: int, backoff: float, max_wait: float, sleep: Callable[[float], None]) -> Retry:
+    """urllib3's Retry for 429/5xx and read errors, sleeping through ``sleep``.
+
+    The first retry waits ``backoff``, each further one twice as long, unless the
+    server sent Retry-After; one longer than ``max_wait`` gives up instead of hanging.
+    """
+
+    class PoliteRetry(Retry):
+        def sleep(self, response: Any = None) -> None:
+            header = response.headers.get("Retry-After") if response is not None else None
+            try:
+                wait = self.parse_retry_after(header) if header else None
+            except InvalidHeader:
+                wait = None
+            if wait is not None and wait > max_wait:
+                raise Skip(f"HTTP {response.status}; Retry-After {header!r} is too long to wait")
+            wait = backoff * 2 ** (len(self.history) - 1) if wait is None else wait
+            if wait > 0:
+                sleep(wait)
+
+    return PoliteRetry(total=attempts - 1, connect=0, read=attempts - 1, status=attempts - 1, other=0,
+                       status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET"}),
+                       respect_retry_after_header=True, raise_on_status=False, retry_after_max=float("inf"))
+
+
+def _network_problem(exc: requests.RequestException, url: str, timeout: float) -> Skip:
+    """The Skip (or Unreachable) that describes a failed request."""
+    reason: object = exc.args[0] if exc.args else exc
+    reason = reason.reason if isinstance(reason, MaxRetryError) else reason
+    host = urllib.parse.urlsplit(url).hostname or url
+    if isinstance(reason, NameResolutionError):
+        return Unreachable(host, "name lookup failed")
+    if isinstance(reason, NewConnectionError):
+        return Unreachable(host, str(reason).rsplit(": ", 1)[-1])
+    if isinstance(reason, Urllib3Timeout) or isinstance(exc, requests.Timeout):
+        return Skip(f"timed out after {timeout:g} s")
+    return Skip(f"connection error: {reason}")
+
+
+class Client:
+    """A polite GET client: pauses between requests, retries, checks every hop, caps size and time."""
+
+    def __init__(self, *, timeout: float, deadline: float, attempts: int, backoff: float, max_retry_after: float,
+                 pause: float, sleep: Callable[[float], None], clock: Callable[[], float], use_proxies: bool = True):
+        self.timeout, self.deadline, self.attempts, self.backoff = timeout, deadline, max(1, attempts), backoff
+        self.pause, self.sleep, self.clock = pause, sleep, clock
+        self.session = requests.Session()
+        self.session.trust_env = use_proxies  # a loopback mirror needs no proxy
+        self.session.headers["User-Agent"] = USER_AGENT
+        adapter = HTTPAdapter(max_retries=_retry(self.attempts, backoff, max_retry_after, sleep))
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self._last: float | None = None
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _wait_turn(self) -> None:
+        if self._last is not None and self.pause > 0:
+            wait = self.pause - (self.clock() - self._last)
+            if wait > 0:
+                self.sleep(wait)
+        self._last = self.clock()
+
+    @contextmanager
+    def _get(self, url: str, allowed: Collection[str], accept: str) -> Iterator[requests.Response]:
+        """The streamed response at ``url``, following only allowed redirects; Skip on any failure."""
+        self._wait_turn()
+        for hop in range(MAX_REDIRECTS + 1):
+            refusal = check_url(url, allowed)
+            if refusal is not None:
+                raise Skip(f"refused {'redirect to ' if hop else ''}{url}: {refusal}")
+            try:
+                response = self.session.get(url, headers={"Accept": accept}, stream=True, allow_redirects=False,
+                                            timeout=self.timeout)
+            except requests.RequestException as exc:
+                raise _network_problem(exc, url, self.timeout) from None
+            if not response.is_redirect:
+                break
+            url = urllib.parse.urljoin(url, response.headers["Location"])
+            response.close()
+        else:
+            raise Skip(f"more than {MAX_REDIRECTS} redirects")
+        try:
+            if response.status_code >= 400:
+                retried = f" (after {self.attempts} attempts)" if response.status_code in RETRY_STATUSES and self.attempts > 1 else ""
+                raise Skip(f"HTTP {response.status_code} {response.reason}".strip() + retried)
+            yield response
+        finally:
+            response.close()
+
+    def _body(self, response: requests.Response, limit: int, started: float) -> Iterator[bytes]:
+        """The decoded body in blocks, stopping at ``limit`` bytes or when the deadline passes.
+
+        read1 makes at most one socket read, so a server trickling a byte at a
+        time still meets the deadline check after each ``timeout`` at most.
+        """
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            raise Skip(f"too large: {declared} bytes > limit {limit} (--max-mb)")
+        size = 0
+        while True:
+            if self.clock() - started > self.deadline:
+                raise Skip(f"took longer than {self.deadline:g} s in all (--deadline)")
+            try:
+                block = response.raw.read1(BLOCK, decode_content=True)
+            except (Urllib3Error, OSError) as exc:
+                raise Transient(f"truncated or broken off: {exc}") from None
+            if not block:
+                return
+            size += len(block)
+            if size > limit:
+                raise Skip(f"too large: more than {limit} bytes (--max-mb)")
+            yield block
+
+    def get_json(self, url: str, allowed: Collection[str]) -> Any:
+        """The decoded JSON at ``url``; Skip when it is not JSON."""
+        started = self.clock()
+        with self._get(url, allowed, "application/json") as response:
+            data = b"".join(self._body(response, MAX_JSON_BYTES, started))
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise Skip(f"{url}: not valid JSON (nested too deeply)") from None
+        except ValueError as exc:
+            raise Skip(f"{url}: not valid JSON ({exc})") from None
+
+    def download(self, url: str, allowed: Collection[str], folder: Path, limit: int) -> tuple[Path, str]:
+        """Download a PDF into a ``.fetch-*.part`` file in ``folder``: (that path, sha256).
+
+        A body that breaks off is fetched again, up to the attempt limit; on any
+        failure or interruption the part file is removed.
+        """
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self._download_once(url, allowed, folder, limit)
+            except Transient as exc:
+                if attempt == self.attempts:
+                    raise Skip(f"{exc} (after {attempt} attempts)" if attempt > 1 else str(exc)) from None
+                log.info("%s: %s; trying again", url, exc)
+                if self.backoff > 0:
+                    self.sleep(self.backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _download_once(self, url: str, allowed: Collection[str], folder: Path, limit: int) -> tuple[Path, str]:
+        started = self.clock()
+        with self._get(url, allowed, "application/pdf") as response:
+            fd, temp = create_temp(folder, TEMP_PREFIX)
+            try:
+                digest, head = hashlib.sha256(), b""
+                with os.fdopen(fd, "wb") as out:
+                    for block in self._body(response, limit, started):
+                        head = (head + block[:5])[:5]
+                        digest.update(block)
+                        out.write(block)
+                    if head != b"%PDF-":
+                        raise Skip("not a PDF (does not start with %PDF-)")
+                    out.flush()
+                    os.fsync(out.fileno())
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+        return temp, digest.hexdigest()
