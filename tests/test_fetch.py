@@ -739,11 +739,20 @@ def test_timeout_counts_as_failure(srv: FakeGovUK, tmp_path: Path) -> None:
 
 
 def test_trickling_server_meets_the_whole_request_deadline(srv: FakeGovUK, tmp_path: Path) -> None:
-    # One byte every 20 ms never trips the per-read timeout; the fake clock moves 10 s
-    # per reading, so the 30 s deadline passes after a few bytes.
+    # One byte every 20 ms never trips the 5 s per-read timeout. The fake clock moves
+    # 10 s per reading once the download has begun, so the 30 s deadline passes after
+    # a few bytes: without a whole-request deadline this download would run on.
     collection = one_file_site(srv, "trickle", Reply(200, pdf_bytes("trickle", 400), PDF, trickle=0.02))
-    summary = get(srv, tmp_path, FakeTime(step=10.0), collection=collection, timeout=5.0, deadline=30.0)
+
+    class Downloading(FakeTime):
+        def clock(self) -> float:
+            self.step = 10.0 if parts_in(tmp_path) else 0.0
+            return super().clock()
+
+    fake = Downloading()
+    summary = get(srv, tmp_path, fake, collection=collection, timeout=5.0, deadline=30.0, attempts=1)
     assert "longer than 30 s in all" in reason_for(summary, "trickle.pdf")
+    assert srv.hits["/media/trickle.pdf"] == 1
     assert not (tmp_path / "trickle.pdf").exists() and parts_in(tmp_path) == []
 
 

@@ -177,7 +177,7 @@ def fetch_collection(options: FetchOptions, *, sleep: Callable[[float], None] = 
                     failed.append(Failure(att.url, f"refused: {refusal}"))
         return _download_all(options, client, attachments, failed, ignored, asset_allowed)
     finally:
-        client.close()
+        client.session.close()
 
 
 def _download_all(options: FetchOptions, client: Any, attachments: list, failed: list[Failure], ignored: list[str],

@@ -1,9 +1,9 @@
 """Host-locked HTTP for ``qa fetch``: one requests session, polite pauses, retries, capped downloads.
 
-Every URL and every redirect hop must be https to an allowed host (plain http
-only to loopback, for tests and local mirrors). urllib3's Retry handles 429/5xx,
+Every URL and redirect hop must be https to an allowed host (plain http only to
+loopback, for tests and local mirrors). urllib3's Retry handles 429/5xx,
 Retry-After and backoff; its sleeps, the pauses and each request's overall
-deadline go through the injected ``sleep`` and ``clock``, so tests need no wall clock.
+deadline use the injected ``sleep`` and ``clock``, so tests need no wall time.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import logging
 import os
 import urllib.parse
 from collections.abc import Callable, Collection, Iterator
@@ -21,21 +20,17 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.exceptions import InvalidHeader, MaxRetryError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError, NameResolutionError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from ..sources import create_temp
 from .catalogue import Skip
 
-log = logging.getLogger(__name__)
-
 USER_AGENT = "evidence-qa-fetch/2 (+research use; polite, resumable)"
 TEMP_PREFIX = ".fetch-"
 MAX_JSON_BYTES = 16 * 1024 * 1024
 MAX_REDIRECTS = 5
-BLOCK = 64 * 1024
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
@@ -47,8 +42,8 @@ class Unreachable(Skip):
         self.host, self.detail = host, detail
 
 
-class Transient(Skip):
-    """A body that broke off (truncated, reset, stalled): worth another try."""
+class BrokenOff(Skip):
+    """A body that stopped short (truncated, reset): worth another try."""
 
 
 def is_loopback(host: str) -> bool:
@@ -61,7 +56,7 @@ def is_loopback(host: str) -> bool:
 
 
 def check_url(url: str, allowed: Collection[str]) -> str | None:
-    """Why ``url`` may not be fetched, or None when it may (``allowed`` holds ``host`` or ``host:port``)."""
+    """Why ``url`` may not be fetched, or None when it may (``allowed``: ``host`` or ``host:port`` entries)."""
     try:
         parts = urllib.parse.urlsplit(url)
         host, port = (parts.hostname or "").lower(), parts.port
@@ -74,17 +69,11 @@ def check_url(url: str, allowed: Collection[str]) -> str | None:
     if parts.scheme == "http" and not is_loopback(host):
         return f"plain http to {host} (https required except for loopback hosts)"
     netloc = f"[{host}]" if ":" in host else host
-    if not host or not {host, netloc, f"{netloc}:{port}"} & set(allowed):
-        return f"host {host or '(none)'} is not allowed"
-    return None
+    return None if host and {host, netloc, f"{netloc}:{port}"} & set(allowed) else f"host {host} is not allowed"
 
 
 def _retry(attempts: int, backoff: float, max_wait: float, sleep: Callable[[float], None]) -> Retry:
-    """urllib3's Retry for 429/5xx and read errors, sleeping through ``sleep``.
-
-    The first retry waits ``backoff``, each further one twice as long, unless the
-    server sent Retry-After; one longer than ``max_wait`` gives up instead of hanging.
-    """
+    """Retry on 429/5xx and read errors: ``backoff``, doubling, or the server's Retry-After when at most ``max_wait``."""
 
     class PoliteRetry(Retry):
         def sleep(self, response: Any = None) -> None:
@@ -93,20 +82,19 @@ def _retry(attempts: int, backoff: float, max_wait: float, sleep: Callable[[floa
                 wait = self.parse_retry_after(header) if header else None
             except InvalidHeader:
                 wait = None
-            if wait is not None and wait > max_wait:
+            if wait is not None and wait > max_wait:  # give up rather than hang
                 raise Skip(f"HTTP {response.status}; Retry-After {header!r} is too long to wait")
             wait = backoff * 2 ** (len(self.history) - 1) if wait is None else wait
             if wait > 0:
                 sleep(wait)
 
     return PoliteRetry(total=attempts - 1, connect=0, read=attempts - 1, status=attempts - 1, other=0,
-                       status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET"}),
-                       respect_retry_after_header=True, raise_on_status=False, retry_after_max=float("inf"))
+                       status_forcelist=RETRY_STATUSES, respect_retry_after_header=True, raise_on_status=False,
+                       retry_after_max=float("inf"))
 
 
-def _network_problem(exc: requests.RequestException, url: str, timeout: float) -> Skip:
-    """The Skip (or Unreachable) that describes a failed request."""
-    reason: object = exc.args[0] if exc.args else exc
+def _problem(exc: requests.RequestException, url: str, timeout: float) -> Skip:
+    reason = exc.args[0] if exc.args else exc
     reason = reason.reason if isinstance(reason, MaxRetryError) else reason
     host = urllib.parse.urlsplit(url).hostname or url
     if isinstance(reason, NameResolutionError):
@@ -124,73 +112,59 @@ class Client:
     def __init__(self, *, timeout: float, deadline: float, attempts: int, backoff: float, max_retry_after: float,
                  pause: float, sleep: Callable[[float], None], clock: Callable[[], float], use_proxies: bool = True):
         self.timeout, self.deadline, self.attempts, self.backoff = timeout, deadline, max(1, attempts), backoff
-        self.pause, self.sleep, self.clock = pause, sleep, clock
+        self.pause, self.sleep, self.clock, self._last = pause, sleep, clock, None
         self.session = requests.Session()
         self.session.trust_env = use_proxies  # a loopback mirror needs no proxy
         self.session.headers["User-Agent"] = USER_AGENT
         adapter = HTTPAdapter(max_retries=_retry(self.attempts, backoff, max_retry_after, sleep))
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
-        self._last: float | None = None
-
-    def close(self) -> None:
-        self.session.close()
-
-    def _wait_turn(self) -> None:
-        if self._last is not None and self.pause > 0:
-            wait = self.pause - (self.clock() - self._last)
-            if wait > 0:
-                self.sleep(wait)
-        self._last = self.clock()
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, adapter)
 
     @contextmanager
     def _get(self, url: str, allowed: Collection[str], accept: str) -> Iterator[requests.Response]:
         """The streamed response at ``url``, following only allowed redirects; Skip on any failure."""
-        self._wait_turn()
-        for hop in range(MAX_REDIRECTS + 1):
-            refusal = check_url(url, allowed)
-            if refusal is not None:
+        if self._last is not None and (wait := self.pause - (self.clock() - self._last)) > 0:
+            self.sleep(wait)
+        self._last = self.clock()
+        for hop in range(MAX_REDIRECTS + 2):
+            if hop > MAX_REDIRECTS:
+                raise Skip(f"more than {MAX_REDIRECTS} redirects")
+            if (refusal := check_url(url, allowed)) is not None:
                 raise Skip(f"refused {'redirect to ' if hop else ''}{url}: {refusal}")
             try:
                 response = self.session.get(url, headers={"Accept": accept}, stream=True, allow_redirects=False,
                                             timeout=self.timeout)
             except requests.RequestException as exc:
-                raise _network_problem(exc, url, self.timeout) from None
+                raise _problem(exc, url, self.timeout) from None
             if not response.is_redirect:
                 break
             url = urllib.parse.urljoin(url, response.headers["Location"])
             response.close()
-        else:
-            raise Skip(f"more than {MAX_REDIRECTS} redirects")
-        try:
-            if response.status_code >= 400:
-                retried = f" (after {self.attempts} attempts)" if response.status_code in RETRY_STATUSES and self.attempts > 1 else ""
-                raise Skip(f"HTTP {response.status_code} {response.reason}".strip() + retried)
+        with response:
+            if (code := response.status_code) >= 400:
+                tries = f" (after {self.attempts} attempts)" if code in RETRY_STATUSES and self.attempts > 1 else ""
+                raise Skip(f"HTTP {code} {response.reason}".strip() + tries)
             yield response
-        finally:
-            response.close()
 
     def _body(self, response: requests.Response, limit: int, started: float) -> Iterator[bytes]:
-        """The decoded body in blocks, stopping at ``limit`` bytes or when the deadline passes.
+        """The decoded body in blocks, up to ``limit`` bytes and the deadline.
 
-        read1 makes at most one socket read, so a server trickling a byte at a
-        time still meets the deadline check after each ``timeout`` at most.
+        read1 makes at most one socket read, so even a server sending a byte at a
+        time meets the deadline check within one ``timeout``.
         """
-        declared = response.headers.get("Content-Length", "").strip()
-        if declared.isdigit() and int(declared) > limit:
+        if (declared := response.headers.get("Content-Length", "").strip()).isdigit() and int(declared) > limit:
             raise Skip(f"too large: {declared} bytes > limit {limit} (--max-mb)")
         size = 0
         while True:
             if self.clock() - started > self.deadline:
                 raise Skip(f"took longer than {self.deadline:g} s in all (--deadline)")
             try:
-                block = response.raw.read1(BLOCK, decode_content=True)
-            except (Urllib3Error, OSError) as exc:
-                raise Transient(f"truncated or broken off: {exc}") from None
+                block = response.raw.read1(64 * 1024, decode_content=True)
+            except (HTTPError, OSError) as exc:
+                raise BrokenOff(f"truncated or broken off: {exc}") from None
             if not block:
                 return
-            size += len(block)
-            if size > limit:
+            if (size := size + len(block)) > limit:
                 raise Skip(f"too large: more than {limit} bytes (--max-mb)")
             yield block
 
@@ -201,44 +175,38 @@ class Client:
             data = b"".join(self._body(response, MAX_JSON_BYTES, started))
         try:
             return json.loads(data)
-        except RecursionError:
-            raise Skip(f"{url}: not valid JSON (nested too deeply)") from None
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise Skip(f"{url}: not valid JSON ({exc})") from None
 
     def download(self, url: str, allowed: Collection[str], folder: Path, limit: int) -> tuple[Path, str]:
-        """Download a PDF into a ``.fetch-*.part`` file in ``folder``: (that path, sha256).
+        """Download a PDF into a new ``.fetch-*.part`` file in ``folder``: (its path, sha256).
 
-        A body that breaks off is fetched again, up to the attempt limit; on any
+        A body that breaks off is fetched again up to the attempt limit; on any
         failure or interruption the part file is removed.
         """
         for attempt in range(1, self.attempts + 1):
+            started = self.clock()
             try:
-                return self._download_once(url, allowed, folder, limit)
-            except Transient as exc:
+                with self._get(url, allowed, "application/pdf") as response:
+                    fd, part = create_temp(folder, TEMP_PREFIX)
+                    try:
+                        digest, head = hashlib.sha256(), b""
+                        with os.fdopen(fd, "wb") as out:
+                            for block in self._body(response, limit, started):
+                                head = (head + block[:5])[:5]
+                                digest.update(block)
+                                out.write(block)
+                            if head != b"%PDF-":
+                                raise Skip("not a PDF (does not start with %PDF-)")
+                            out.flush()
+                            os.fsync(out.fileno())
+                        return part, digest.hexdigest()
+                    except BaseException:
+                        part.unlink(missing_ok=True)
+                        raise
+            except BrokenOff as exc:
                 if attempt == self.attempts:
                     raise Skip(f"{exc} (after {attempt} attempts)" if attempt > 1 else str(exc)) from None
-                log.info("%s: %s; trying again", url, exc)
                 if self.backoff > 0:
                     self.sleep(self.backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _download_once(self, url: str, allowed: Collection[str], folder: Path, limit: int) -> tuple[Path, str]:
-        started = self.clock()
-        with self._get(url, allowed, "application/pdf") as response:
-            fd, temp = create_temp(folder, TEMP_PREFIX)
-            try:
-                digest, head = hashlib.sha256(), b""
-                with os.fdopen(fd, "wb") as out:
-                    for block in self._body(response, limit, started):
-                        head = (head + block[:5])[:5]
-                        digest.update(block)
-                        out.write(block)
-                    if head != b"%PDF-":
-                        raise Skip("not a PDF (does not start with %PDF-)")
-                    out.flush()
-                    os.fsync(out.fileno())
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
-        return temp, digest.hexdigest()
