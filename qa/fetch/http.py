@@ -1,9 +1,7 @@
-"""Host-locked HTTP for ``qa fetch``: one requests session, polite pauses, retries, capped downloads.
+"""Host-locked HTTP for ``qa fetch``: a requests session with urllib3's Retry, polite pauses, capped downloads.
 
-Every URL and redirect hop must be https to an allowed host (plain http only to
-loopback, for tests and local mirrors). urllib3's Retry handles 429/5xx,
-Retry-After and backoff; its sleeps, the pauses and each request's overall
-deadline use the injected ``sleep`` and ``clock``, so tests need no wall time.
+Every URL and redirect hop must be https to an allowed host (plain http only to loopback, for tests and
+mirrors). Retry sleeps, pauses and each request's deadline use the injected ``sleep`` and ``clock``.
 """
 
 from __future__ import annotations
@@ -16,19 +14,21 @@ import urllib.parse
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from ..sources import create_temp
 from .catalogue import Skip
 
+if TYPE_CHECKING:
+    from . import FetchOptions
+
 USER_AGENT = "evidence-qa-fetch/2 (+research use; polite, resumable)"
-TEMP_PREFIX = ".fetch-"
 MAX_JSON_BYTES = 16 * 1024 * 1024
 MAX_REDIRECTS = 5
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -37,10 +37,6 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 class Unreachable(Skip):
     """The host cannot be reached at all (name lookup failed, connection refused)."""
 
-    def __init__(self, host: str, detail: str) -> None:
-        super().__init__(f"cannot reach {host}: {detail}")
-        self.host, self.detail = host, detail
-
 
 class BrokenOff(Skip):
     """A body that stopped short (truncated, reset): worth another try."""
@@ -48,15 +44,14 @@ class BrokenOff(Skip):
 
 def is_loopback(host: str) -> bool:
     """True for localhost, 127.0.0.0/8 and ::1: the only hosts plain http may reach."""
-    host = host.strip("[]").lower()
     try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+        return host.lower() in ("localhost", "[::1]") or ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
 
 def check_url(url: str, allowed: Collection[str]) -> str | None:
-    """Why ``url`` may not be fetched, or None when it may (``allowed``: ``host`` or ``host:port`` entries)."""
+    """Why ``url`` may not be fetched, or None when it may (``allowed`` holds ``host`` or ``host:port``)."""
     try:
         parts = urllib.parse.urlsplit(url)
         host, port = (parts.hostname or "").lower(), parts.port
@@ -73,7 +68,7 @@ def check_url(url: str, allowed: Collection[str]) -> str | None:
 
 
 def _retry(attempts: int, backoff: float, max_wait: float, sleep: Callable[[float], None]) -> Retry:
-    """Retry on 429/5xx and read errors: ``backoff``, doubling, or the server's Retry-After when at most ``max_wait``."""
+    """Retry 429/5xx and read errors after ``backoff`` (doubling), or the server's Retry-After up to ``max_wait``."""
 
     class PoliteRetry(Retry):
         def sleep(self, response: Any = None) -> None:
@@ -93,32 +88,26 @@ def _retry(attempts: int, backoff: float, max_wait: float, sleep: Callable[[floa
                        retry_after_max=float("inf"))
 
 
-def _problem(exc: requests.RequestException, url: str, timeout: float) -> Skip:
-    reason = exc.args[0] if exc.args else exc
-    reason = reason.reason if isinstance(reason, MaxRetryError) else reason
-    host = urllib.parse.urlsplit(url).hostname or url
-    if isinstance(reason, NameResolutionError):
-        return Unreachable(host, "name lookup failed")
-    if isinstance(reason, NewConnectionError):
-        return Unreachable(host, str(reason).rsplit(": ", 1)[-1])
-    if isinstance(reason, Urllib3Timeout) or isinstance(exc, requests.Timeout):
-        return Skip(f"timed out after {timeout:g} s")
-    return Skip(f"connection error: {reason}")
-
-
 class Client:
     """A polite GET client: pauses between requests, retries, checks every hop, caps size and time."""
 
-    def __init__(self, *, timeout: float, deadline: float, attempts: int, backoff: float, max_retry_after: float,
-                 pause: float, sleep: Callable[[float], None], clock: Callable[[], float], use_proxies: bool = True):
-        self.timeout, self.deadline, self.attempts, self.backoff = timeout, deadline, max(1, attempts), backoff
-        self.pause, self.sleep, self.clock, self._last = pause, sleep, clock, None
+    def __init__(self, options: FetchOptions, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+        self.timeout, self.deadline, self.pause, self.backoff = options.timeout, options.deadline, options.pause, options.backoff_base
+        self.attempts, self.sleep, self.clock, self._last = max(1, options.attempts), sleep, clock, None
         self.session = requests.Session()
-        self.session.trust_env = use_proxies  # a loopback mirror needs no proxy
+        self.session.trust_env = not is_loopback(urllib.parse.urlsplit(options.api_base).hostname or "")  # no proxy for a local mirror
         self.session.headers["User-Agent"] = USER_AGENT
-        adapter = HTTPAdapter(max_retries=_retry(self.attempts, backoff, max_retry_after, sleep))
+        retry = _retry(self.attempts, self.backoff, options.max_retry_after, sleep)
         for scheme in ("https://", "http://"):
-            self.session.mount(scheme, adapter)
+            self.session.mount(scheme, HTTPAdapter(max_retries=retry))
+
+    def _failure(self, exc: requests.RequestException, url: str) -> Skip:
+        reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else exc
+        if isinstance(reason, NewConnectionError):  # DNS failures included
+            return Unreachable(f"cannot reach {urllib.parse.urlsplit(url).hostname}: {str(reason).rsplit(': ', 1)[-1]}")
+        if isinstance(reason, Urllib3Timeout | requests.Timeout):
+            return Skip(f"timed out after {self.timeout:g} s")
+        return Skip(f"connection error: {reason}")
 
     @contextmanager
     def _get(self, url: str, allowed: Collection[str], accept: str) -> Iterator[requests.Response]:
@@ -127,15 +116,13 @@ class Client:
             self.sleep(wait)
         self._last = self.clock()
         for hop in range(MAX_REDIRECTS + 2):
-            if hop > MAX_REDIRECTS:
-                raise Skip(f"more than {MAX_REDIRECTS} redirects")
-            if (refusal := check_url(url, allowed)) is not None:
+            if (refusal := check_url(url, allowed) if hop <= MAX_REDIRECTS else "too many redirects") is not None:
                 raise Skip(f"refused {'redirect to ' if hop else ''}{url}: {refusal}")
             try:
                 response = self.session.get(url, headers={"Accept": accept}, stream=True, allow_redirects=False,
                                             timeout=self.timeout)
             except requests.RequestException as exc:
-                raise _problem(exc, url, self.timeout) from None
+                raise self._failure(exc, url) from None
             if not response.is_redirect:
                 break
             url = urllib.parse.urljoin(url, response.headers["Location"])
@@ -147,13 +134,11 @@ class Client:
             yield response
 
     def _body(self, response: requests.Response, limit: int, started: float) -> Iterator[bytes]:
-        """The decoded body in blocks, up to ``limit`` bytes and the deadline.
+        """The decoded body in blocks, within ``limit`` bytes and the deadline.
 
-        read1 makes at most one socket read, so even a server sending a byte at a
-        time meets the deadline check within one ``timeout``.
+        read1 makes at most one socket read, so even a server sending a byte at a time
+        meets the deadline check within one ``timeout``.
         """
-        if (declared := response.headers.get("Content-Length", "").strip()).isdigit() and int(declared) > limit:
-            raise Skip(f"too large: {declared} bytes > limit {limit} (--max-mb)")
         size = 0
         while True:
             if self.clock() - started > self.deadline:
@@ -162,10 +147,10 @@ class Client:
                 block = response.raw.read1(64 * 1024, decode_content=True)
             except (HTTPError, OSError) as exc:
                 raise BrokenOff(f"truncated or broken off: {exc}") from None
-            if not block:
-                return
             if (size := size + len(block)) > limit:
                 raise Skip(f"too large: more than {limit} bytes (--max-mb)")
+            if not block:
+                return
             yield block
 
     def get_json(self, url: str, allowed: Collection[str]) -> Any:
@@ -181,14 +166,14 @@ class Client:
     def download(self, url: str, allowed: Collection[str], folder: Path, limit: int) -> tuple[Path, str]:
         """Download a PDF into a new ``.fetch-*.part`` file in ``folder``: (its path, sha256).
 
-        A body that breaks off is fetched again up to the attempt limit; on any
-        failure or interruption the part file is removed.
+        A body that breaks off is fetched again, up to the attempt limit; on any failure
+        or interruption the part file is removed.
         """
         for attempt in range(1, self.attempts + 1):
             started = self.clock()
             try:
                 with self._get(url, allowed, "application/pdf") as response:
-                    fd, part = create_temp(folder, TEMP_PREFIX)
+                    fd, part = create_temp(folder, ".fetch-")
                     try:
                         digest, head = hashlib.sha256(), b""
                         with os.fdopen(fd, "wb") as out:
