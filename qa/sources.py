@@ -9,6 +9,7 @@ with a reason instead of hanging the run or filling memory.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
@@ -107,6 +108,22 @@ def create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
             return os.open(path, flags, 0o666), path
         except FileExistsError:
             continue
+
+
+def remove_parts(folder: Path, *prefixes: str) -> None:
+    """Remove the ``<prefix>*.part`` files interrupted writers left in ``folder``."""
+    for part in (part for prefix in prefixes for part in folder.glob(f"{prefix}*{TEMP_SUFFIX}")):
+        if not part.is_dir():
+            part.unlink(missing_ok=True)
+
+
+def sha256_of(path: Path) -> str | None:
+    """The sha256 of a file, as its catalogue row records it; None when it cannot be read."""
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
 
 
 def fsync_folder(folder: Path) -> None:

@@ -223,8 +223,8 @@ class FakeTime:
 
 def opts(srv: FakeGovUK, into: Path, **kw: object) -> FetchOptions:
     base: dict[str, object] = dict(
-        into=into, collection=COLLECTION, api_base=srv.api, pause=0.0, backoff_base=0.0,
-        timeout=5.0, max_bytes=int(0.001 * 1024 * 1024),
+        into=into, collection=COLLECTION, api_base=srv.api, pause=0.0, backoff=0.0,
+        timeout=5.0, max_mb=0.001,
     )
     base.update(kw)
     return FetchOptions(**base)  # type: ignore[arg-type]
@@ -708,7 +708,7 @@ def test_retry_after_and_backoff_use_the_injected_sleep(srv: FakeGovUK, tmp_path
     srv.add("/media/r2/busy.pdf", Reply(503, b""), Reply(502, b""), Reply(200, pdf_bytes("b"), PDF))
     srv.add("/media/r3/greedy.pdf", Reply(429, b"", (("Retry-After", "3600"),)))
     fake = FakeTime()
-    summary = get(srv, tmp_path, fake, collection="/c/r", backoff_base=0.5)
+    summary = get(srv, tmp_path, fake, collection="/c/r", backoff=0.5)
     assert sorted(summary.fetched) == ["busy.pdf", "limited.pdf"]
     assert fake.sleeps == [7.0, 0.5, 1.0]
     assert "too long" in reason_for(summary, "greedy.pdf")
@@ -724,7 +724,7 @@ def test_pause_between_requests(srv: FakeGovUK, tmp_path: Path) -> None:
 def test_gives_up_after_attempts_on_5xx(srv: FakeGovUK, tmp_path: Path) -> None:
     collection = one_file_site(srv, "down", Reply(500, b""))
     fake = FakeTime()
-    summary = get(srv, tmp_path, fake, collection=collection, attempts=3, backoff_base=1.0)
+    summary = get(srv, tmp_path, fake, collection=collection, attempts=3, backoff=1.0)
     assert "HTTP 500" in reason_for(summary, "down.pdf") and "3 attempts" in reason_for(summary, "down.pdf")
     assert srv.hits["/media/down.pdf"] == 3
     assert fake.sleeps == [1.0, 2.0]
@@ -835,7 +835,7 @@ def test_asset_host_option_allows_another_loopback_host(srv: FakeGovUK, tmp_path
         "O", [{"title": "O", "url": f"http://localhost:{srv.port}/media/s1/small.pdf"}], [], ""))
     refused = get(srv, tmp_path / "a", collection="/c/other")
     assert "not allowed" in reason_for(refused, "small.pdf") and srv.hits["/media/s1/small.pdf"] == 0
-    assert get(srv, tmp_path / "b", collection="/c/other", asset_hosts=("localhost",)).fetched == ("small.pdf",)
+    assert get(srv, tmp_path / "b", collection="/c/other", asset_host=("localhost",)).fetched == ("small.pdf",)
 
 
 def test_http_to_non_loopback_api_refused(tmp_path: Path) -> None:
@@ -907,8 +907,8 @@ def test_options_from_args_env_and_hosts(monkeypatch: pytest.MonkeyPatch) -> Non
     options = fetch.options_from_args(_parse(["--asset-host", "a.example", "--asset-host", "b.example",
                                               "--max-mb", "0.5", "--deadline", "90"]))
     assert options.api_base == "http://127.0.0.1:1/api"
-    assert options.asset_hosts == ("a.example", "b.example")
-    assert (options.max_bytes, options.deadline) == (512 * 1024, 90.0)
+    assert options.asset_host == ("a.example", "b.example")
+    assert (options.max_mb, options.deadline) == (0.5, 90.0)
     assert fetch.options_from_args(_parse(["--api-base", "https://mirror.example/api"])).api_base == \
         "https://mirror.example/api"
     monkeypatch.delenv("QA_GOVUK_API")

@@ -7,7 +7,6 @@ is saved after every file, so an interrupted fetch resumes where it stopped.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import math
 import os
@@ -17,12 +16,12 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import DocumentError, FetchError
-from ..sources import TEMP_SUFFIX, fsync_folder, read_sources, write_sources
+from ..sources import fsync_folder, read_sources, remove_parts, sha256_of, write_sources
 from .catalogue import Attachment, Skip, api_url, collection_documents, normalise_base_path, plan_files
 from .catalogue import publication_attachments
 
@@ -41,16 +40,15 @@ class FetchOptions:
     into: Path = Path("corpus") / "official"
     collection: str = DEFAULT_COLLECTION
     api_base: str = DEFAULT_API_BASE
-    asset_hosts: tuple[str, ...] = ()
+    asset_host: tuple[str, ...] = ()  # more hosts attachments may come from
     limit: int | None = None
     dry_run: bool = False
     pause: float = 1.0
     timeout: float = 30.0  # longest wait for the next bytes
     deadline: float = 600.0  # longest a whole request, download included, may take
-    max_bytes: int = 100 * 1024 * 1024
+    max_mb: float = 100.0  # size cap per file, MiB
     attempts: int = 4
-    backoff_base: float = 1.0
-    max_retry_after: float = 60.0
+    backoff: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -90,9 +88,9 @@ def fetch_collection(options: FetchOptions, *, sleep: Callable[[float], None] = 
     from .http import Client, Unreachable, check_url
 
     base = urllib.parse.urlsplit(options.api_base)
-    extra = {urllib.parse.urlsplit(h).netloc if "//" in h else h.strip().rstrip("/") for h in options.asset_hosts}
     api_allowed = {base.netloc.lower(), "www.gov.uk"}
-    asset_allowed = {*ASSET_HOSTS, *(h.lower() for h in extra if h), base.netloc.lower()}
+    hosts = (urllib.parse.urlsplit(h).netloc if "//" in h else h.strip().rstrip("/") for h in options.asset_host)
+    asset_allowed = {*ASSET_HOSTS, *(h.lower() for h in hosts if h), base.netloc.lower()}
     if (refusal := check_url(options.api_base, api_allowed)) is not None:
         raise FetchError(f"refused --api-base {options.api_base}: {refusal}; give an https URL of GOV.UK or a mirror")
     url = api_url(options.api_base, normalise_base_path(options.collection))
@@ -104,13 +102,11 @@ def fetch_collection(options: FetchOptions, *, sleep: Callable[[float], None] = 
                              "at a reachable mirror") from None
         except Skip as exc:
             raise FetchError(f"cannot read collection {url}: {exc}; check --collection and --api-base") from None
-        summary = FetchSummary(into=str(options.into))
-        attachments: list[Attachment] = []
+        summary, attachments = FetchSummary(into=str(options.into)), []
         for base_path in documents[: options.limit]:
-            url = api_url(options.api_base, base_path)
             try:
-                pdfs, others = publication_attachments(client.get_json(url, api_allowed), base_path,
-                                                       f"{base.scheme}://{base.netloc}")
+                pdfs, others = publication_attachments(client.get_json(url := api_url(options.api_base, base_path),
+                                                                        api_allowed), base_path, f"{base.scheme}://{base.netloc}")
             except Skip as exc:
                 summary = replace(summary, failed=(*summary.failed, Failure(url, str(exc))))
                 log.warning("publication %s skipped: %s", base_path, exc)
@@ -118,26 +114,11 @@ def fetch_collection(options: FetchOptions, *, sleep: Callable[[float], None] = 
             refused = [Failure(a.url, f"refused: {why}") for a in pdfs if (why := check_url(a.url, asset_allowed))]
             summary = replace(summary, ignored=(*summary.ignored, *others), failed=(*summary.failed, *refused))
             attachments += [a for a in pdfs if check_url(a.url, asset_allowed) is None]
-        return _download(options, client, attachments, summary, frozenset(asset_allowed))
-
-
-def _sha256(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
-        return "unreadable"
-
-
-def _clean_parts(folder: Path) -> None:
-    """Remove the part files of a fetch that was killed or failed."""
-    for part in [*folder.glob(f".fetch-*{TEMP_SUFFIX}"), *folder.glob(f".sources-*{TEMP_SUFFIX}")]:
-        if not part.is_dir():
-            part.unlink(missing_ok=True)
+        return _download(options, client, attachments, summary, asset_allowed)
 
 
 def _download(options: FetchOptions, client: Any, attachments: list[Attachment], summary: FetchSummary,
-              allowed: frozenset[str]) -> FetchSummary:
+              allowed: set[str]) -> FetchSummary:
     """Name the files, then download those missing or changed, saving ``sources.csv`` after each."""
     into, failed, fetched, stale = Path(options.into), list(summary.failed), [], False
     try:
@@ -145,9 +126,7 @@ def _download(options: FetchOptions, client: Any, attachments: list[Attachment],
     except DocumentError as exc:
         raise FetchError(f"{exc}; fix it or move it away, then fetch again") from None
     planned, notes = plan_files(attachments, rows, [p.name for p in into.iterdir()] if into.is_dir() else [])
-    for note in notes:
-        log.warning("%s", note)
-    present = [a.path for a in planned if _sha256(into / a.path) == rows.get(a.path, {}).get("sha256", "").strip()]
+    present = [a.path for a in planned if sha256_of(into / a.path) == rows.get(a.path, {}).get("sha256", "").strip()]
     summary = replace(summary, planned=tuple(planned), notes=tuple(notes), skipped=tuple(present))
     if options.dry_run:
         return replace(summary, dry_run=True)
@@ -158,14 +137,14 @@ def _download(options: FetchOptions, client: Any, attachments: list[Attachment],
     from tqdm import tqdm
 
     try:
-        _clean_parts(into)
+        remove_parts(into, ".fetch-", ".sources-")
         for att in tqdm(planned, desc="fetch", unit="file", file=sys.stderr, disable=None):  # a bar on terminals
             if att.path in present:  # refresh its metadata only
                 stale |= rows[att.path] != (row := {**rows[att.path], **att.row(rows[att.path]["sha256"].strip())})
                 rows[att.path] = row
                 continue
             try:
-                part, sha = client.download(att.url, allowed, into, options.max_bytes)
+                part, sha = client.download(att.url, allowed, into)
                 os.replace(part, into / att.path)
                 fsync_folder(into)
             except (Skip, OSError) as exc:
@@ -180,7 +159,7 @@ def _download(options: FetchOptions, client: Any, attachments: list[Attachment],
     except OSError as exc:
         raise FetchError(f"cannot write {sources}: {exc.strerror or exc}; check the folder's permissions") from None
     finally:
-        _clean_parts(into)
+        remove_parts(into, ".fetch-", ".sources-")
     return replace(summary, fetched=tuple(fetched), failed=tuple(failed))
 
 
@@ -219,41 +198,33 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add, seconds, positive = parser.add_argument, _number(float, 0), _number(float, 0, above=True)
     add("--collection", default=DEFAULT_COLLECTION, metavar="PATH", help="GOV.UK collection path or www.gov.uk URL "
         "(default: the Children's Social Care Innovation Programme insights and evaluation collection)")
-    add("--into", type=Path, default=FetchOptions.into, metavar="DIR",
-        help="folder for the PDFs and their sources.csv (default: corpus/official)")
+    add("--into", type=Path, default=FetchOptions.into, metavar="DIR", help="folder for the PDFs (default: corpus/official)")
     add("--limit", type=_number(int, 0), metavar="N", help="follow at most N publications of the collection")
     add("--dry-run", action="store_true", help="list what would be fetched; write nothing")
     add("--pause", type=seconds, default=1.0, metavar="SECONDS", help="pause between requests (default: 1.0)")
-    add("--timeout", type=positive, default=30.0, metavar="SECONDS",
-        help="give up on a request after this long without data (default: 30)")
+    add("--timeout", type=positive, default=30.0, metavar="SECONDS", help="longest wait for data (default: 30)")
     add("--deadline", type=positive, default=600.0, metavar="SECONDS",
-        help="give up on a request, download included, after this long in all (default: 600)")
-    add("--max-mb", type=positive, default=100.0, metavar="MB",
-        help="size cap per file in MiB; larger files are abandoned and counted as failed (default: 100)")
+        help="longest a request may take in all, download included (default: 600)")
+    add("--max-mb", type=positive, default=100.0, metavar="MB", help="size cap per file in MiB (default: 100)")
     add("--attempts", type=_number(int, 1), default=4, metavar="N",
         help="attempts per request on HTTP 429/5xx, timeouts and broken-off downloads (default: 4)")
     add("--backoff", type=seconds, default=1.0, metavar="SECONDS",
         help="first retry delay, doubled on each further retry (default: 1.0)")
-    add("--api-base", metavar="URL", help=f"Content API root, for mirrors and tests (default: ${API_BASE_ENV} or "
-        f"{DEFAULT_API_BASE}); its host is allowed for API calls")
+    add("--api-base", metavar="URL", help=f"Content API root, for mirrors (default: ${API_BASE_ENV} or {DEFAULT_API_BASE})")
     add("--asset-host", action="append", default=[], metavar="HOST", help="also allow attachments from HOST "
         "(or HOST:PORT); repeatable. www.gov.uk and assets.publishing.service.gov.uk are always allowed")
 
 
 def options_from_args(args: argparse.Namespace) -> FetchOptions:
     """FetchOptions from parsed ``qa fetch`` arguments (the environment fills a missing --api-base)."""
-    return FetchOptions(
-        into=Path(args.into), collection=args.collection, asset_hosts=tuple(args.asset_host), limit=args.limit,
-        api_base=args.api_base or os.environ.get(API_BASE_ENV) or DEFAULT_API_BASE, dry_run=args.dry_run,
-        pause=args.pause, timeout=args.timeout, deadline=args.deadline, attempts=args.attempts,
-        backoff_base=args.backoff, max_bytes=max(1, int(args.max_mb * 1024 * 1024)))
+    given = {f.name: getattr(args, f.name) for f in fields(FetchOptions) if getattr(args, f.name, None) is not None}
+    return FetchOptions(**{**given, "asset_host": tuple(args.asset_host),
+                           "api_base": args.api_base or os.environ.get(API_BASE_ENV) or DEFAULT_API_BASE})
 
 
 def run(args: argparse.Namespace) -> int:
     """``qa fetch``: print the summary; 0 if all went well, 1 if a file failed (FetchError: the CLI exits 2).
-
-    SIGTERM exits through the same clean-up as an error, so no part file is left behind.
-    """
+    SIGTERM exits through the same clean-up as an error, so no part file is left behind."""
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum)) if main else None
     try:

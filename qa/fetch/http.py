@@ -28,9 +28,9 @@ from .catalogue import Skip
 if TYPE_CHECKING:
     from . import FetchOptions
 
-USER_AGENT = "evidence-qa-fetch/2 (+research use; polite, resumable)"
 MAX_JSON_BYTES = 16 * 1024 * 1024
 MAX_REDIRECTS = 5
+MAX_RETRY_AFTER = 60.0  # seconds; a server asking for a longer wait is given up on
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
@@ -68,7 +68,7 @@ def check_url(url: str, allowed: Collection[str]) -> str | None:
 
 
 def _retry(attempts: int, backoff: float, max_wait: float, sleep: Callable[[float], None]) -> Retry:
-    """Retry 429/5xx and read errors after ``backoff`` (doubling), or the server's Retry-After up to ``max_wait``."""
+    """Retry 429/5xx and read errors after ``backoff`` (doubling) or the server's Retry-After, up to ``max_wait``."""
 
     class PoliteRetry(Retry):
         def sleep(self, response: Any = None) -> None:
@@ -79,40 +79,37 @@ def _retry(attempts: int, backoff: float, max_wait: float, sleep: Callable[[floa
                 wait = None
             if wait is not None and wait > max_wait:  # give up rather than hang
                 raise Skip(f"HTTP {response.status}; Retry-After {header!r} is too long to wait")
-            wait = backoff * 2 ** (len(self.history) - 1) if wait is None else wait
-            if wait > 0:
+            if (wait := backoff * 2 ** (len(self.history) - 1) if wait is None else wait) > 0:
                 sleep(wait)
 
     return PoliteRetry(total=attempts - 1, connect=0, read=attempts - 1, status=attempts - 1, other=0,
-                       status_forcelist=RETRY_STATUSES, respect_retry_after_header=True, raise_on_status=False,
-                       retry_after_max=float("inf"))
+                       status_forcelist=RETRY_STATUSES, raise_on_status=False, retry_after_max=float("inf"))
 
 
 class Client:
     """A polite GET client: pauses between requests, retries, checks every hop, caps size and time."""
 
     def __init__(self, options: FetchOptions, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
-        self.timeout, self.deadline, self.pause, self.backoff = options.timeout, options.deadline, options.pause, options.backoff_base
-        self.attempts, self.sleep, self.clock, self._last = max(1, options.attempts), sleep, clock, None
+        self.options, self.sleep, self.clock, self.attempts, self._last = options, sleep, clock, options.attempts, None
         self.session = requests.Session()
-        self.session.trust_env = not is_loopback(urllib.parse.urlsplit(options.api_base).hostname or "")  # no proxy for a local mirror
-        self.session.headers["User-Agent"] = USER_AGENT
-        retry = _retry(self.attempts, self.backoff, options.max_retry_after, sleep)
+        self.session.trust_env = not is_loopback(urllib.parse.urlsplit(options.api_base).hostname or "")  # proxies
+        self.session.headers["User-Agent"] = "evidence-qa-fetch/2 (+research use; polite, resumable)"
+        retry = _retry(self.attempts, options.backoff, MAX_RETRY_AFTER, sleep)
         for scheme in ("https://", "http://"):
             self.session.mount(scheme, HTTPAdapter(max_retries=retry))
 
     def _failure(self, exc: requests.RequestException, url: str) -> Skip:
         reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else exc
-        if isinstance(reason, NewConnectionError):  # DNS failures included
-            return Unreachable(f"cannot reach {urllib.parse.urlsplit(url).hostname}: {str(reason).rsplit(': ', 1)[-1]}")
+        if isinstance(reason, NewConnectionError):  # name lookup failures too
+            return Unreachable(f"cannot reach {urllib.parse.urlsplit(url).hostname}: {str(reason).rsplit(': ')[-1]}")
         if isinstance(reason, Urllib3Timeout | requests.Timeout):
-            return Skip(f"timed out after {self.timeout:g} s")
+            return Skip(f"timed out after {self.options.timeout:g} s")
         return Skip(f"connection error: {reason}")
 
     @contextmanager
     def _get(self, url: str, allowed: Collection[str], accept: str) -> Iterator[requests.Response]:
         """The streamed response at ``url``, following only allowed redirects; Skip on any failure."""
-        if self._last is not None and (wait := self.pause - (self.clock() - self._last)) > 0:
+        if self._last is not None and (wait := self.options.pause - (self.clock() - self._last)) > 0:
             self.sleep(wait)
         self._last = self.clock()
         for hop in range(MAX_REDIRECTS + 2):
@@ -120,7 +117,7 @@ class Client:
                 raise Skip(f"refused {'redirect to ' if hop else ''}{url}: {refusal}")
             try:
                 response = self.session.get(url, headers={"Accept": accept}, stream=True, allow_redirects=False,
-                                            timeout=self.timeout)
+                                            timeout=self.options.timeout)
             except requests.RequestException as exc:
                 raise self._failure(exc, url) from None
             if not response.is_redirect:
@@ -134,15 +131,10 @@ class Client:
             yield response
 
     def _body(self, response: requests.Response, limit: int, started: float) -> Iterator[bytes]:
-        """The decoded body in blocks, within ``limit`` bytes and the deadline.
-
-        read1 makes at most one socket read, so even a server sending a byte at a time
-        meets the deadline check within one ``timeout``.
-        """
+        """The decoded body in blocks, within ``limit`` bytes and the deadline; read1 makes at most one
+        socket read, so even a server sending a byte at a time meets the deadline within one ``timeout``."""
         size = 0
-        while True:
-            if self.clock() - started > self.deadline:
-                raise Skip(f"took longer than {self.deadline:g} s in all (--deadline)")
+        while self.clock() - started <= self.options.deadline:
             try:
                 block = response.raw.read1(64 * 1024, decode_content=True)
             except (HTTPError, OSError) as exc:
@@ -152,6 +144,7 @@ class Client:
             if not block:
                 return
             yield block
+        raise Skip(f"took longer than {self.options.deadline:g} s in all (--deadline)")
 
     def get_json(self, url: str, allowed: Collection[str]) -> Any:
         """The decoded JSON at ``url``; Skip when it is not JSON."""
@@ -163,12 +156,9 @@ class Client:
         except (ValueError, RecursionError) as exc:
             raise Skip(f"{url}: not valid JSON ({exc})") from None
 
-    def download(self, url: str, allowed: Collection[str], folder: Path, limit: int) -> tuple[Path, str]:
-        """Download a PDF into a new ``.fetch-*.part`` file in ``folder``: (its path, sha256).
-
-        A body that breaks off is fetched again, up to the attempt limit; on any failure
-        or interruption the part file is removed.
-        """
+    def download(self, url: str, allowed: Collection[str], folder: Path) -> tuple[Path, str]:
+        """Download a PDF into a new ``.fetch-*.part`` file in ``folder``: (its path, sha256). A body that
+        breaks off is fetched again, up to the attempt limit; on any failure the part file is removed."""
         for attempt in range(1, self.attempts + 1):
             started = self.clock()
             try:
@@ -177,7 +167,7 @@ class Client:
                     try:
                         digest, head = hashlib.sha256(), b""
                         with os.fdopen(fd, "wb") as out:
-                            for block in self._body(response, limit, started):
+                            for block in self._body(response, int(self.options.max_mb * 2**20), started):
                                 head = (head + block[:5])[:5]
                                 digest.update(block)
                                 out.write(block)
@@ -192,6 +182,6 @@ class Client:
             except BrokenOff as exc:
                 if attempt == self.attempts:
                     raise Skip(f"{exc} (after {attempt} attempts)" if attempt > 1 else str(exc)) from None
-                if self.backoff > 0:
-                    self.sleep(self.backoff * 2 ** (attempt - 1))
+                if self.options.backoff > 0:
+                    self.sleep(self.options.backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
