@@ -1,8 +1,7 @@
 """The plan of a fetch: GOV.UK collection -> publications -> PDF attachments -> file names.
 
-GOV.UK serves every page as JSON under ``/api/content/<path>``. Nothing here does I/O or trusts the JSON:
-a field of the wrong type fails that publication with a reason (Skip), never the whole fetch.
-"""
+GOV.UK serves each page as JSON under ``/api/content/<path>``. Nothing here does I/O or trusts that JSON: a
+field of the wrong type fails its publication with a reason (Skip), never the whole fetch."""
 
 from __future__ import annotations
 
@@ -47,8 +46,7 @@ class Attachment:
                 "publisher": self.publisher, "url": self.page_url, "licence": LICENCE, "sha256": sha256}
 
 
-def _text(value: object) -> str:
-    """A JSON string with its whitespace collapsed (one CSV line); anything else is empty."""
+def _text(value: object) -> str:  # a JSON string on one line; anything else is empty
     return " ".join(value.split()) if isinstance(value, str) else ""
 
 
@@ -71,47 +69,38 @@ def normalise_base_path(path: str) -> str:
     return text
 
 
-def api_url(api_base: str, base_path: str) -> str:
-    return api_base.rstrip("/") + urllib.parse.quote(base_path, safe="/-._~%")
-
-
 def collection_documents(doc: Any) -> list[str]:
     """The base paths of the publications a collection links to, deduplicated, in order."""
-    paths: list[str] = []
+    paths: dict[str, None] = {}
     for item in _field(_field(doc, "links", dict), "documents", list):
         raw = item.get("base_path") if isinstance(item, dict) else None
         try:
-            if (base_path := normalise_base_path(raw if isinstance(raw, str) else ":")) not in paths:
-                paths.append(base_path)
+            paths[normalise_base_path(raw if isinstance(raw, str) else ":")] = None
         except FetchError:
             log.warning("collection entry without a usable GOV.UK base_path skipped: %r", raw)
-    return paths
+    return list(paths)
 
 
-def publication_attachments(doc: Any, base_path: str, origin: str = WEB_BASE) -> tuple[list[Attachment], list[str]]:
-    """The PDF attachments of a publication, and the URLs of its other attachments.
-
-    Relative URLs resolve against ``origin`` (www.gov.uk, or the mirror the API is read from);
-    the cited URL is always the GOV.UK page.
-    """
+def publication_attachments(doc: Any, base_path: str, origin: str = WEB_BASE) -> list[Attachment]:
+    """The PDF attachments of a publication; relative URLs resolve against ``origin`` (www.gov.uk, or the
+    mirror the API is read from), while the cited URL is always the GOV.UK page."""
     orgs = [t for org in _field(_field(doc, "links", dict), "organisations", list)
             if (t := _text(org.get("title") if isinstance(org, dict) else None))]
     year = parse_year(doc.get("first_published_at")) or parse_year(doc.get("public_updated_at"))
     pdfs: list[Attachment] = []
-    others: list[str] = []
     for att in _field(_field(doc, "details", dict), "attachments", list):
         if not isinstance(att, dict) or not _text(att.get("url")):
             continue
         url = urllib.parse.urljoin(origin + "/", att["url"].strip())
         path = urllib.parse.urlsplit(url).path
         if _text(att.get("content_type")).split(";")[0].lower() != "application/pdf" and path[-4:].lower() != ".pdf":
-            others.append(url)
+            log.info("not a PDF, so not fetched: %s", url)
             continue
         pdfs.append(Attachment(
             url, _text(att.get("filename")) or urllib.parse.unquote(path.rsplit("/", 1)[-1]),
             _text(att.get("title")) or _text(doc.get("title")), "; ".join(orgs), year,
             orgs[0] if orgs else "Department for Education", WEB_BASE + base_path))
-    return pdfs, others
+    return pdfs
 
 
 def sanitise_filename(name: str, fallback: str = "document") -> str:
@@ -130,12 +119,10 @@ def sanitise_filename(name: str, fallback: str = "document") -> str:
 
 def plan_files(attachments: Iterable[Attachment], rows: Mapping[str, Mapping[str, str]],
                on_disk: Collection[str] = ()) -> tuple[list[Attachment], list[str]]:
-    """Each attachment with a unique file name, and a note for each file kept aside.
+    """Each attachment with a unique file name (the same on every run), and a note for each file kept aside.
 
-    Deterministic, so a rerun maps each attachment to the same file. A name is taken (ignoring case,
-    as macOS and Windows do) when another publication's row holds it, or a file of that name is on
-    disk but not in ``sources.csv``: the fetch never overwrites a file it did not write.
-    """
+    A name is taken (ignoring case, as macOS and Windows do) if another publication's row holds it, or a file
+    of that name is on disk but not in ``sources.csv``: the fetch never overwrites a file it did not write."""
     unlisted = {n.lower() for n in on_disk} - {p.lower() for p in rows}
     planned: list[Attachment] = []
     notes: list[str] = []

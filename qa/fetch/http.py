@@ -1,8 +1,6 @@
 """Host-locked HTTP for ``qa fetch``: a requests session with urllib3's Retry, polite pauses, capped downloads.
 
-Every URL and redirect hop must be https to an allowed host (plain http only to loopback, for tests and
-mirrors). Retry sleeps, pauses and each request's deadline use the injected ``sleep`` and ``clock``.
-"""
+Retry sleeps, pauses and each request's deadline go through the injected ``sleep`` and ``clock``."""
 
 from __future__ import annotations
 
@@ -18,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError, NewConnectionError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError, NewConnectionError, TimeoutError as Urllib3Timeout
 from urllib3.util.retry import Retry
 
+from ..errors import FetchError
 from ..sources import create_temp
 from .catalogue import Skip
 
@@ -34,16 +32,7 @@ MAX_RETRY_AFTER = 60.0  # seconds; a server asking for a longer wait is given up
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
-class Unreachable(Skip):
-    """The host cannot be reached at all (name lookup failed, connection refused)."""
-
-
-class BrokenOff(Skip):
-    """A body that stopped short (truncated, reset): worth another try."""
-
-
 def is_loopback(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1: the only hosts plain http may reach."""
     try:
         return host.lower() in ("localhost", "[::1]") or ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -51,7 +40,7 @@ def is_loopback(host: str) -> bool:
 
 
 def check_url(url: str, allowed: Collection[str]) -> str | None:
-    """Why ``url`` may not be fetched, or None when it may (``allowed`` holds ``host`` or ``host:port``)."""
+    """Why ``url`` may not be fetched, or None: https to a host (or host:port) in ``allowed``; http only to loopback."""
     try:
         parts = urllib.parse.urlsplit(url)
         host, port = (parts.hostname or "").lower(), parts.port
@@ -67,8 +56,8 @@ def check_url(url: str, allowed: Collection[str]) -> str | None:
     return None if host and {host, netloc, f"{netloc}:{port}"} & set(allowed) else f"host {host} is not allowed"
 
 
-def _retry(attempts: int, backoff: float, max_wait: float, sleep: Callable[[float], None]) -> Retry:
-    """Retry 429/5xx and read errors after ``backoff`` (doubling) or the server's Retry-After, up to ``max_wait``."""
+def _retry(attempts: int, backoff: float, sleep: Callable[[float], None]) -> Retry:
+    """Retry 429/5xx and read errors after ``backoff`` (doubling) or the server's Retry-After, if not too long."""
 
     class PoliteRetry(Retry):
         def sleep(self, response: Any = None) -> None:
@@ -77,13 +66,14 @@ def _retry(attempts: int, backoff: float, max_wait: float, sleep: Callable[[floa
                 wait = self.parse_retry_after(header) if header else None
             except InvalidHeader:
                 wait = None
-            if wait is not None and wait > max_wait:  # give up rather than hang
+            if wait is not None and wait > MAX_RETRY_AFTER:  # give up rather than hang
                 raise Skip(f"HTTP {response.status}; Retry-After {header!r} is too long to wait")
             if (wait := backoff * 2 ** (len(self.history) - 1) if wait is None else wait) > 0:
                 sleep(wait)
 
     return PoliteRetry(total=attempts - 1, connect=0, read=attempts - 1, status=attempts - 1, other=0,
-                       status_forcelist=RETRY_STATUSES, raise_on_status=False, retry_after_max=float("inf"))
+                       status_forcelist=RETRY_STATUSES, respect_retry_after_header=True, raise_on_status=False,
+                       retry_after_max=float("inf"))
 
 
 class Client:
@@ -94,21 +84,12 @@ class Client:
         self.session = requests.Session()
         self.session.trust_env = not is_loopback(urllib.parse.urlsplit(options.api_base).hostname or "")  # proxies
         self.session.headers["User-Agent"] = "evidence-qa-fetch/2 (+research use; polite, resumable)"
-        retry = _retry(self.attempts, options.backoff, MAX_RETRY_AFTER, sleep)
         for scheme in ("https://", "http://"):
-            self.session.mount(scheme, HTTPAdapter(max_retries=retry))
-
-    def _failure(self, exc: requests.RequestException, url: str) -> Skip:
-        reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else exc
-        if isinstance(reason, NewConnectionError):  # name lookup failures too
-            return Unreachable(f"cannot reach {urllib.parse.urlsplit(url).hostname}: {str(reason).rsplit(': ')[-1]}")
-        if isinstance(reason, Urllib3Timeout | requests.Timeout):
-            return Skip(f"timed out after {self.options.timeout:g} s")
-        return Skip(f"connection error: {reason}")
+            self.session.mount(scheme, HTTPAdapter(max_retries=_retry(self.attempts, options.backoff, sleep)))
 
     @contextmanager
     def _get(self, url: str, allowed: Collection[str], accept: str) -> Iterator[requests.Response]:
-        """The streamed response at ``url``, following only allowed redirects; Skip on any failure."""
+        """The streamed response at ``url``, following only allowed redirects; Skip (or, offline, FetchError)."""
         if self._last is not None and (wait := self.options.pause - (self.clock() - self._last)) > 0:
             self.sleep(wait)
         self._last = self.clock()
@@ -119,7 +100,14 @@ class Client:
                 response = self.session.get(url, headers={"Accept": accept}, stream=True, allow_redirects=False,
                                             timeout=self.options.timeout)
             except requests.RequestException as exc:
-                raise self._failure(exc, url) from None
+                reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else exc
+                if isinstance(reason, NewConnectionError):  # refused, or the name lookup failed
+                    raise FetchError(f"cannot reach {urllib.parse.urlsplit(url).hostname}: {str(reason).rsplit(': ')[-1]}"
+                                     "; are you offline? Check the connection, or point --api-base (or QA_GOVUK_API) "
+                                     "at a reachable mirror") from None
+                if isinstance(reason, Urllib3Timeout | requests.Timeout):
+                    raise Skip(f"timed out after {self.options.timeout:g} s") from None
+                raise Skip(f"connection error: {reason}") from None
             if not response.is_redirect:
                 break
             url = urllib.parse.urljoin(url, response.headers["Location"])
@@ -131,14 +119,14 @@ class Client:
             yield response
 
     def _body(self, response: requests.Response, limit: int, started: float) -> Iterator[bytes]:
-        """The decoded body in blocks, within ``limit`` bytes and the deadline; read1 makes at most one
-        socket read, so even a server sending a byte at a time meets the deadline within one ``timeout``."""
+        """The decoded body in blocks, within ``limit`` bytes and the deadline (read1 makes one socket read at
+        most, so even a server sending a byte at a time meets the deadline within one ``timeout``)."""
         size = 0
         while self.clock() - started <= self.options.deadline:
             try:
                 block = response.raw.read1(64 * 1024, decode_content=True)
             except (HTTPError, OSError) as exc:
-                raise BrokenOff(f"truncated or broken off: {exc}") from None
+                raise Skip(f"truncated or broken off: {exc}") from None
             if (size := size + len(block)) > limit:
                 raise Skip(f"too large: more than {limit} bytes (--max-mb)")
             if not block:
@@ -147,7 +135,6 @@ class Client:
         raise Skip(f"took longer than {self.options.deadline:g} s in all (--deadline)")
 
     def get_json(self, url: str, allowed: Collection[str]) -> Any:
-        """The decoded JSON at ``url``; Skip when it is not JSON."""
         started = self.clock()
         with self._get(url, allowed, "application/json") as response:
             data = b"".join(self._body(response, MAX_JSON_BYTES, started))
@@ -157,31 +144,23 @@ class Client:
             raise Skip(f"{url}: not valid JSON ({exc})") from None
 
     def download(self, url: str, allowed: Collection[str], folder: Path) -> tuple[Path, str]:
-        """Download a PDF into a new ``.fetch-*.part`` file in ``folder``: (its path, sha256). A body that
-        breaks off is fetched again, up to the attempt limit; on any failure the part file is removed."""
-        for attempt in range(1, self.attempts + 1):
-            started = self.clock()
+        """A PDF downloaded into a new ``.fetch-*.part`` file in ``folder``, and its sha256; on any failure
+        the part file is removed (a body that broke off is fetched again by the next run)."""
+        started = self.clock()
+        with self._get(url, allowed, "application/pdf") as response:
+            fd, part = create_temp(folder, ".fetch-")
             try:
-                with self._get(url, allowed, "application/pdf") as response:
-                    fd, part = create_temp(folder, ".fetch-")
-                    try:
-                        digest, head = hashlib.sha256(), b""
-                        with os.fdopen(fd, "wb") as out:
-                            for block in self._body(response, int(self.options.max_mb * 2**20), started):
-                                head = (head + block[:5])[:5]
-                                digest.update(block)
-                                out.write(block)
-                            if head != b"%PDF-":
-                                raise Skip("not a PDF (does not start with %PDF-)")
-                            out.flush()
-                            os.fsync(out.fileno())
-                        return part, digest.hexdigest()
-                    except BaseException:
-                        part.unlink(missing_ok=True)
-                        raise
-            except BrokenOff as exc:
-                if attempt == self.attempts:
-                    raise Skip(f"{exc} (after {attempt} attempts)" if attempt > 1 else str(exc)) from None
-                if self.options.backoff > 0:
-                    self.sleep(self.options.backoff * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")  # pragma: no cover
+                digest, head = hashlib.sha256(), b""
+                with os.fdopen(fd, "wb") as out:
+                    for block in self._body(response, int(self.options.max_mb * 2**20), started):
+                        head = (head + block[:5])[:5]
+                        digest.update(block)
+                        out.write(block)
+                    if head != b"%PDF-":
+                        raise Skip("not a PDF (does not start with %PDF-)")
+                    out.flush()
+                    os.fsync(out.fileno())
+                return part, digest.hexdigest()
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
