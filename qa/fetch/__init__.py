@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DocumentError, FetchError
-from ..sources import fsync_folder, read_sources, remove_parts, sha256_of, write_sources
+from ..sources import read_sources, remove_parts, sha256_of, write_sources
 from .catalogue import Attachment, Skip, collection_documents, normalise_base_path, plan_files, publication_attachments
 
 log = logging.getLogger(__name__)
@@ -76,18 +76,12 @@ class FetchSummary:
     notes: tuple[str, ...] = ()
     dry_run: bool = False
 
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.failed else 0
-
 
 def fetch_collection(options: FetchOptions, *, sleep: Callable[[float], None] = time.sleep,
                      clock: Callable[[], float] = time.monotonic) -> FetchSummary:
-    """Fetch the collection's PDFs into ``options.into`` and bring its ``sources.csv`` up to date.
-
-    FetchError when the fetch cannot start (offline, unreadable collection, unusable folder); a file that
-    fails is reported in the summary while the rest go on. Tests inject ``sleep`` and ``clock``.
-    """
+    """Fetch the collection's PDFs into ``options.into`` and bring its ``sources.csv`` up to date; FetchError
+    when it cannot start (offline, unreadable collection, unusable folder), while a file that fails is reported
+    in the summary and the rest go on. Tests inject ``sleep`` and ``clock``."""
     from .http import Client, check_url
 
     base = urllib.parse.urlsplit(options.api_base)
@@ -129,13 +123,10 @@ def _download(options: FetchOptions, client: Any, attachments: list[Attachment],
     summary = FetchSummary(skipped=tuple(present), planned=tuple(planned), notes=tuple(notes), failed=tuple(failed))
     if options.dry_run:
         return replace(summary, dry_run=True)
-    try:
-        into.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FetchError(f"cannot create {into}: {exc.strerror or exc}; choose another --into") from None
     from tqdm import tqdm
 
     try:
+        into.mkdir(parents=True, exist_ok=True)
         remove_parts(into, ".fetch-", ".sources-")
         for att in tqdm(planned, desc="fetch", unit="file", file=sys.stderr, disable=None):  # a bar on terminals
             if att.path in present:  # keep the file, refresh its metadata
@@ -143,8 +134,7 @@ def _download(options: FetchOptions, client: Any, attachments: list[Attachment],
                 continue
             try:
                 part, sha = client.download(att.url, allowed, into)
-                os.replace(part, into / att.path)
-                fsync_folder(into)
+                os.replace(part, into / att.path)  # made durable by the sources.csv write below
             except (Skip, OSError) as exc:
                 failed.append(Failure(att.url, str(exc) if isinstance(exc, Skip) else f"cannot write: {exc}", att.path))
                 log.warning("%s: %s", att.path, failed[-1].reason)
@@ -155,7 +145,7 @@ def _download(options: FetchOptions, client: Any, attachments: list[Attachment],
         if present:
             write_sources(sources, rows, columns)
     except OSError as exc:
-        raise FetchError(f"cannot write {sources}: {exc.strerror or exc}; check the folder's permissions") from None
+        raise FetchError(f"cannot write in {into}: {exc.strerror or exc}; check its permissions or use --into") from None
     finally:
         remove_parts(into, ".fetch-", ".sources-")
     return replace(summary, fetched=tuple(fetched), failed=tuple(failed))
@@ -175,16 +165,15 @@ def format_summary(summary: FetchSummary) -> str:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the ``qa fetch`` options to ``parser`` (FetchOptions checks their ranges)."""
     add = parser.add_argument
-    add("--collection", default=DEFAULT_COLLECTION, metavar="PATH", help="GOV.UK collection path or www.gov.uk URL "
-        "(default: the Children's Social Care Innovation Programme insights and evaluation collection)")
+    add("--collection", default=DEFAULT_COLLECTION, metavar="PATH", help="GOV.UK collection path or URL (default: the programme's)")
     add("--into", type=Path, default=FetchOptions.into, metavar="DIR", help="folder for the PDFs (default: corpus/official)")
     add("--limit", type=int, metavar="N", help="follow at most N publications of the collection")
     add("--dry-run", action="store_true", help="list what would be fetched; write nothing")
     add("--pause", type=float, default=1.0, metavar="SECONDS", help="pause between requests (default: 1.0)")
     add("--timeout", type=float, default=30.0, metavar="SECONDS", help="longest wait for data (default: 30)")
-    add("--deadline", type=float, default=600.0, metavar="SECONDS", help="longest a request may take (default: 600)")
+    add("--deadline", type=float, default=600.0, metavar="SECONDS", help="longest a download may take (default: 600)")
     add("--max-mb", type=float, default=100.0, metavar="MB", help="size cap per file in MiB (default: 100)")
-    add("--attempts", type=int, default=4, metavar="N", help="tries per request and download (default: 4)")
+    add("--attempts", type=int, default=4, metavar="N", help="tries per request on 429/5xx (default: 4)")
     add("--backoff", type=float, default=1.0, metavar="SECONDS", help="first retry delay, then doubled (default: 1.0)")
     add("--api-base", metavar="URL", help=f"Content API root, for mirrors (default: ${API_BASE_ENV} or {DEFAULT_API_BASE})")
     add("--asset-host", action="append", default=[], metavar="HOST", help="also allow attachments from HOST "
@@ -199,12 +188,11 @@ def options_from_args(args: argparse.Namespace) -> FetchOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``qa fetch``: print the summary; 0 if all went well, 1 if a file failed (FetchError: the CLI exits 2).
-    SIGTERM exits through the same clean-up as an error, so no part file is left behind."""
+    """``qa fetch``: print the summary, return 0 or (a file failed) 1; SIGTERM unwinds through the clean-up."""
     previous = signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     try:
         summary = fetch_collection(options_from_args(args))
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(format_summary(summary))
-    return summary.exit_code
+    return 1 if summary.failed else 0

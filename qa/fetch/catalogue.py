@@ -104,8 +104,7 @@ def publication_attachments(doc: Any, base_path: str, origin: str = WEB_BASE) ->
 
 
 def sanitise_filename(name: str, fallback: str = "document") -> str:
-    """A safe, portable ``*.pdf`` name: basename only, ASCII ``[A-Za-z0-9._-]``, no ``..``, no leading dot
-    or dash (no hidden file, nothing that reads as an option), no Windows device name."""
+    """A safe ``*.pdf`` name: basename, ASCII ``[A-Za-z0-9._-]``, no ``..``, leading dot or dash, or device name."""
 
     def clean(text: str) -> str:
         text = re.split(r"[/\\]", unicodedata.normalize("NFKD", text))[-1].encode("ascii", "ignore").decode()

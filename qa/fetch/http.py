@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import math
 import os
 import urllib.parse
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,10 +22,8 @@ from urllib3.util.retry import Retry
 
 from ..errors import FetchError
 from ..sources import create_temp
+from . import FetchOptions
 from .catalogue import Skip
-
-if TYPE_CHECKING:
-    from . import FetchOptions
 
 MAX_JSON_BYTES = 16 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -72,20 +71,20 @@ def _retry(attempts: int, backoff: float, sleep: Callable[[float], None]) -> Ret
                 sleep(wait)
 
     return PoliteRetry(total=attempts - 1, connect=0, read=attempts - 1, status=attempts - 1, other=0,
-                       status_forcelist=RETRY_STATUSES, respect_retry_after_header=True, raise_on_status=False,
-                       retry_after_max=float("inf"))
+                       status_forcelist=RETRY_STATUSES, respect_retry_after_header=True, retry_after_max=math.inf,
+                       raise_on_status=False)
 
 
 class Client:
     """A polite GET client: pauses between requests, retries, checks every hop, caps size and time."""
 
     def __init__(self, options: FetchOptions, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
-        self.options, self.sleep, self.clock, self.attempts, self._last = options, sleep, clock, options.attempts, None
+        self.options, self.sleep, self.clock, self._last = options, sleep, clock, None
         self.session = requests.Session()
         self.session.trust_env = not is_loopback(urllib.parse.urlsplit(options.api_base).hostname or "")  # proxies
-        self.session.headers["User-Agent"] = "evidence-qa-fetch/2 (+research use; polite, resumable)"
+        self.session.headers.update({"User-Agent": "evidence-qa-fetch/2 (research use)", "Accept-Encoding": "identity"})
         for scheme in ("https://", "http://"):
-            self.session.mount(scheme, HTTPAdapter(max_retries=_retry(self.attempts, options.backoff, sleep)))
+            self.session.mount(scheme, HTTPAdapter(max_retries=_retry(options.attempts, options.backoff, sleep)))
 
     @contextmanager
     def _get(self, url: str, allowed: Collection[str], accept: str) -> Iterator[requests.Response]:
@@ -102,9 +101,8 @@ class Client:
             except requests.RequestException as exc:
                 reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else exc
                 if isinstance(reason, NewConnectionError):  # refused, or the name lookup failed
-                    raise FetchError(f"cannot reach {urllib.parse.urlsplit(url).hostname}: {str(reason).rsplit(': ')[-1]}"
-                                     "; are you offline? Check the connection, or point --api-base (or QA_GOVUK_API) "
-                                     "at a reachable mirror") from None
+                    raise FetchError(f"cannot reach {urllib.parse.urlsplit(url).hostname}: {str(reason).rsplit(': ')[-1]}; "
+                                     "are you offline? Check the connection, or point --api-base at a mirror") from None
                 if isinstance(reason, Urllib3Timeout | requests.Timeout):
                     raise Skip(f"timed out after {self.options.timeout:g} s") from None
                 raise Skip(f"connection error: {reason}") from None
@@ -114,7 +112,7 @@ class Client:
             response.close()
         with response:
             if (code := response.status_code) >= 400:
-                tries = f" (after {self.attempts} attempts)" if code in RETRY_STATUSES and self.attempts > 1 else ""
+                tries = f" (after {n} attempts)" if code in RETRY_STATUSES and (n := self.options.attempts) > 1 else ""
                 raise Skip(f"HTTP {code} {response.reason}".strip() + tries)
             yield response
 
