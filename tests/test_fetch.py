@@ -776,13 +776,13 @@ def test_part_file_is_removed_when_interrupted(srv: FakeGovUK, tmp_path: Path) -
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is POSIX")
 def test_sigterm_mid_download_leaves_no_part_file(srv: FakeGovUK, tmp_path: Path) -> None:
-    collection = one_file_site(srv, "slowpdf", Reply(200, pdf_bytes("slowpdf", 900), PDF, trickle=0.01))
+    collection = one_file_site(srv, "slowpdf", Reply(200, pdf_bytes("slowpdf", 6000), PDF, trickle=0.01))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "qa.cli", "fetch", "--into", str(tmp_path), "--api-base", srv.api, "--collection",
          collection, "--pause", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        for _ in range(3000):  # until the download has started (or the process ended)
+        for _ in range(12000):  # wait (up to 2 minutes on a busy machine) for the download to start
             if parts_in(tmp_path) or proc.poll() is not None:
                 break
             time.sleep(0.01)
