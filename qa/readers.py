@@ -403,20 +403,23 @@ def _drop_chrome(soup: object) -> None:
 
 
 def _main_content(soup: object) -> object:
-    """The element holding the page's own content: the first marked one that has text, else the body."""
-    candidates = [
-        soup.find("main"),  # type: ignore[attr-defined]
-        soup.find(attrs={"role": "main"}),  # type: ignore[attr-defined]
-        soup.find(id="main-content"),  # type: ignore[attr-defined]
-        soup.find(id="content"),  # type: ignore[attr-defined]
-    ]
-    articles = soup.find_all("article")  # type: ignore[attr-defined]
-    if len(articles) == 1:
-        candidates.append(articles[0])
-    for tag in candidates:
+    """The element holding the page's own content, else the body.
+
+    ``<main>`` or ``role=main`` with text is trusted; ``#main-content``, ``#content``
+    or a lone ``<article>`` only when it holds more than half the page's text.
+    """
+    body = soup.find("body") or soup  # type: ignore[attr-defined]
+    for tag in (soup.find("main"), soup.find(attrs={"role": "main"})):  # type: ignore[attr-defined]
         if tag is not None and tag.get_text(strip=True):
             return tag
-    return soup.find("body") or soup  # type: ignore[attr-defined]
+    # Weaker signs (an id, a lone article) count only when they hold most of the page's text.
+    articles = soup.find_all("article")  # type: ignore[attr-defined]
+    guesses = [soup.find(id="main-content"), soup.find(id="content")] + (articles if len(articles) == 1 else [])  # type: ignore[attr-defined]
+    whole = len("".join(body.get_text().split()))
+    for tag in guesses:
+        if tag is not None and len("".join(tag.get_text().split())) * 2 > whole:
+            return tag
+    return body
 
 
 def _inline(tag: object) -> str:
@@ -488,6 +491,7 @@ def _flatten(root: object) -> str:
     text = re.sub(r"\n[ \t]+", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text)
     text = re.sub(r"^- *$\n?", "", text, flags=re.M)  # list items with no text
+    text = re.sub(r"^- {2,}", "- ", text, flags=re.M)
     return text.strip()
 
 
