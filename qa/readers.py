@@ -217,14 +217,16 @@ def page_spans(text: str, headings: list[TextHeading], limit: int = PAGE_CHARS) 
     into nearly equal parts at paragraph breaks (else lines, sentences, words).
     """
     cuts = [0]
+    # The heading that opens the current page, if one does: its own line is not "text under it".
+    opener = headings[0] if headings and not text[: headings[0].offset].strip() else None
     for heading in headings:
         if heading.offset <= cuts[-1]:
             continue
-        if len(text[cuts[-1]:heading.offset].strip()) < _TINY_SECTION and _starts_heading(text, cuts[-1], headings):
-            continue  # the previous heading stands (nearly) alone: keep it with this section
-        if not text[cuts[-1]:heading.offset].strip():
-            continue
+        body_start = cuts[-1] if opener is None else text.find("\n", opener.offset, heading.offset) + 1 or heading.offset
+        if len(text[body_start : heading.offset].strip()) < _TINY_SECTION:
+            continue  # (almost) nothing under the page's heading yet: this section shares its page
         cuts.append(heading.offset)
+        opener = heading
     bounds = cuts + [len(text)]
     spans: list[tuple[int, int]] = []
     for start, end in zip(bounds, bounds[1:]):
@@ -234,12 +236,6 @@ def page_spans(text: str, headings: list[TextHeading], limit: int = PAGE_CHARS) 
             pos = cut
         spans.append((pos, end))
     return spans
-
-
-def _starts_heading(text: str, start: int, headings: list[TextHeading]) -> bool:
-    """True when the span from ``start`` opens with a heading (after blank space)."""
-    first = len(text) - len(text[start:].lstrip()) if text[start:].strip() else start
-    return any(h.offset == first or h.offset == start for h in headings)
 
 
 def _long_cuts(text: str, start: int, end: int, limit: int) -> list[int]:

@@ -56,6 +56,7 @@ def test_pages_put_together_are_the_text(blocks: list[str], kind: str, separator
     assert all(p.text for p in pages) or text == ""
     assert [page for page, _ in outline] == sorted(page for page, _ in outline)
     assert all(1 <= page <= len(pages) for page, _ in outline)
+    assert all(heading in pages[page - 1].text for page, heading in outline)
 
 
 @settings(max_examples=100, deadline=None)
