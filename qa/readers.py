@@ -1,5 +1,10 @@
 """Read source files into raw pages: PDF (pypdf), plain text, Markdown and HTML.
 
+A PDF's pages are its physical pages. A text, Markdown or HTML document has
+none, so it is cut into pages at its headings (and long sections at
+paragraph breaks): a page is then one section, small enough to be one
+passage, and put together the pages are the document's text exactly.
+
 Every failure becomes a ``DocumentError`` whose reason tells the user what the
 file is and what to do, so an ingest can skip it and carry on.
 """
@@ -28,10 +33,12 @@ DEFAULT_MAX_CHARS = 20_000_000
 
 @dataclass(frozen=True)
 class RawPage:
-    """Text of one physical page (1-based) as extracted, with its printed label.
+    """Text of one page (1-based) as extracted, with its printed label.
 
-    ``label_is_printed`` is True when the label came from the file itself
-    (PDF /PageLabels), False when it is only the physical number.
+    For a PDF, a physical page; for a text document, a section or part of one
+    (see ``text_pages``), labelled with its number. ``label_is_printed`` is
+    True when the label came from the file itself (PDF /PageLabels), False
+    when it is only the page's number.
     """
 
     page: int
@@ -81,6 +88,10 @@ def read_document(
 
     Memory stays bounded by the limits: a text file is read only as far as
     ``max_chars`` characters can reach, and a PDF is parsed from the file on disk.
+    ``max_pages`` applies to PDFs; a text document's pages are its sections,
+    bounded by ``max_chars`` instead. Line ends of text documents read as
+    ``\n``; that and HTML's conversion to text are the only changes the
+    reader makes, so a text page is an exact slice of the text it read.
     """
     try:
         size = path.stat().st_size
