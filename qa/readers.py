@@ -357,7 +357,11 @@ _HTML_DROP = ("script", "style", "noscript", "template", "head", "svg", "math", 
               "embed", "canvas", "button", "select", "input", "textarea", "form", "nav", "dialog")
 # Page furniture by role or by class: menus, breadcrumbs, banners, "Is this page useful?".
 _CHROME_ROLES = {"navigation", "search", "banner", "contentinfo", "complementary"}
-_CHROME_CLASS = re.compile(r"breadcrumb|skip-link|cookie|feedback|related-nav|phase-banner|print-link|share-links", re.I)
+_CHROME_CLASS = re.compile(
+    r"breadcrumb|skip-link|cookie-(?:banner|message)|gem-c-feedback|govuk-feedback|related-nav|phase-banner|"
+    r"print-link|share-links",
+    re.I,
+)
 _SECTIONING = ("article", "main", "section")
 # Elements that end a line, and those that stand as a paragraph of their own.
 _HTML_LINE = {"div", "li", "dt", "dd", "tr", "caption", "figcaption", "summary", "legend", "option", "label"}
@@ -382,7 +386,8 @@ def html_to_text(source: str) -> tuple[str, str]:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(source, "html.parser")
-    title_tag = soup.find("title")
+    # The page's <title>, not one labelling an inline SVG picture.
+    title_tag = next((t for t in soup.find_all("title") if t.find_parent("svg") is None), None)
     title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
     title = re.sub(r"\s+[-\u2013|]\s+GOV\.UK$", "", title)
     _drop_chrome(soup)
