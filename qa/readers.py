@@ -364,12 +364,14 @@ _CHROME_CLASS = re.compile(
 )
 _SECTIONING = ("article", "main", "section")
 # Elements that end a line, and those that stand as a paragraph of their own.
-_HTML_LINE = {"div", "li", "dt", "dd", "tr", "caption", "figcaption", "summary", "legend", "option", "label"}
+_HTML_LINE = {"div", "li", "dt", "dd", "tr", "thead", "tbody", "tfoot", "caption", "figcaption", "summary", "legend", "option", "label"}
 _HTML_PARAGRAPH = {"p", "ul", "ol", "dl", "blockquote", "pre", "figure", "section", "article", "main", "aside",
                    "details", "hr", "address", "fieldset", "header", "footer", "table", "body", "html", "hgroup"}
 _HTML_SPACE = re.compile(r"[ \t\n\r\f\v]+")  # HTML's own whitespace; a no-break space is text
+_HTML_TABLE = {"table", "thead", "tbody", "tfoot", "tr"}  # "table" is a paragraph, a row a line
 _LINE = "\x00L"  # break markers, resolved once the whole page is walked
 _PARA = "\x00P"
+_CELL = "\x00C"
 
 
 def html_to_text(source: str) -> tuple[str, str]:
@@ -385,7 +387,7 @@ def html_to_text(source: str) -> tuple[str, str]:
     """
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(source, "html.parser")
+    soup = BeautifulSoup(source.replace("\x00", ""), "html.parser")  # NUL is no text, and marks breaks below
     # The page's <title>, not one labelling an inline SVG picture.
     title_tag = next((t for t in soup.find_all("title") if t.find_parent("svg") is None), None)
     title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
@@ -396,22 +398,36 @@ def html_to_text(source: str) -> tuple[str, str]:
 
 
 def _drop_chrome(soup: object) -> None:
-    """Remove everything that is not document text (see ``_HTML_DROP`` and ``_CHROME_*``)."""
-    doomed = list(soup.find_all(_HTML_DROP))  # type: ignore[attr-defined]
-    for tag in soup.find_all(True):  # type: ignore[attr-defined]
-        role = str(tag.get("role") or "").lower()
-        classes = " ".join(tag.get("class") or ())
-        if (
-            tag.has_attr("hidden")
-            or str(tag.get("aria-hidden") or "").lower() == "true"
-            or role in _CHROME_ROLES
-            or (classes and _CHROME_CLASS.search(classes))
-            or (tag.name in ("header", "footer", "aside") and tag.find_parent(_SECTIONING) is None)
-        ):
-            doomed.append(tag)
+    """Remove everything that is not document text (see ``_HTML_DROP`` and ``_CHROME_*``).
+
+    One walk from the top that never enters a removed element, so the cost
+    stays linear however deeply the markup nests. A header, footer or aside
+    inside an article, section or main belongs to it and stays.
+    """
+    from bs4 import Tag
+
+    doomed: list[object] = []
+    stack: list[tuple[object, bool]] = [(soup, False)]  # (element, inside a sectioning element)
+    while stack:
+        parent, sectioned = stack.pop()
+        for tag in parent.contents:  # type: ignore[attr-defined]
+            if not isinstance(tag, Tag):
+                continue
+            role = str(tag.get("role") or "").lower()
+            classes = " ".join(tag.get("class") or ())
+            if (
+                tag.name in _HTML_DROP
+                or tag.has_attr("hidden")
+                or str(tag.get("aria-hidden") or "").lower() == "true"
+                or role in _CHROME_ROLES
+                or (classes and _CHROME_CLASS.search(classes))
+                or (tag.name in ("header", "footer", "aside") and not sectioned)
+            ):
+                doomed.append(tag)
+            else:
+                stack.append((tag, sectioned or tag.name in _SECTIONING))
     for tag in doomed:
-        if not getattr(tag, "decomposed", False):
-            tag.decompose()
+        tag.decompose()
 
 
 def _main_content(soup: object) -> object:
@@ -439,66 +455,64 @@ def _inline(tag: object) -> str:
     return " ".join(tag.get_text(" ").split())  # type: ignore[attr-defined]
 
 
-def _table_lines(table: object) -> list[str]:
-    """Caption and rows of one table: a line per row, cells joined by " | "."""
-    lines = []
-    caption = table.find("caption")  # type: ignore[attr-defined]
-    if caption is not None and caption.find_parent("table") is table and _inline(caption):
-        lines.append(_inline(caption))
-    for row in table.find_all("tr"):  # type: ignore[attr-defined]
-        if row.find_parent("table") is not table:
-            continue  # a nested table's row is read with its own cell
-        cells = [_inline(cell) for cell in row.find_all(("td", "th"), recursive=False)]
-        cells = [cell for cell in cells if cell]
-        if cells:
-            lines.append(" | ".join(cells))
-    return lines
-
-
 def _flatten(root: object) -> str:
     """Visible text of ``root``, one block element per line, paragraphs apart.
 
-    Walks the tree with an explicit stack, so deeply nested (hostile) markup
-    cannot exhaust Python's recursion limit.
+    One walk with an explicit stack, so deeply nested (hostile) markup can
+    neither exhaust Python's recursion limit nor take quadratic time. A table
+    row is one line, its cells joined by " | "; inside a cell, blocks run on
+    with a space so the row stays one line.
     """
     from bs4 import NavigableString, Tag
     from bs4.element import PreformattedString
 
     parts: list[str] = []
-    stack: list[tuple[object, bool]] = [(root, True)]
+    # (node, entering, inside <pre>, inside a table cell)
+    stack: list[tuple[object, bool, bool, bool]] = [(root, True, False, False)]
     while stack:
-        node, entering = stack.pop()
+        node, entering, in_pre, in_cell = stack.pop()
         if isinstance(node, NavigableString):
             if not isinstance(node, PreformattedString):  # comments, doctypes, CDATA
-                in_pre = node.find_parent("pre") is not None
-                parts.append(str(node).replace("\n", _LINE) if in_pre else _HTML_SPACE.sub(" ", str(node)))
+                data = str(node)
+                parts.append(data.replace("\n", _LINE) if in_pre and not in_cell else _HTML_SPACE.sub(" ", data))
             continue
         if not isinstance(node, Tag):
             continue
         name = node.name
-        if not entering:
+        if in_cell:  # inside a cell every break is a space; a nested table's cells still part with " | "
+            if name in ("td", "th") and entering:
+                parts.append(_CELL)
+            elif name in _HTML_PARAGRAPH or name in _HTML_LINE or name in _HTML_TABLE or name in ("br", "hr"):
+                parts.append(" ")
+        elif not entering:
             parts.append(_PARA if name in _HTML_PARAGRAPH else _LINE)
             continue
-        if re.fullmatch(r"h[1-6]", name):
+        elif re.fullmatch(r"h[1-6]", name):
             text = _inline(node)
             if text:
                 parts.extend((_PARA, "#" * int(name[1]) + " " + text, _PARA))
             continue
-        if name == "table":
-            parts.extend((_PARA, _LINE.join(_table_lines(node)), _PARA))
-            continue
-        if name in ("br", "hr"):
+        elif name in ("br", "hr"):
             parts.append(_PARA if name == "hr" else _LINE)
             continue
-        if name in _HTML_PARAGRAPH or name in _HTML_LINE:
+        elif name in ("td", "th"):
+            parts.append(_CELL)
+            in_cell = True
+        elif name in _HTML_PARAGRAPH or name in _HTML_LINE or name in _HTML_TABLE:
             parts.append(_PARA if name in _HTML_PARAGRAPH else _LINE)
             if name == "li":
                 parts.append("- ")
-            stack.append((node, False))
-        stack.extend((child, True) for child in reversed(node.contents))
+            stack.append((node, False, in_pre, in_cell))
+        if not entering:
+            continue
+        in_pre = in_pre or name == "pre"
+        stack.extend((child, True, in_pre, in_cell) for child in reversed(node.contents))
     text = "".join(parts)
     # Resolve breaks: a run of markers is a paragraph break if any of them is one.
     text = re.sub(r"[ \t]*(?:\x00[LP][ \t]*)+", lambda m: "\n\n" if _PARA in m.group(0) else "\n", text)
+    # Cells: none before a row's first or after its last; one " | " between (empty cells drop out).
+    text = re.sub(r"^[ \t]*(?:\x00C[ \t]*)+|[ \t]*(?:\x00C[ \t]*)+$", "", text, flags=re.M)
+    text = re.sub(r"[ \t]*(?:\x00C[ \t]*)+", " | ", text)
     text = re.sub(r"[ \t]+\n", "\n", text)
     text = re.sub(r"\n[ \t]+", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text)

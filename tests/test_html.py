@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from qa.chunking import ChunkSettings
 from qa.clean import clean_document
 from qa.ingest import parse_file
@@ -170,10 +173,32 @@ a     b</pre><!-- a comment --><p>caf&eacute; &amp; tea&nbsp;time</p>"""
 def test_nested_table_rows_are_not_repeated() -> None:
     page = "<table><tr><td>Outer</td><td><table><tr><td>inner a</td><td>inner b</td></tr></table></td></tr></table>"
     text = html_to_text(page)[1]
-    assert text == "Outer | inner a inner b"
+    assert text == "Outer | inner a | inner b"
 
 
 def test_broken_and_deeply_nested_markup_reads() -> None:
     assert html_to_text("<p>Unclosed <b>bold <i>both</p><p>next")[1] == "Unclosed bold both\n\nnext"
     deep = "<div>" * 20_000 + "deep text" + "</div>" * 20_000
     assert html_to_text(deep)[1] == "deep text"
+
+
+_TAGS = ["p", "div", "table", "tr", "td", "th", "ul", "li", "dl", "dt", "dd", "h2", "pre", "br", "nav", "main",
+         "header", "footer", "article", "script", "span", "b", "caption", "hr"]
+_piece = st.one_of(
+    st.sampled_from(_TAGS).map(lambda t: f"<{t}>"),
+    st.sampled_from(_TAGS).map(lambda t: f"</{t}>"),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30),
+    st.sampled_from(["&amp;", "&#0;", "&nbsp;", "<!-- c -->", "<![CDATA[x]]>", "\n", "  "]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(_piece, max_size=60))
+def test_any_markup_gives_clean_text(pieces: list[str]) -> None:
+    """Whatever the markup, the text has no break markers left, no blank runs and no untrimmed lines."""
+    title, text = html_to_text("".join(pieces))
+    assert "\x00" not in text and "\x00" not in title
+    assert "\n\n\n" not in text and text == text.strip()
+    assert all(line == line.strip(" \t") for line in text.split("\n"))
+    if "|" not in "".join(pieces):  # cells are joined only between two that have text
+        assert not any(line.startswith("|") or line.endswith("|") for line in text.split("\n"))
