@@ -200,9 +200,12 @@ def text_headings(text: str, kind: str) -> list[TextHeading]:
     return found
 
 
+_NOT_HEADING = re.compile(r"^(?:page\s+\d|(?:figure|table|chart|box|source|note)s?\s+\d)", re.I)
+
+
 def _plain_heading(line: str, *, first: bool) -> bool:
     """A stand-alone plain-text line that reads as a heading (or, first in the file, a title)."""
-    if line[:1].isspace() or _LIST_MARK.match(line):
+    if line[:1].isspace() or _LIST_MARK.match(line) or _NOT_HEADING.match(line):
         return False
     stripped = line.strip()
     words = stripped.split()

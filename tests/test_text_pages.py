@@ -143,6 +143,8 @@ def test_plain_text_headings_are_stand_alone_title_lines() -> None:
         "2 What the report recommended\n\n"
         "It recommended more time.\n\n"
         "Findings of the\n\n"
+        "Page 4\n\n"
+        "Table 2 Referrals by council\n\n"
         "Short line ending in a full stop.\n"
     )
     found = [h.text for h in text_headings(text, "txt")]
