@@ -179,12 +179,15 @@ def text_headings(text: str, kind: str) -> list[TextHeading]:
         starts.append(offset)
         offset += len(line) + 1
     fenced = False
+    first = True  # no text seen yet: a first line may be the document's title
     for i, line in enumerate(lines):
         if _FENCE.match(line):
             fenced = not fenced
+            first = False
             continue
         if fenced or not line.strip():
             continue
+        is_first, first = first, False
         atx = _ATX.match(line)
         if atx:
             found.append(TextHeading(starts[i], atx.group(2).strip()))
@@ -195,7 +198,7 @@ def text_headings(text: str, kind: str) -> list[TextHeading]:
             found.append(TextHeading(starts[i], line.strip()))
             continue
         if kind == "txt" and before and (i + 1 >= len(lines) or not lines[i + 1].strip()):
-            if _plain_heading(line, first=not any(l.strip() for l in lines[:i])):
+            if _plain_heading(line, first=is_first):
                 found.append(TextHeading(starts[i], line.strip()))
     return found
 
