@@ -358,9 +358,10 @@ def _utf16_without_bom(head: bytes) -> str | None:
 
 # --- HTML -------------------------------------------------------------------------------------
 
-# Never indexed: code, styling, embedded objects and form controls.
+# Never indexed: code, styling, embedded objects, form controls and menus. Not <form> itself:
+# some sites wrap the whole page in one.
 _HTML_DROP = ("script", "style", "noscript", "template", "head", "svg", "math", "iframe", "object",
-              "embed", "canvas", "button", "select", "input", "textarea", "form", "nav", "dialog")
+              "embed", "canvas", "button", "select", "input", "textarea", "nav", "dialog")
 # Page furniture by role or by class: menus, breadcrumbs, banners, "Is this page useful?".
 _CHROME_ROLES = {"navigation", "search", "banner", "contentinfo", "complementary"}
 _CHROME_CLASS = re.compile(
@@ -408,7 +409,8 @@ def _drop_chrome(soup: object) -> None:
 
     One walk from the top that never enters a removed element, so the cost
     stays linear however deeply the markup nests. A header, footer or aside
-    inside an article, section or main belongs to it and stays.
+    inside an article, section or main belongs to it and stays, and so does
+    a page-level header holding the page's <h1>.
     """
     from bs4 import Tag
 
@@ -420,18 +422,21 @@ def _drop_chrome(soup: object) -> None:
             if not isinstance(tag, Tag):
                 continue
             role = str(tag.get("role") or "").lower()
-            classes = " ".join(tag.get("class") or ())
+            classes = tag.get("class") or ()
+            classes = classes if isinstance(classes, str) else " ".join(classes)
+            # A page-level header is the site's banner, unless it holds the page's own title.
+            title_header = tag.name == "header" and not sectioned and tag.find("h1") is not None
             if (
                 tag.name in _HTML_DROP
                 or tag.has_attr("hidden")
                 or str(tag.get("aria-hidden") or "").lower() == "true"
                 or role in _CHROME_ROLES
                 or (classes and _CHROME_CLASS.search(classes))
-                or (tag.name in ("header", "footer", "aside") and not sectioned)
+                or (tag.name in ("header", "footer", "aside") and not sectioned and not title_header)
             ):
                 doomed.append(tag)
             else:
-                stack.append((tag, sectioned or tag.name in _SECTIONING))
+                stack.append((tag, sectioned or title_header or tag.name in _SECTIONING))
     for tag in doomed:
         tag.decompose()
 

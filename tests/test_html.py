@@ -151,6 +151,12 @@ def test_page_without_main_drops_page_level_header_nav_and_footer() -> None:
     assert "## Case study" in text and "By the evaluation team" in text and "Filed under case studies" in text
 
 
+def test_page_level_header_with_the_title_and_a_page_wide_form_are_kept() -> None:
+    page = """<body><form id="aspnetForm"><header class="page-header"><h1>Staying put</h1></header>
+    <p>Young people stayed with their foster carers after eighteen.</p><input value="hidden state"></form></body>"""
+    assert html_to_text(page)[1] == "# Staying put\n\nYoung people stayed with their foster carers after eighteen."
+
+
 def test_a_lone_article_is_the_main_content() -> None:
     page = """<body><div class="sidebar">Popular posts and adverts</div>
     <article><h1>Kinship care</h1><p>Grandparents looked after most of the children.</p></article></body>"""
