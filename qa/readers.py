@@ -522,8 +522,9 @@ def _flatten(root: object) -> str:
     # Resolve breaks: a run of markers is a paragraph break if any of them is one.
     text = re.sub(r"[ \t]*(?:\x00[LP][ \t]*)+", lambda m: "\n\n" if _PARA in m.group(0) else "\n", text)
     # Cells: none before a row's first or after its last; one " | " between (empty cells drop out).
-    text = re.sub(r"^[ \t]*(?:\x00C[ \t]*)+|[ \t]*(?:\x00C[ \t]*)+$", "", text, flags=re.M)
-    text = re.sub(r"[ \t]*(?:\x00C[ \t]*)+", " | ", text)
+    # A cell holding only no-break spaces (a common placeholder) is empty too.
+    text = re.sub(r"^[ \t\u00a0]*(?:\x00C[ \t\u00a0]*)+|[ \t\u00a0]*(?:\x00C[ \t\u00a0]*)+$", "", text, flags=re.M)
+    text = re.sub(r"[ \t\u00a0]*(?:\x00C[ \t\u00a0]*)+", " | ", text)
     text = re.sub(r"[ \t]+\n", "\n", text)
     text = re.sub(r"\n[ \t]+", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text)
