@@ -1,5 +1,10 @@
 """Read source files into raw pages: PDF (pypdf), plain text, Markdown and HTML.
 
+A PDF's pages are its physical pages. A text, Markdown or HTML document has
+none, so it is cut into pages at its headings (and long sections at
+paragraph breaks): a page is then one section, small enough to be one
+passage, and put together the pages are the document's text exactly.
+
 Every failure becomes a ``DocumentError`` whose reason tells the user what the
 file is and what to do, so an ingest can skip it and carry on.
 """
@@ -8,11 +13,9 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import html
 import logging
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,10 +33,12 @@ DEFAULT_MAX_CHARS = 20_000_000
 
 @dataclass(frozen=True)
 class RawPage:
-    """Text of one physical page (1-based) as extracted, with its printed label.
+    """Text of one page (1-based) as extracted, with its printed label.
 
-    ``label_is_printed`` is True when the label came from the file itself
-    (PDF /PageLabels), False when it is only the physical number.
+    For a PDF, a physical page; for a text document, a section or part of one
+    (see ``text_pages``), labelled with its number. ``label_is_printed`` is
+    True when the label came from the file itself (PDF /PageLabels), False
+    when it is only the page's number.
     """
 
     page: int
@@ -83,6 +88,10 @@ def read_document(
 
     Memory stays bounded by the limits: a text file is read only as far as
     ``max_chars`` characters can reach, and a PDF is parsed from the file on disk.
+    ``max_pages`` applies to PDFs; a text document's pages are its sections,
+    bounded by ``max_chars`` instead. Line ends of text documents read as
+    ``\n``; that and HTML's conversion to text are the only changes the
+    reader makes, so a text page is an exact slice of the text it read.
     """
     try:
         size = path.stat().st_size
@@ -99,7 +108,7 @@ def read_document(
             cut = bool(handle.read(1))
     except OSError as exc:
         raise DocumentError(rel_path, f"cannot be read ({exc.strerror or exc}); check its permissions") from exc
-    text = decode_text(data, rel_path, partial=cut)
+    text = decode_text(data, rel_path, partial=cut).replace("\r\n", "\n").replace("\r", "\n")
     del data
     if suffix in (".html", ".htm"):
         title, text = html_to_text(text)
@@ -115,14 +124,174 @@ def read_document(
         truncated = f"only the first {max_chars * 4:,} bytes were read (raise --max-chars to index all)"
     if not text.strip():
         raise DocumentError(rel_path, "contains no text; nothing to index")
+    pages, outline = text_pages(text, kind)
     return RawDocument(
         rel_path=rel_path,
         kind=kind,
-        pages=(RawPage(page=1, label="1", text=text),),
+        pages=pages,
         content_hash=digest,
         title=title,
+        outline=outline,
         truncated=truncated,
     )
+
+
+# --- pages of text documents --------------------------------------------------------------------
+
+PAGE_CHARS = 3000  # a section longer than this is cut at a paragraph (else line, sentence) boundary
+_TINY_SECTION = 120  # a heading with less text than this under it shares the next section's page
+_ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(\S.*?)(?:[ \t]+#+)?[ \t]*$")
+_SETEXT_RULE = re.compile(r"^ {0,3}(?:=+|-{2,})[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(?:```|~~~)")
+_LIST_MARK = re.compile(r"^\s*(?:[-*+\u2022\u2013>|]|\d+[.)]\s|[a-z][.)]\s)")
+_NUMBERED_HEADING = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?\s+)?[A-Z\u00c0-\u00de\u2018\u201c'\"(]")
+_DANGLING_END = {"a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "with", "by", "from", "at", "as"}
+_BREAKS = (
+    re.compile(r"\n[ \t]*\n\s*"),  # paragraph
+    re.compile(r"\n"),  # line
+    re.compile(r"(?<=[.!?])[\"'\u2019\u201d)\]]*[ \t]+"),  # sentence
+    re.compile(r"\s+"),  # word
+)
+
+
+@dataclass(frozen=True)
+class TextHeading:
+    """A heading found in a text document: where its line starts and what it says."""
+
+    offset: int
+    text: str
+
+
+def text_headings(text: str, kind: str) -> list[TextHeading]:
+    """Headings of a text, Markdown or HTML-derived document, in order.
+
+    Markdown: ``#`` lines and underlined (setext) headings, not inside code
+    fences. HTML text carries its h1-h6 as ``#`` lines. Plain text also gets
+    short stand-alone lines that read as titles (capitalised, no end
+    punctuation, no colon, blank lines around), and a one-line first
+    paragraph, which is the document's title.
+    """
+    found: list[TextHeading] = []
+    lines = text.split("\n")
+    starts = []
+    offset = 0
+    for line in lines:
+        starts.append(offset)
+        offset += len(line) + 1
+    fenced = False
+    first = True  # no text seen yet: a first line may be the document's title
+    for i, line in enumerate(lines):
+        if _FENCE.match(line):
+            fenced = not fenced
+            first = False
+            continue
+        if fenced or not line.strip():
+            continue
+        is_first, first = first, False
+        atx = _ATX.match(line)
+        if atx:
+            found.append(TextHeading(starts[i], atx.group(2).strip()))
+            continue
+        before = i == 0 or not lines[i - 1].strip()
+        after = i + 1 < len(lines) and lines[i + 1]
+        if kind != "html" and before and after and _SETEXT_RULE.match(after) and not _LIST_MARK.match(line):
+            found.append(TextHeading(starts[i], line.strip()))
+            continue
+        if kind == "txt" and before and (i + 1 >= len(lines) or not lines[i + 1].strip()):
+            if _plain_heading(line, first=is_first):
+                found.append(TextHeading(starts[i], line.strip()))
+    return found
+
+
+_NOT_HEADING = re.compile(r"^(?:page\s+\d|(?:figure|table|chart|box|source|note)s?\s+\d)", re.I)
+
+
+def _plain_heading(line: str, *, first: bool) -> bool:
+    """A stand-alone plain-text line that reads as a heading (or, first in the file, a title)."""
+    if line[:1].isspace() or _LIST_MARK.match(line) or _NOT_HEADING.match(line):
+        return False
+    stripped = line.strip()
+    words = stripped.split()
+    letters = sum(c.isalpha() for c in stripped)
+    return (
+        len(stripped) <= (110 if first else 80)
+        and len(words) <= (20 if first else 10)
+        and bool(_NUMBERED_HEADING.match(stripped))
+        and letters >= 3
+        and letters >= 0.6 * len("".join(words))
+        and ":" not in stripped
+        and not stripped.endswith((".", ",", ";", "!", "-", "\u2026"))
+        and words[-1].lower() not in _DANGLING_END
+    )
+
+
+def page_spans(text: str, headings: list[TextHeading], limit: int = PAGE_CHARS) -> list[tuple[int, int]]:
+    """Cut ``text`` into consecutive (start, end) spans that cover it exactly.
+
+    A page starts at each heading, so a page is one section and its section is
+    the heading of its own text; a heading with (almost) nothing under it
+    shares the next section's page. A section longer than ``limit`` is cut
+    into nearly equal parts at paragraph breaks (else lines, sentences, words).
+    """
+    cuts = [0]
+    # The heading that opens the current page, if one does: its own line is not "text under it".
+    opener = headings[0] if headings and not text[: headings[0].offset].strip() else None
+    for heading in headings:
+        if heading.offset <= cuts[-1]:
+            continue
+        body_start = cuts[-1] if opener is None else text.find("\n", opener.offset, heading.offset) + 1 or heading.offset
+        if len(text[body_start : heading.offset].strip()) < _TINY_SECTION:
+            continue  # (almost) nothing under the page's heading yet: this section shares its page
+        cuts.append(heading.offset)
+        opener = heading
+    bounds = cuts + [len(text)]
+    spans: list[tuple[int, int]] = []
+    for start, end in zip(bounds, bounds[1:]):
+        pos = start
+        for cut in _long_cuts(text, start, end, limit):
+            spans.append((pos, cut))
+            pos = cut
+        spans.append((pos, end))
+    return spans
+
+
+def _long_cuts(text: str, start: int, end: int, limit: int) -> list[int]:
+    """Where to cut ``text[start:end]`` so no part is longer than ``limit`` (near-equal parts)."""
+    cuts: list[int] = []
+    pos = start
+    while end - pos > limit:
+        parts = -(-(end - pos) // limit)
+        ideal = pos + (end - pos) // parts
+        lo, hi = pos + limit // 3, pos + limit
+        cut = hi
+        for pattern in _BREAKS:
+            ends = [m.end() for m in pattern.finditer(text, lo, hi) if lo < m.end() <= hi and m.end() < end]
+            if ends:
+                cut = min(ends, key=lambda e: abs(e - ideal))
+                break
+        cuts.append(cut)
+        pos = cut
+    return cuts
+
+
+def text_pages(text: str, kind: str, limit: int = PAGE_CHARS) -> tuple[tuple[RawPage, ...], tuple[tuple[int, str], ...]]:
+    """Pages of a text document, and its headings as an outline of (page, heading).
+
+    The pages' texts put together are exactly ``text``. Each page's label is its
+    number: a text has no printed page numbers, and its citations name the
+    section instead. The outline lets cleaning know plain-text and underlined
+    headings, which it cannot tell from ordinary lines by itself.
+    """
+    headings = text_headings(text, kind)
+    spans = page_spans(text, headings, limit)
+    pages = tuple(RawPage(page=n, label=str(n), text=text[s:e]) for n, (s, e) in enumerate(spans, start=1))
+    outline: list[tuple[int, str]] = []
+    index = 0
+    for heading in headings:
+        while index + 1 < len(spans) and spans[index + 1][0] <= heading.offset:
+            index += 1
+        outline.append((index + 1, heading.text))
+    return pages, tuple(outline)
 
 
 def decode_text(data: bytes, rel_path: str, *, partial: bool = False) -> str:
@@ -187,56 +356,181 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
-class _TextExtractor(HTMLParser):
-    """Collect visible text of an HTML page, one block element per line."""
+# --- HTML -------------------------------------------------------------------------------------
 
-    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "table", "ul", "ol", "title"}
-    _SKIP = {"script", "style", "noscript", "template", "head"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title = ""
-        self._skip = 0
-        self._in_title = False
-        self._heading = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        if tag in self._SKIP:
-            self._skip += 1
-        if tag in self._BLOCK:
-            self.parts.append("\n")
-        if re.fullmatch(r"h[1-6]", tag):
-            self.parts.append("#" * int(tag[1]) + " ")
-            self._heading = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        if tag in self._SKIP and self._skip:
-            self._skip -= 1
-        if tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-            return
-        if not self._skip:
-            self.parts.append(data)
+# Never indexed: code, styling, embedded objects, form controls and menus. Not <form> itself:
+# some sites wrap the whole page in one.
+_HTML_DROP = ("script", "style", "noscript", "template", "head", "svg", "math", "iframe", "object",
+              "embed", "canvas", "button", "select", "input", "textarea", "nav", "dialog")
+# Page furniture by role or by class: menus, breadcrumbs, banners, "Is this page useful?".
+_CHROME_ROLES = {"navigation", "search", "banner", "contentinfo", "complementary"}
+_CHROME_CLASS = re.compile(
+    r"breadcrumb|skip-link|cookie-(?:banner|message)|gem-c-feedback|govuk-feedback|related-nav|phase-banner|"
+    r"print-link|share-links",
+    re.I,
+)
+_SECTIONING = ("article", "main", "section")
+# Elements that end a line, and those that stand as a paragraph of their own.
+_HTML_LINE = {"div", "li", "dt", "dd", "tr", "thead", "tbody", "tfoot", "caption", "figcaption", "summary", "legend", "option", "label"}
+_HTML_PARAGRAPH = {"p", "ul", "ol", "dl", "blockquote", "pre", "figure", "section", "article", "main", "aside",
+                   "details", "hr", "address", "fieldset", "header", "footer", "table", "body", "html", "hgroup"}
+_HTML_SPACE = re.compile(r"[ \t\n\r\f\v]+")  # HTML's own whitespace; a no-break space is text
+_HTML_TABLE = {"table", "thead", "tbody", "tfoot", "tr"}  # "table" is a paragraph, a row a line
+_LINE = "\x00L"  # break markers, resolved once the whole page is walked
+_PARA = "\x00P"
+_CELL = "\x00C"
 
 
 def html_to_text(source: str) -> tuple[str, str]:
-    """Return (title, visible text) of an HTML page; headings become Markdown '#' lines."""
-    parser = _TextExtractor()
-    parser.feed(source)
-    parser.close()
-    text = "".join(parser.parts)
-    text = re.sub(r"[ \t]+", " ", text)
-    text = re.sub(r"\n\s*\n+", "\n\n", text)
-    return html.unescape(parser.title).strip(), text.strip()
+    """Return (title, visible main text) of an HTML page.
+
+    Parsed with BeautifulSoup (stdlib ``html.parser``), so broken markup reads as a
+    browser would show it. Only the main content is kept when the page marks it
+    (``<main>``, ``role=main``, ``#main-content``/``#content``, a lone ``<article>``),
+    as on GOV.UK; navigation, banners, footers, breadcrumbs, forms, scripts and
+    styles are never indexed. Headings become Markdown ``#`` lines (so they become
+    sections), table rows become lines with cells joined by `` | ``, and each list
+    item, term and definition gets a line of its own, so cells never run together.
+    """
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(source.replace("\x00", ""), "html.parser")  # NUL is no text, and marks breaks below
+    # The page's <title>, not one labelling an inline SVG picture.
+    title_tag = next((t for t in soup.find_all("title") if t.find_parent("svg") is None), None)
+    title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
+    title = re.sub(r"\s+[-\u2013|]\s+GOV\.UK$", "", title)
+    _drop_chrome(soup)
+    root = _main_content(soup)
+    return title, _flatten(root)
+
+
+def _drop_chrome(soup: object) -> None:
+    """Remove everything that is not document text (see ``_HTML_DROP`` and ``_CHROME_*``).
+
+    One walk from the top that never enters a removed element, so the cost
+    stays linear however deeply the markup nests. A header, footer or aside
+    inside an article, section or main belongs to it and stays, and so does
+    a page-level header holding the page's <h1>.
+    """
+    from bs4 import Tag
+
+    doomed: list[object] = []
+    stack: list[tuple[object, bool]] = [(soup, False)]  # (element, inside a sectioning element)
+    while stack:
+        parent, sectioned = stack.pop()
+        for tag in parent.contents:  # type: ignore[attr-defined]
+            if not isinstance(tag, Tag):
+                continue
+            role = str(tag.get("role") or "").lower()
+            classes = tag.get("class") or ()
+            classes = classes if isinstance(classes, str) else " ".join(classes)
+            # A page-level header is the site's banner, unless it holds the page's own title.
+            title_header = tag.name == "header" and not sectioned and tag.find("h1") is not None
+            if (
+                tag.name in _HTML_DROP
+                or tag.has_attr("hidden")
+                or str(tag.get("aria-hidden") or "").lower() == "true"
+                or role in _CHROME_ROLES
+                or (classes and _CHROME_CLASS.search(classes))
+                or (tag.name in ("header", "footer", "aside") and not sectioned and not title_header)
+            ):
+                doomed.append(tag)
+            else:
+                stack.append((tag, sectioned or title_header or tag.name in _SECTIONING))
+    for tag in doomed:
+        tag.decompose()
+
+
+def _main_content(soup: object) -> object:
+    """The element holding the page's own content, else the body.
+
+    ``<main>`` or ``role=main`` with text is trusted; ``#main-content``, ``#content``
+    or a lone ``<article>`` only when it holds more than half the page's text.
+    """
+    body = soup.find("body") or soup  # type: ignore[attr-defined]
+    for tag in (soup.find("main"), soup.find(attrs={"role": "main"})):  # type: ignore[attr-defined]
+        if tag is not None and tag.get_text(strip=True):
+            return tag
+    # Weaker signs (an id, a lone article) count only when they hold most of the page's text.
+    articles = soup.find_all("article")  # type: ignore[attr-defined]
+    guesses = [soup.find(id="main-content"), soup.find(id="content")] + (articles if len(articles) == 1 else [])  # type: ignore[attr-defined]
+    whole = len("".join(body.get_text().split()))
+    for tag in guesses:
+        if tag is not None and len("".join(tag.get_text().split())) * 2 > whole:
+            return tag
+    return body
+
+
+def _inline(tag: object) -> str:
+    """A tag's text on one line, whitespace collapsed."""
+    return " ".join(tag.get_text(" ").split())  # type: ignore[attr-defined]
+
+
+def _flatten(root: object) -> str:
+    """Visible text of ``root``, one block element per line, paragraphs apart.
+
+    One walk with an explicit stack, so deeply nested (hostile) markup can
+    neither exhaust Python's recursion limit nor take quadratic time. A table
+    row is one line, its cells joined by " | "; inside a cell, blocks run on
+    with a space so the row stays one line.
+    """
+    from bs4 import NavigableString, Tag
+    from bs4.element import PreformattedString
+
+    parts: list[str] = []
+    # (node, entering, inside <pre>, inside a table cell)
+    stack: list[tuple[object, bool, bool, bool]] = [(root, True, False, False)]
+    while stack:
+        node, entering, in_pre, in_cell = stack.pop()
+        if isinstance(node, NavigableString):
+            if not isinstance(node, PreformattedString):  # comments, doctypes, CDATA
+                data = str(node)
+                parts.append(data.replace("\n", _LINE) if in_pre and not in_cell else _HTML_SPACE.sub(" ", data))
+            continue
+        if not isinstance(node, Tag):
+            continue
+        name = node.name
+        if in_cell:  # inside a cell every break is a space; a nested table's cells still part with " | "
+            if name in ("td", "th") and entering:
+                parts.append(_CELL)
+            elif name in _HTML_PARAGRAPH or name in _HTML_LINE or name in _HTML_TABLE or name in ("br", "hr"):
+                parts.append(" ")
+        elif not entering:
+            parts.append(_PARA if name in _HTML_PARAGRAPH else _LINE)
+            continue
+        elif re.fullmatch(r"h[1-6]", name):
+            text = _inline(node)
+            if text:
+                parts.extend((_PARA, "#" * int(name[1]) + " " + text, _PARA))
+            continue
+        elif name in ("br", "hr"):
+            parts.append(_PARA if name == "hr" else _LINE)
+            continue
+        elif name in ("td", "th"):
+            parts.append(_CELL)
+            in_cell = True
+        elif name in _HTML_PARAGRAPH or name in _HTML_LINE or name in _HTML_TABLE:
+            parts.append(_PARA if name in _HTML_PARAGRAPH else _LINE)
+            if name == "li":
+                parts.append("- ")
+            stack.append((node, False, in_pre, in_cell))
+        if not entering:
+            continue
+        in_pre = in_pre or name == "pre"
+        stack.extend((child, True, in_pre, in_cell) for child in reversed(node.contents))
+    text = "".join(parts)
+    # Resolve breaks: a run of markers is a paragraph break if any of them is one.
+    text = re.sub(r"[ \t]*(?:\x00[LP][ \t]*)+", lambda m: "\n\n" if _PARA in m.group(0) else "\n", text)
+    # Cells: none before a row's first or after its last; one " | " between (empty cells drop out).
+    # A cell holding only no-break spaces (a common placeholder) is empty too.
+    text = re.sub(r"^[ \t\u00a0]*(?:\x00C[ \t\u00a0]*)+|[ \t\u00a0]*(?:\x00C[ \t\u00a0]*)+$", "", text, flags=re.M)
+    text = re.sub(r"[ \t\u00a0]*(?:\x00C[ \t\u00a0]*)+", " | ", text)
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = re.sub(r"\n[ \t]+", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    text = re.sub(r"^- *$\n?", "", text, flags=re.M)  # list items with no text
+    text = re.sub(r"^- {2,}", "- ", text, flags=re.M)
+    return text.strip()
 
 
 def _looks_like_html(data: bytes) -> bool:

@@ -124,7 +124,10 @@ def test_html_title_headings_and_hidden_parts(tmp_path: Path) -> None:
     assert "# Main finding" in text and "## Next steps" in text
     assert "Children\u2019s views were heard." in text
     assert "do not index" not in text and "color" not in text and "enable js" not in text
+    assert "- First\n- Second" in text  # each list item on a line of its own
     assert html_to_text("<p>a</p><p>b</p>")[1] == "a\n\nb"
+    # An inline SVG's <title> is not the page's.
+    assert html_to_text('<body><svg><title>Crown logo</title></svg><p>Text</p></body>') == ("", "Text")
 
 
 @pytest.mark.parametrize(
