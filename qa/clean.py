@@ -35,7 +35,10 @@ _CHAR_MAP = str.maketrans(
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PRIVATE_USE = re.compile(r"[\ue000-\uf8ff]")  # symbol-font glyphs, nearly always bullets
 _SPACES = re.compile(r"[ \u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_HYPHEN_BREAK = re.compile(r"(\w*[A-Za-z])-\n([a-z][\w'\u2019]*(?:-[A-Za-z][\w'\u2019]*)*)[ \n]?")
+# The look-behind starts a match only at the start of a word: without it the engine tried
+# every position inside a long run of word characters, each time scanning to its end
+# (quadratic: a 40,000-character "word" took 25 s, a 10 MB one never finished).
+_HYPHEN_BREAK = re.compile(r"(?<!\w)(\w*[A-Za-z])-\n([a-z][\w'\u2019]*(?:-[A-Za-z][\w'\u2019]*)*)[ \n]?")
 _VOCAB_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
 _EDGE_LINES = 3
 _PAGE_NUMBER_LINE = re.compile(r"^(?:page\s+)?[-\u2013(]?\s*(\d{1,4})\s*[-\u2013)]?(?:\s+of\s+\d{1,4})?$", re.I)
