@@ -10,12 +10,14 @@ reason and never stop the run.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import re
+import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -31,13 +33,16 @@ from .chunking import ChunkSettings, chunk_document, embedding_text, token_count
 from .clean import clean_document, title_heading
 from .embed import Embedder
 from .errors import DocumentError, IndexMismatchError
-from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, read_document, sha256_file
+from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, read_document
 from .records import DocMeta, Document, IngestReport, ParsedDocument, Skipped
 from .store import FORMAT_VERSION, GenerationWriter, IndexStore, Manifest, current_generation, mismatch, prune, write_lock
 
 log = logging.getLogger(__name__)
 
 SOURCES_CSV = "sources.csv"
+DEFAULT_PARSE_TIMEOUT = 300.0
+DEFAULT_WORKER_MEMORY_MB = 4096
+DEFAULT_MAX_FILE_MB = 1024
 SOURCES_COLUMNS = ("path", "title", "authors", "year", "publisher", "url", "licence")
 
 
@@ -48,7 +53,10 @@ class IngestSettings:
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     max_pages: int = DEFAULT_MAX_PAGES
     max_chars: int = DEFAULT_MAX_CHARS
-    workers: int | None = None  # parsing processes; None: one per core, at most 4; 0: in-process
+    workers: int | None = None  # parsing processes; None: one per core, at most 4; 0: in-process (no time limit)
+    parse_timeout: float = DEFAULT_PARSE_TIMEOUT  # seconds one file may take to read, clean and chunk
+    worker_memory_mb: int = DEFAULT_WORKER_MEMORY_MB  # address space of one parsing process; 0: no cap
+    max_file_mb: int = DEFAULT_MAX_FILE_MB  # larger files are skipped unread
     batch_size: int = 4  # texts per encoder batch: the fastest measured on two cores (docs/benchmarks.md)
     follow_symlinks: bool = False
     progress: bool = False
@@ -68,6 +76,9 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _valid_name(name: str) -> bool:
     """False for names the file system gave as undecodable bytes (Python keeps them as surrogates).
 
@@ -80,11 +91,14 @@ def _valid_name(name: str) -> bool:
     return True
 
 
-def discover(corpus_dir: Path, follow_symlinks: bool = False) -> tuple[list[tuple[Path, str]], list[Skipped]]:
+def discover(corpus_dir: Path, follow_symlinks: bool = False,
+             max_bytes: int = DEFAULT_MAX_FILE_MB * 2**20) -> tuple[list[tuple[Path, str]], list[Skipped]]:
     """Supported files under ``corpus_dir`` (recursively, sorted), and the ones refused.
 
     Hidden files and folders are ignored. Symbolic links are not followed unless
     asked; a link loop or a link out of the corpus is named in the skip list.
+    Only regular files of at most ``max_bytes`` are documents: a FIFO or device
+    named ``x.pdf`` would block the reader, a huge file would exhaust memory.
     """
     root = corpus_dir.resolve()
     found: list[tuple[Path, str]] = []
@@ -127,6 +141,9 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False) -> tuple[list[tupl
                 shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 skipped.append(Skipped(shown, "its file name is not valid UTF-8; rename the file"))
                 continue
+            if _CONTROL_CHARS.search(rel):
+                skipped.append(Skipped(_CONTROL_CHARS.sub("?", rel), "its name holds control characters; rename the file"))
+                continue
             if path.is_symlink():
                 try:
                     target = path.resolve(strict=True)
@@ -136,7 +153,17 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False) -> tuple[list[tupl
                 if not follow_symlinks and not target.is_relative_to(root):
                     skipped.append(Skipped(rel, "symbolic link pointing outside the corpus; not followed (use --follow-symlinks)"))
                     continue
-            if not path.is_file():
+            try:
+                st = path.stat()
+            except OSError as exc:
+                skipped.append(Skipped(rel, f"cannot be read ({exc.strerror or exc}); check the file", passing=True))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                if not stat.S_ISDIR(st.st_mode):
+                    skipped.append(Skipped(rel, "is not a regular file (a pipe, socket or device); not read"))
+                continue
+            if st.st_size > max_bytes:
+                skipped.append(Skipped(rel, f"is larger than {max_bytes / 2**20:g} MB; split it or raise --max-file-mb"))
                 continue
             found.append((path, rel))
     return found, skipped
@@ -171,10 +198,38 @@ def read_catalogue(corpus_dir: Path) -> dict[str, DocMeta]:
     return catalogue
 
 
+def _hash_source(path: Path) -> str:
+    """sha256 of a source file; opened without blocking and refused unless it is a regular file.
+
+    A file swapped for a FIFO after it was listed would otherwise block here forever.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        digest = hashlib.sha256()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _file_key(path: Path, meta: DocMeta | None) -> str:
     """Content sha256 plus the catalogue entry: either changing means re-embedding."""
     meta_part = hashlib.sha256(json.dumps(asdict(meta), sort_keys=True).encode()).hexdigest()[:16] if meta else "-"
-    return f"{sha256_file(path)}:{meta_part}"
+    return f"{_hash_source(path)}:{meta_part}"
+
+
+def _sources(files: list[tuple[Path, str]], catalogue: dict[str, DocMeta]) -> tuple[list[SourceFile], list[Skipped]]:
+    """Each listed file with its key; a file that cannot be hashed now (gone, unreadable) is a passing skip."""
+    sources: list[SourceFile] = []
+    skipped: list[Skipped] = []
+    for path, rel in files:
+        meta = catalogue.get(rel)
+        try:
+            sources.append(SourceFile(path, rel, _file_key(path, meta), meta))
+        except OSError as exc:
+            skipped.append(Skipped(rel, f"cannot be read ({exc.strerror or exc}); check the file and its permissions", passing=True))
+    return sources, skipped
 
 
 def _title_from_name(rel_path: str) -> str:
@@ -208,6 +263,12 @@ class Parsed:
 
 def _parse(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSettings,
            tokenizer_file: str | None, max_pages: int, max_chars: int) -> Parsed:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise DocumentError(rel_path, f"cannot be read ({exc.strerror or exc}); check the file") from exc
+    if not stat.S_ISREG(mode):  # replaced by a pipe or device since it was listed
+        raise DocumentError(rel_path, "is not a regular file (a pipe, socket or device); not read")
     raw = read_document(Path(path), rel_path, max_pages=max_pages, max_chars=max_chars)
     pages, headings = clean_document(raw)
     if not any(p.text.strip() for p in pages):
@@ -228,9 +289,13 @@ def _parse_or_skip(args: tuple) -> Parsed | Skipped:
     try:
         return _parse(*args)
     except DocumentError as exc:
-        return Skipped(exc.path, exc.reason)
+        cause = exc.__cause__
+        return Skipped(exc.path, exc.reason, passing=isinstance(cause, OSError))
+    except OSError as exc:  # gone, unreadable or failing between listing and reading
+        return Skipped(args[1], f"cannot be read ({exc.strerror or exc}); check the file and its permissions", passing=True)
     except MemoryError:
-        return Skipped(args[1], "too large to read in memory; lower --max-pages/--max-chars or split the file")
+        return Skipped(args[1], "too large to read in memory; lower --max-pages/--max-chars, raise --worker-memory-mb "
+                       "or split the file", passing=True)
     except RecursionError:
         return Skipped(args[1], "is nested too deeply to read (a damaged or hostile file); download it again")
     except Exception as exc:  # noqa: BLE001 - one unexpected failure must not stop the ingest
@@ -240,58 +305,159 @@ def _parse_or_skip(args: tuple) -> Parsed | Skipped:
 
 ParseFunction = Callable[[tuple], "Parsed | Skipped"]
 _DIED = "crashed its reader process twice (out of memory, or a fault in the PDF library); split or re-save the file"
+_PR_SET_PDEATHSIG = 1
 
 
-def _parse_isolated(job: tuple, parse: ParseFunction, context: multiprocessing.context.BaseContext) -> Parsed | Skipped:
-    """Parse one file in a process of its own, so a crash is pinned on that file."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to kill this process when its parent dies (even by SIGKILL).
+
+    Without it a worker outlives a killed ingest, holding the caller's stdout
+    open, so ``qa ingest | tee`` never ends. Elsewhere this is a no-op.
+    """
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            return pool.submit(parse, job).result()
-    except BrokenProcessPool:
-        return Skipped(job[1], _DIED)
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
 
 
-def _parse_all(jobs: list[tuple], workers: int, parse: ParseFunction = _parse_or_skip) -> Iterator[Parsed | Skipped]:
-    """Parse files, in worker processes when asked; yields each result as it finishes.
+def _limit_memory(limit_bytes: int) -> None:
+    """Cap this process's address space, so a hostile file raises MemoryError instead of swapping."""
+    if limit_bytes <= 0:
+        return
+    try:
+        import resource
 
-    If a worker dies (killed by the OS for memory, or a crash in a parser), the
-    pool breaks and every file in flight is suspect: each is parsed again in a
-    process of its own, which either succeeds (it was a bystander or a passing
-    fault) or pins the crash on that file, which is then skipped. The other
-    files go on in a new pool. The main process never parses in worker mode,
-    so a crashing file cannot take the ingest down.
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit_bytes = min(limit_bytes, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, hard))
+    except (ImportError, ValueError, OSError) as exc:
+        log.info("cannot cap a reader process's memory: %s", exc)
+
+
+def _worker_main(conn, parse: ParseFunction, parent_pid: int, memory_bytes: int) -> None:  # type: ignore[no-untyped-def]
+    """A reader process: parse each job it is sent and send the result back; ``None`` ends it."""
+    _die_with_parent(parent_pid)
+    _limit_memory(memory_bytes)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        conn.send(parse(job))
+
+
+class _Worker:
+    """One reader process working on at most one file, so a hang or crash is that file's."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, parse: ParseFunction, memory_bytes: int) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, parse, os.getpid(), memory_bytes), daemon=True)
+        self.process.start()
+        child.close()
+        self.job: tuple | None = None
+        self.started = 0.0
+
+    def give(self, job: tuple) -> None:
+        self.job = job
+        self.started = time.monotonic()
+        self.conn.send(job)
+
+    def stop(self, kill: bool = False) -> None:
+        if not kill and self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                kill = True
+            else:
+                self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+        self.process.close()
+
+
+def _timed_out(job: tuple, seconds: float) -> Skipped:
+    return Skipped(job[1], f"took longer than {seconds:g} s to read; split the file or raise --parse-timeout", passing=True)
+
+
+def _parse_all(jobs: list[tuple], workers: int, parse: ParseFunction = _parse_or_skip, *,
+               timeout: float | None = None, memory_bytes: int = 0) -> Iterator[Parsed | Skipped]:
+    """Parse files, in worker processes when ``workers`` > 0; yields each result as it finishes.
+
+    Each worker reads one file at a time. A file still being read after
+    ``timeout`` seconds has its worker killed and is skipped (named "took
+    longer than"); the others go on in a fresh worker. A worker that dies
+    (killed by the OS for memory, a crash in a parser) gets its file read once
+    more in a fresh process, in case the fault was passing; a second death
+    skips the file. Workers cap their memory at ``memory_bytes`` and die with
+    this process, so a killed ingest leaves no reader behind. With
+    ``workers`` <= 0 files are parsed here, without a time limit.
     """
     queue = deque(jobs)
-    if workers <= 0 or len(queue) <= 1:
+    if workers <= 0:
         for job in queue:
             yield parse(job)
         return
+    from multiprocessing.connection import wait as wait_any
+
     context = multiprocessing.get_context("spawn")  # torch's threads make fork unsafe
-    while queue:
-        suspects: list[tuple] = []
-        try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                pending: dict[Future, tuple] = {}
-                while (queue or pending) and not suspects:
-                    while queue and len(pending) < workers * 2:
-                        job = queue.popleft()
-                        pending[pool.submit(parse, job)] = job
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        job = pending.pop(future)
-                        try:
-                            result = future.result()
-                        except BrokenProcessPool:
-                            suspects.append(job)
-                            continue
+    crashed: set[str] = set()
+    pool: list[_Worker] = []
+    try:
+        while queue or any(w.job is not None for w in pool):
+            for w in pool:
+                if w.job is None and queue:
+                    w.give(queue.popleft())
+            while queue and len(pool) < workers:
+                w = _Worker(context, parse, memory_bytes)
+                pool.append(w)
+                w.give(queue.popleft())
+            busy = [w for w in pool if w.job is not None]
+            wait_for: float | None = None
+            if timeout is not None:
+                now = time.monotonic()
+                wait_for = max(0.0, min(w.started + timeout - now for w in busy))
+            ready = set(wait_any([w.conn for w in busy] + [w.process.sentinel for w in busy], wait_for))
+            for w in busy:
+                job = w.job
+                assert job is not None
+                result: Parsed | Skipped | None = None
+                if w.conn in ready:
+                    try:
+                        result = w.conn.recv()
+                    except (EOFError, OSError):
+                        result = None
+                    if result is not None:
+                        w.job = None
                         yield result
-                suspects.extend(pending.values())
-        except BrokenProcessPool:
-            pass  # raised again by shutdown; the suspects are already listed
-        if suspects:
-            log.warning("a reader process died; reading %d file(s) again one at a time", len(suspects))
-        for job in suspects:
-            yield _parse_isolated(job, parse, context)
+                        continue
+                if result is None and (w.process.sentinel in ready or w.conn in ready):
+                    pool.remove(w)
+                    w.stop(kill=True)
+                    if job[1] in crashed:
+                        yield Skipped(job[1], _DIED, passing=True)
+                    else:
+                        log.warning("the reader process for %s died; reading it again in a fresh one", job[1])
+                        crashed.add(job[1])
+                        queue.appendleft(job)
+                elif timeout is not None and time.monotonic() - w.started >= timeout:
+                    pool.remove(w)
+                    w.stop(kill=True)
+                    log.warning("%s took longer than %g s to read; its reader was stopped", job[1], timeout)
+                    yield _timed_out(job, timeout)
+    finally:
+        for w in pool:
+            w.stop(kill=any(x.job is not None for x in pool))
 
 
 def _size(path: Path) -> int:
@@ -302,14 +468,23 @@ def _size(path: Path) -> int:
         return 0
 
 
+PASSING = "passing"  # third item of a manifest skip entry: try the file again next time
+
+
+def _is_passing(entry: list[str]) -> bool:
+    return len(entry) > 2 and entry[2] == PASSING
+
+
 def _limits_suffix(settings: IngestSettings) -> str:
     return f"|limits:{settings.max_pages}:{settings.max_chars}"
 
 
 def _default_workers(n_jobs: int) -> int:
-    if n_jobs < 4:
+    """At least one worker process whenever there is a file to read: only a worker can be stopped
+    when a file takes too long, so even one file is not parsed in the main process."""
+    if n_jobs <= 0:
         return 0
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    return max(1, min(4, n_jobs, (os.cpu_count() or 2) - 1))
 
 
 def ingest(
@@ -345,11 +520,14 @@ def ingest(
                 old.close()
                 raise IndexMismatchError(f"the index in {index_dir} was {why}; rebuild with `qa ingest --rebuild`")
 
-        files, skipped = discover(corpus_dir, settings.follow_symlinks)
+        files, skipped = discover(corpus_dir, settings.follow_symlinks, max(0, settings.max_file_mb) * 2**20)
         catalogue = read_catalogue(corpus_dir)
-        sources = [SourceFile(p, rel, _file_key(p, catalogue.get(rel)), catalogue.get(rel)) for p, rel in files]
+        sources, unhashed = _sources(files, catalogue)
+        skipped.extend(unhashed)
         old_keys = dict(old.manifest.documents) if old else {}
-        old_skips = dict(old.manifest.skipped) if old else {}
+        # A skip for a passing reason (vanished, crashed, too slow) is tried again;
+        # only a lasting one (damaged, encrypted, empty) waits for the bytes to change.
+        old_skips = {rel: entry for rel, entry in old.manifest.skipped.items() if not _is_passing(entry)} if old else {}
         keys = {s.rel_path: s.key for s in sources}
         # A document cut short by a limit is stored under its key plus the limits,
         # so it is read again (and in full) once the limits are raised.
@@ -385,11 +563,13 @@ def ingest(
             total = embedded = 0
             truncated: dict[str, str] = {}
             notes: list[str] = []
-            for outcome in _parse_all(jobs, workers):
+            limits_memory = max(0, settings.worker_memory_mb) * 2**20
+            timeout = settings.parse_timeout if settings.parse_timeout > 0 else None
+            for outcome in _parse_all(jobs, workers, timeout=timeout, memory_bytes=limits_memory):
                 if isinstance(outcome, Skipped):
                     skipped.append(outcome)
                     if outcome.path in keys:
-                        bad[outcome.path] = [keys[outcome.path], outcome.reason]
+                        bad[outcome.path] = [keys[outcome.path], outcome.reason] + ([PASSING] if outcome.passing else [])
                     log.warning("skipped %s: %s", outcome.path, outcome.reason)
                     continue
                 result = outcome.document

@@ -91,10 +91,16 @@ class ParsedDocument:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file left out of the index, with the reason a user can act on."""
+    """A file left out of the index, with the reason a user can act on.
+
+    ``passing`` marks a reason that may not hold next time (the file vanished
+    or could not be opened, its reader crashed, ran out of time or memory):
+    such a file is tried again by the next ingest even if its bytes are unchanged.
+    """
 
     path: str
     reason: str
+    passing: bool = False
 
 
 @dataclass(frozen=True)
