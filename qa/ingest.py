@@ -160,7 +160,7 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False,
                 continue
             if not stat.S_ISREG(st.st_mode):
                 if not stat.S_ISDIR(st.st_mode):
-                    skipped.append(Skipped(rel, "is not a regular file (a pipe, socket or device); not read"))
+                    skipped.append(Skipped(rel, "is not a regular file (a pipe, socket or device); replace it with the document itself"))
                 continue
             if st.st_size > max_bytes:
                 skipped.append(Skipped(rel, f"is larger than {max_bytes / 2**20:g} MB; split it or raise --max-file-mb"))
@@ -268,7 +268,7 @@ def _parse(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSettin
     except OSError as exc:
         raise DocumentError(rel_path, f"cannot be read ({exc.strerror or exc}); check the file") from exc
     if not stat.S_ISREG(mode):  # replaced by a pipe or device since it was listed
-        raise DocumentError(rel_path, "is not a regular file (a pipe, socket or device); not read")
+        raise DocumentError(rel_path, "is not a regular file (a pipe, socket or device); replace it with the document itself")
     raw = read_document(Path(path), rel_path, max_pages=max_pages, max_chars=max_chars)
     pages, headings = clean_document(raw)
     if not any(p.text.strip() for p in pages):

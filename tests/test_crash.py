@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FakeEmbedder
 from corpora import build_index, load_reliability, snapshot
-from qa.errors import IndexLockedError
+from qa.errors import IndexLockedError, IndexWriteError
 from qa.ingest import IngestSettings, ingest
 from qa.store import IndexStore, current_generation, generations, write_lock
 
@@ -83,7 +83,7 @@ def test_failure_between_rename_and_switch(built: tuple[Path, Path, dict], monke
 
     monkeypatch.setattr(qa.store.os, "replace", failing_replace)
     old = current_generation(index)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(IndexWriteError, match="No space.*free some disk space.*unchanged"):
         ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
     monkeypatch.setattr(qa.store.os, "replace", real_replace)
     assert current_generation(index) == old and snapshot(index) == before
@@ -102,7 +102,7 @@ def test_failure_while_writing_vectors(built: tuple[Path, Path, dict], monkeypat
         raise RuntimeError("Error in faiss::FileIOWriter: No space left on device")
 
     monkeypatch.setattr(qa.store.faiss, "write_index", full_disk)
-    with pytest.raises(RuntimeError, match="No space"):
+    with pytest.raises(IndexWriteError, match="No space.*free some disk space"):
         ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
     assert snapshot(index) == before and not list(index.glob("tmp-*"))
 
