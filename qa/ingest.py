@@ -341,10 +341,14 @@ def _limit_memory(limit_bytes: int) -> None:
         log.info("cannot cap a reader process's memory: %s", exc)
 
 
+_READY = "ready"
+
+
 def _worker_main(conn, parse: ParseFunction, parent_pid: int, memory_bytes: int) -> None:  # type: ignore[no-untyped-def]
-    """A reader process: parse each job it is sent and send the result back; ``None`` ends it."""
+    """A reader process: say it is ready, then parse each job it is sent and send the result back; ``None`` ends it."""
     _die_with_parent(parent_pid)
     _limit_memory(memory_bytes)
+    conn.send(_READY)  # imports are done: from here a file's time limit is the file's own
     while True:
         try:
             job = conn.recv()
@@ -363,6 +367,7 @@ class _Worker:
         self.process = context.Process(target=_worker_main, args=(child, parse, os.getpid(), memory_bytes), daemon=True)
         self.process.start()
         child.close()
+        self.ready = False
         self.job: tuple | None = None
         self.started = 0.0
 
@@ -390,18 +395,22 @@ def _timed_out(job: tuple, seconds: float) -> Skipped:
     return Skipped(job[1], f"took longer than {seconds:g} s to read; split the file or raise --parse-timeout", passing=True)
 
 
+_START_FAILURES = 3  # reader processes that die before taking any file; then files are parsed here
+
+
 def _parse_all(jobs: list[tuple], workers: int, parse: ParseFunction = _parse_or_skip, *,
                timeout: float | None = None, memory_bytes: int = 0) -> Iterator[Parsed | Skipped]:
     """Parse files, in worker processes when ``workers`` > 0; yields each result as it finishes.
 
     Each worker reads one file at a time. A file still being read after
-    ``timeout`` seconds has its worker killed and is skipped (named "took
-    longer than"); the others go on in a fresh worker. A worker that dies
-    (killed by the OS for memory, a crash in a parser) gets its file read once
-    more in a fresh process, in case the fault was passing; a second death
-    skips the file. Workers cap their memory at ``memory_bytes`` and die with
-    this process, so a killed ingest leaves no reader behind. With
-    ``workers`` <= 0 files are parsed here, without a time limit.
+    ``timeout`` seconds (counted from when its worker took it, not from the
+    worker's start-up) has its worker killed and is skipped ("took longer
+    than"); the others go on in a fresh worker. A worker that dies (killed by
+    the OS for memory, a crash in a parser) gets its file read once more in a
+    fresh process, in case the fault was passing; a second death skips the
+    file. Workers cap their memory at ``memory_bytes`` and die with this
+    process, so a killed ingest leaves no reader behind. With ``workers`` <= 0
+    files are parsed here, without a time limit.
     """
     queue = deque(jobs)
     if workers <= 0:
@@ -412,52 +421,64 @@ def _parse_all(jobs: list[tuple], workers: int, parse: ParseFunction = _parse_or
 
     context = multiprocessing.get_context("spawn")  # torch's threads make fork unsafe
     crashed: set[str] = set()
+    start_failures = 0
     pool: list[_Worker] = []
     try:
         while queue or any(w.job is not None for w in pool):
-            for w in pool:
-                if w.job is None and queue:
-                    w.give(queue.popleft())
-            while queue and len(pool) < workers:
-                w = _Worker(context, parse, memory_bytes)
-                pool.append(w)
-                w.give(queue.popleft())
-            busy = [w for w in pool if w.job is not None]
-            wait_for: float | None = None
-            if timeout is not None:
-                now = time.monotonic()
-                wait_for = max(0.0, min(w.started + timeout - now for w in busy))
-            ready = set(wait_any([w.conn for w in busy] + [w.process.sentinel for w in busy], wait_for))
-            for w in busy:
-                job = w.job
-                assert job is not None
-                result: Parsed | Skipped | None = None
-                if w.conn in ready:
-                    try:
-                        result = w.conn.recv()
-                    except (EOFError, OSError):
-                        result = None
-                    if result is not None:
-                        w.job = None
-                        yield result
-                        continue
-                if result is None and (w.process.sentinel in ready or w.conn in ready):
+            if start_failures >= _START_FAILURES:
+                log.warning("reader processes keep dying on start; reading the remaining files in this process")
+                for w in [w for w in pool if w.job is None]:
                     pool.remove(w)
                     w.stop(kill=True)
-                    if job[1] in crashed:
+                while queue:
+                    yield parse(queue.popleft())
+                if not pool:
+                    break
+            for w in pool:
+                if w.ready and w.job is None and queue:
+                    w.give(queue.popleft())
+            while len(pool) < workers and len(queue) > sum(1 for w in pool if w.job is None):
+                pool.append(_Worker(context, parse, memory_bytes))
+            busy = [w for w in pool if w.job is not None]
+            wait_for: float | None = None
+            if timeout is not None and busy:
+                wait_for = max(0.0, min(w.started + timeout for w in busy) - time.monotonic())
+            ready = set(wait_any([w.conn for w in pool] + [w.process.sentinel for w in pool], wait_for))
+            for w in list(pool):
+                job = w.job
+                message: object = None
+                if w.conn in ready:
+                    try:
+                        message = w.conn.recv()
+                    except (EOFError, OSError):
+                        message = None
+                if message == _READY:
+                    w.ready = True
+                    continue
+                if message is not None and job is not None:
+                    w.job = None
+                    yield message  # type: ignore[misc]
+                    continue
+                if w.conn in ready or w.process.sentinel in ready:  # the process died
+                    pool.remove(w)
+                    w.stop(kill=True)
+                    if job is None:
+                        start_failures += 1
+                    elif job[1] in crashed:
                         yield Skipped(job[1], _DIED, passing=True)
                     else:
                         log.warning("the reader process for %s died; reading it again in a fresh one", job[1])
                         crashed.add(job[1])
                         queue.appendleft(job)
-                elif timeout is not None and time.monotonic() - w.started >= timeout:
+                elif job is not None and timeout is not None and time.monotonic() - w.started >= timeout:
                     pool.remove(w)
                     w.stop(kill=True)
                     log.warning("%s took longer than %g s to read; its reader was stopped", job[1], timeout)
                     yield _timed_out(job, timeout)
     finally:
+        busy_left = any(w.job is not None for w in pool)
         for w in pool:
-            w.stop(kill=any(x.job is not None for x in pool))
+            w.stop(kill=busy_left or not w.ready)
 
 
 def _size(path: Path) -> int:
