@@ -348,15 +348,15 @@ def _worker_main(conn, parse: ParseFunction, parent_pid: int, memory_bytes: int)
     """A reader process: say it is ready, then parse each job it is sent and send the result back; ``None`` ends it."""
     _die_with_parent(parent_pid)
     _limit_memory(memory_bytes)
-    conn.send(_READY)  # imports are done: from here a file's time limit is the file's own
-    while True:
-        try:
+    try:
+        conn.send(_READY)  # imports are done: from here a file's time limit is the file's own
+        while True:
             job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        conn.send(parse(job))
+            if job is None:
+                return
+            conn.send(parse(job))
+    except (EOFError, OSError):  # the ingest is gone or stopped this worker
+        return
 
 
 class _Worker:

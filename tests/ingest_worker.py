@@ -1,6 +1,6 @@
 """Run one ingest in its own process, for the crash and lock tests.
 
-    python tests/ingest_worker.py CORPUS INDEX [--rebuild] [--workers N] [--slow SECONDS]
+    python tests/ingest_worker.py CORPUS INDEX [--rebuild] [--workers N] [--slow SECONDS] [--parse-timeout SECONDS] [--progress]
 
 Prints ``ready`` once imports are done (so a test can time a kill inside the
 ingest itself), then ``done <json report>``, or ``error <Type>: <message>``
@@ -67,6 +67,8 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--slow", type=float, default=0.0)
+    parser.add_argument("--parse-timeout", type=float, default=300.0)
+    parser.add_argument("--progress", action="store_true", help="print `progress N` after each embedded batch")
     args = parser.parse_args()
 
     from qa.errors import QAError
@@ -76,7 +78,8 @@ def main() -> int:
     print("ready", flush=True)
     try:
         report = ingest(Path(args.corpus), Path(args.index), embedder, rebuild=args.rebuild,
-                        settings=IngestSettings(workers=args.workers))
+                        on_progress=(lambda done, total: print(f"progress {done}", flush=True)) if args.progress else None,
+                        settings=IngestSettings(workers=args.workers, parse_timeout=args.parse_timeout))
     except QAError as exc:
         print(f"error {type(exc).__name__}: {exc}", flush=True)
         return 3

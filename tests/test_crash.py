@@ -127,3 +127,77 @@ def test_a_killed_writer_releases_the_lock(tmp_path: Path) -> None:
         proc.wait()
     with write_lock(index):
         pass
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a reaper (an orphan's zombie is already dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to list a process's children")
+def test_kill_mid_parse_leaves_no_process_behind(tmp_path: Path) -> None:
+    """SIGKILL of an ingest while reader processes parse: they and the resource tracker go too,
+    and the ingest's stdout reaches end of file (so `qa ingest | tee` ends)."""
+    import select
+    import signal
+    import subprocess
+    import time
+
+    from corpora import build_corpus
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "small.md").write_text("# Small\n\nKinship carers asked for respite.\n", encoding="utf-8")
+    (corpus / "slow.md").write_text("a" * 10_000_000, encoding="utf-8")  # keeps a reader busy for half a minute or more
+    worker = ROOT / "tests" / "ingest_worker.py"
+    proc = subprocess.Popen([sys.executable, str(worker), str(corpus), str(tmp_path / "index"), "--workers", "2", "--progress"],
+                            stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        # The small file is embedded once a reader has parsed it; both readers were ready
+        # by then, so the other is reading slow.md.
+        assert proc.stdout.readline().startswith(b"progress")
+        time.sleep(0.5)
+        assert [c for c in _children(proc.pid) if "spawn_main" in _cmdline(c)], "no reader process is running"
+        family = _children(proc.pid)
+        assert proc.poll() is None, "the ingest finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        left = family
+        for _ in range(100):  # they die with their parent; allow the kernel a moment (far less than slow.md takes)
+            left = [pid for pid in family if _alive(pid)]
+            if not left:
+                break
+            time.sleep(0.1)
+        assert not left, [(pid, _cmdline(pid)) for pid in left]
+        ready, _, _ = select.select([proc.stdout], [], [], 10)
+        assert ready and proc.stdout.read() == b""  # end of file: no one holds the pipe any more
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
