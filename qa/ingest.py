@@ -299,7 +299,7 @@ def _parse_or_skip(args: tuple) -> Parsed | Skipped:
     except RecursionError:
         return Skipped(args[1], "is nested too deeply to read (a damaged or hostile file); download it again")
     except Exception as exc:  # noqa: BLE001 - one unexpected failure must not stop the ingest
-        log.exception("unexpected failure reading %s", args[1])
+        log.info("unexpected failure reading %s", args[1], exc_info=True)  # the traceback only with -v
         return Skipped(args[1], f"could not be read ({type(exc).__name__}: {exc}); check the file or report it")
 
 
