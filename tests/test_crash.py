@@ -168,8 +168,6 @@ def test_kill_mid_parse_leaves_no_process_behind(tmp_path: Path) -> None:
     import subprocess
     import time
 
-    from corpora import build_corpus
-
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "small.md").write_text("# Small\n\nKinship carers asked for respite.\n", encoding="utf-8")
