@@ -1,10 +1,13 @@
 """Turn a corpus folder into an index: discover, parse, chunk, embed, store.
 
-Parsing runs in worker processes while the main process embeds, so reading
-PDFs hides behind the model. Ingest is incremental: a document whose bytes and
-catalogue entry are unchanged keeps its chunks and vectors; only new or changed
-files are embedded; deleted files disappear. Bad files are skipped with a
-reason and never stop the run.
+One ingest is ``plan`` (which documents to keep, parse or drop, decided from
+the manifest alone) -> ``_parse_and_embed`` -> ``_write``. Parsing runs in
+worker processes while the main process embeds, so reading PDFs hides behind
+the model; each worker reads one file at a time under a time limit and a
+memory cap, and dies with the ingest. Ingest is incremental: a document whose
+bytes and catalogue entry are unchanged keeps its chunks and vectors; only new
+or changed files are embedded; deleted files disappear. Bad files are skipped
+with a reason and never stop the run.
 """
 
 from __future__ import annotations
@@ -236,72 +239,74 @@ def _title_from_name(rel_path: str) -> str:
     return words[:1].upper() + words[1:] if words else rel_path
 
 
+@dataclass(frozen=True)
+class ParseJob:
+    """One file to read, clean and chunk, with everything a worker process needs for it."""
+
+    path: str
+    rel_path: str
+    meta: DocMeta | None
+    chunking: ChunkSettings
+    tokenizer_file: str | None
+    max_pages: int
+    max_chars: int
+
+
 def parse_file(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSettings,
                tokenizer_file: str | None, max_pages: int, max_chars: int) -> ParsedDocument:
+    """Read, clean and chunk one file (``parse`` with positional arguments, for callers outside ingest)."""
+    return parse(ParseJob(path, rel_path, meta, chunking, tokenizer_file, max_pages, max_chars))
+
+
+def parse(job: ParseJob) -> ParsedDocument:
     """Read, clean and chunk one file; the pure part of ingest, run in a worker process.
 
     Metadata: the catalogue entry's fields first, then the PDF's own, then the
-    first heading naming the document, then the file name.
+    first heading naming the document, then the file name. Raises
+    ``DocumentError`` for a file that cannot be indexed.
     """
-    return _parse(path, rel_path, meta, chunking, tokenizer_file, max_pages, max_chars).document
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """A parsed document with what the reader had to say about it.
-
-    ``truncated`` says why the text was cut short by a limit, when it was;
-    ``notes`` are other remarks worth a warning (pages left out).
-    """
-
-    document: ParsedDocument
-    truncated: str = ""
-    notes: tuple[str, ...] = ()
-
-
-def _parse(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSettings,
-           tokenizer_file: str | None, max_pages: int, max_chars: int) -> Parsed:
+    path, rel_path, meta = job.path, job.rel_path, job.meta
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
         raise DocumentError(rel_path, f"cannot be read ({exc.strerror or exc}); check the file") from exc
     if not stat.S_ISREG(mode):  # replaced by a pipe or device since it was listed
         raise DocumentError(rel_path, "is not a regular file (a pipe, socket or device); replace it with the document itself")
-    raw = read_document(Path(path), rel_path, max_pages=max_pages, max_chars=max_chars)
+    raw = read_document(Path(path), rel_path, max_pages=job.max_pages, max_chars=job.max_chars)
     pages, headings = clean_document(raw)
     if not any(p.text.strip() for p in pages):
         raise DocumentError(rel_path, "has no text left after cleaning; nothing to index")
-    chunks = chunk_document(pages, headings, chunking, token_counter(tokenizer_file))
+    chunks = chunk_document(pages, headings, job.chunking, token_counter(job.tokenizer_file))
     if not chunks:
         raise DocumentError(rel_path, "produced no text chunks; nothing to index")
     meta = meta or DocMeta(title="")
     title = meta.title or raw.title or title_heading(headings) or _title_from_name(rel_path)
     full_meta = replace(meta, title=title, authors=meta.authors or raw.author, year=meta.year or raw.year)
     document = Document(doc_id=rel_path, meta=full_meta, content_hash=raw.content_hash, kind=raw.kind, n_pages=len(pages))
-    parsed = ParsedDocument(document=document, pages=tuple(pages), chunks=tuple(chunks))
-    return Parsed(parsed, truncated=raw.truncated, notes=raw.notes)
+    return ParsedDocument(document=document, pages=tuple(pages), chunks=tuple(chunks),
+                          truncated=raw.truncated, notes=tuple(raw.notes))
 
 
-def _parse_or_skip(args: tuple) -> Parsed | Skipped:
-    """Parse one file (a job tuple of ``parse_file``'s arguments); every failure becomes a ``Skipped``."""
+def parse_or_skip(job: ParseJob) -> ParsedDocument | Skipped:
+    """``parse``, with every failure turned into a ``Skipped`` naming the file and the fix."""
     try:
-        return _parse(*args)
+        return parse(job)
     except DocumentError as exc:
         cause = exc.__cause__
         return Skipped(exc.path, exc.reason, passing=isinstance(cause, OSError))
     except OSError as exc:  # gone, unreadable or failing between listing and reading
-        return Skipped(args[1], f"cannot be read ({exc.strerror or exc}); check the file and its permissions", passing=True)
+        return Skipped(job.rel_path, f"cannot be read ({exc.strerror or exc}); check the file and its permissions", passing=True)
     except MemoryError:
-        return Skipped(args[1], "too large to read in memory; lower --max-pages/--max-chars, raise --worker-memory-mb "
+        return Skipped(job.rel_path, "too large to read in memory; lower --max-pages/--max-chars, raise --worker-memory-mb "
                        "or split the file", passing=True)
     except RecursionError:
-        return Skipped(args[1], "is nested too deeply to read (a damaged or hostile file); download it again")
+        return Skipped(job.rel_path, "is nested too deeply to read (a damaged or hostile file); download it again")
     except Exception as exc:  # noqa: BLE001 - one unexpected failure must not stop the ingest
-        log.info("unexpected failure reading %s", args[1], exc_info=True)  # the traceback only with -v
-        return Skipped(args[1], f"could not be read ({type(exc).__name__}: {exc}); check the file or report it")
+        log.info("unexpected failure reading %s", job.rel_path, exc_info=True)  # the traceback only with -v
+        return Skipped(job.rel_path, f"could not be read ({type(exc).__name__}: {exc}); check the file or report it")
 
 
-ParseFunction = Callable[[tuple], "Parsed | Skipped"]
+ParseFunction = Callable[[ParseJob], "ParsedDocument | Skipped"]
 _DIED = "crashed its reader process twice (out of memory, or a fault in the PDF library); split or re-save the file"
 _PR_SET_PDEATHSIG = 1
 
@@ -366,10 +371,10 @@ class _Worker:
         self.process.start()
         child.close()
         self.ready = False
-        self.job: tuple | None = None
+        self.job: ParseJob | None = None
         self.started = 0.0
 
-    def give(self, job: tuple) -> None:
+    def give(self, job: ParseJob) -> None:
         self.job = job
         self.started = time.monotonic()
         self.conn.send(job)
@@ -389,15 +394,15 @@ class _Worker:
         self.process.close()
 
 
-def _timed_out(job: tuple, seconds: float) -> Skipped:
-    return Skipped(job[1], f"took longer than {seconds:g} s to read; split the file or raise --parse-timeout", passing=True)
+def _timed_out(job: ParseJob, seconds: float) -> Skipped:
+    return Skipped(job.rel_path, f"took longer than {seconds:g} s to read; split the file or raise --parse-timeout", passing=True)
 
 
 _START_FAILURES = 3  # reader processes that die before taking any file; then files are parsed here
 
 
-def _parse_all(jobs: list[tuple], workers: int, parse: ParseFunction = _parse_or_skip, *,
-               timeout: float | None = None, memory_bytes: int = 0) -> Iterator[Parsed | Skipped]:
+def _parse_all(jobs: list[ParseJob], workers: int, parse: ParseFunction = parse_or_skip, *,
+               timeout: float | None = None, memory_bytes: int = 0) -> Iterator[ParsedDocument | Skipped]:
     """Parse files, in worker processes when ``workers`` > 0; yields each result as it finishes.
 
     Each worker reads one file at a time. A file still being read after
@@ -462,16 +467,16 @@ def _parse_all(jobs: list[tuple], workers: int, parse: ParseFunction = _parse_or
                     w.stop(kill=True)
                     if job is None:
                         start_failures += 1
-                    elif job[1] in crashed:
-                        yield Skipped(job[1], _DIED, passing=True)
+                    elif job.rel_path in crashed:
+                        yield Skipped(job.rel_path, _DIED, passing=True)
                     else:
-                        log.warning("the reader process for %s died; reading it again in a fresh one", job[1])
-                        crashed.add(job[1])
+                        log.warning("the reader process for %s died; reading it again in a fresh one", job.rel_path)
+                        crashed.add(job.rel_path)
                         queue.appendleft(job)
                 elif job is not None and timeout is not None and time.monotonic() - w.started >= timeout:
                     pool.remove(w)
                     w.stop(kill=True)
-                    log.warning("%s took longer than %g s to read; its reader was stopped", job[1], timeout)
+                    log.warning("%s took longer than %g s to read; its reader was stopped", job.rel_path, timeout)
                     yield _timed_out(job, timeout)
     finally:
         busy_left = any(w.job is not None for w in pool)
@@ -506,6 +511,130 @@ def _default_workers(n_jobs: int) -> int:
     return max(1, min(4, n_jobs, (os.cpu_count() or 2) - 1))
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What one ingest does, decided before any file is read.
+
+    ``keep`` documents are carried over from the old index, ``parse`` files are
+    new or changed, ``drop`` documents are gone from the corpus; ``skipped``
+    are refusals known already (discovery, unreadable now, or a lasting reason
+    remembered for unchanged bytes).
+    """
+
+    keep: tuple[str, ...]
+    parse: tuple[SourceFile, ...]
+    drop: tuple[str, ...]
+    keys: dict[str, str]  # rel_path -> key of every source file listed now
+    remembered: dict[str, list[str]]  # lasting skips carried over, as stored in the manifest
+    skipped: tuple[Skipped, ...]
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.parse and not self.drop
+
+
+def plan(corpus_dir: Path, settings: IngestSettings, old: Manifest | None) -> Plan:
+    """Compare the corpus with the old index's manifest: the pure decision part of ingest."""
+    files, skipped = discover(corpus_dir, settings.follow_symlinks, max(0, settings.max_file_mb) * 2**20)
+    sources, unhashed = _sources(files, read_catalogue(corpus_dir))
+    skipped.extend(unhashed)
+    old_keys = dict(old.documents) if old else {}
+    # A skip for a passing reason (vanished, crashed, too slow) is tried again;
+    # only a lasting one (damaged, encrypted, empty) waits for the bytes to change.
+    old_skips = {rel: entry for rel, entry in old.skipped.items() if not _is_passing(entry)} if old else {}
+    keys = {s.rel_path: s.key for s in sources}
+    # A document cut short by a limit is stored under its key plus the limits,
+    # so it is read again (and in full) once the limits are raised.
+    limits = _limits_suffix(settings)
+    keep = sorted(rel for rel, key in keys.items() if old_keys.get(rel) in (key, key + limits))
+    remembered = {rel: old_skips[rel] for rel, key in keys.items() if rel in old_skips and old_skips[rel][0] == key}
+    skipped.extend(Skipped(rel, entry[1]) for rel, entry in sorted(remembered.items()))
+    return Plan(
+        keep=tuple(keep),
+        parse=tuple(s for s in sources if s.rel_path not in keep and s.rel_path not in remembered),
+        drop=tuple(sorted(set(old_keys) - set(keys))),
+        keys=keys,
+        remembered=remembered,
+        skipped=tuple(skipped),
+    )
+
+
+@dataclass
+class _Embedded:
+    """What parsing and embedding produced (built up as results arrive, so not frozen)."""
+
+    documents: dict[str, tuple[ParsedDocument, np.ndarray]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    truncated: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    chunks: int = 0
+
+
+def _parse_and_embed(todo: Plan, embedder: Embedder, settings: IngestSettings,
+                     on_progress: Callable[[int, int], None] | None) -> _Embedded:
+    """Parse the planned files in worker processes and embed each document as it arrives."""
+    out = _Embedded()
+    # Smallest files first: the encoder gets its first document sooner while the
+    # large ones parse beside it (on the shared corpus 1.5 s instead of 4-5 s).
+    jobs = [ParseJob(str(s.path), s.rel_path, s.meta, settings.chunking, embedder.tokenizer_file,
+                     settings.max_pages, settings.max_chars)
+            for s in sorted(todo.parse, key=lambda s: _size(s.path))]
+    workers = _default_workers(len(jobs)) if settings.workers is None else settings.workers
+    timeout = settings.parse_timeout if settings.parse_timeout > 0 else None
+    bar = _progress_bar(settings.progress)
+    total = 0
+    for outcome in _parse_all(jobs, workers, timeout=timeout, memory_bytes=max(0, settings.worker_memory_mb) * 2**20):
+        if isinstance(outcome, Skipped):
+            out.skipped.append(outcome)
+            log.warning("skipped %s: %s", outcome.path, outcome.reason)
+            continue
+        result = outcome
+        doc = result.document
+        if outcome.truncated:
+            out.truncated[doc.doc_id] = outcome.truncated
+        for note in (outcome.truncated, *outcome.notes):
+            if note:
+                log.warning("%s: %s", doc.doc_id, note)
+                out.notes.append(f"{doc.doc_id}: {note}")
+        texts = [embedding_text(c, doc.title, settings.chunking) for c in result.chunks]
+        total += len(texts)
+        if bar is not None:
+            bar.total = total
+            bar.refresh()
+        parts = []
+        for i in range(0, len(texts), 256):
+            part = embedder.embed(texts[i : i + 256], batch_size=settings.batch_size)
+            parts.append(part)
+            out.chunks += len(part)
+            if bar is not None:
+                bar.update(len(part))
+            if on_progress:
+                on_progress(out.chunks, total)
+        vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+        out.documents[doc.doc_id] = (result, vectors)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def _write(writer: GenerationWriter, todo: Plan, done: _Embedded, old: IndexStore | None) -> dict[str, str]:
+    """Add kept and new documents to the new generation, in path order; their manifest keys."""
+    old_vectors = old.all_vectors() if old is not None and todo.keep else None
+    keys: dict[str, str] = {}
+    for rel in sorted(set(todo.keep) | set(done.documents)):
+        if rel in done.documents:
+            result, vectors = done.documents[rel]
+            writer.add(result.document, result.pages, result.chunks, vectors)
+            keys[rel] = todo.keys[rel]
+        else:
+            assert old is not None and old_vectors is not None
+            pairs = old.doc_chunks(rel)
+            ids = np.array([i for i, _ in pairs], dtype=np.int64)
+            writer.add(old.documents[rel], old.pages(rel), [c for _, c in pairs], old_vectors[ids])
+            keys[rel] = old.manifest.documents[rel]
+    return keys
+
+
 def ingest(
     corpus_dir: Path,
     index_dir: Path,
@@ -515,11 +644,12 @@ def ingest(
     rebuild: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
-    """Bring the index at ``index_dir`` in step with ``corpus_dir``.
+    """Bring the index at ``index_dir`` in step with ``corpus_dir``: plan, parse and embed, write.
 
     Raises ``IndexMismatchError`` when the existing index was built with another
     model or chunking and ``rebuild`` is False, ``IndexLockedError`` when another
-    ingest is writing. Never leaves the index half-written.
+    ingest is writing, ``IndexWriteError`` when the index folder cannot be
+    written. Never leaves the index half-written.
     """
     settings = settings or IngestSettings()
     started = time.perf_counter()
@@ -539,28 +669,11 @@ def ingest(
                 old.close()
                 raise IndexMismatchError(f"the index in {index_dir} was {why}; rebuild with `qa ingest --rebuild`")
 
-        files, skipped = discover(corpus_dir, settings.follow_symlinks, max(0, settings.max_file_mb) * 2**20)
-        catalogue = read_catalogue(corpus_dir)
-        sources, unhashed = _sources(files, catalogue)
-        skipped.extend(unhashed)
-        old_keys = dict(old.manifest.documents) if old else {}
-        # A skip for a passing reason (vanished, crashed, too slow) is tried again;
-        # only a lasting one (damaged, encrypted, empty) waits for the bytes to change.
-        old_skips = {rel: entry for rel, entry in old.manifest.skipped.items() if not _is_passing(entry)} if old else {}
-        keys = {s.rel_path: s.key for s in sources}
-        # A document cut short by a limit is stored under its key plus the limits,
-        # so it is read again (and in full) once the limits are raised.
-        limits = _limits_suffix(settings)
-        reuse = sorted(rel for rel, key in keys.items() if old_keys.get(rel) in (key, key + limits))
-        known_bad = {rel: old_skips[rel][1] for rel, key in keys.items() if rel in old_skips and old_skips[rel][0] == key}
-        to_parse = [s for s in sources if s.rel_path not in reuse and s.rel_path not in known_bad]
-        removed = sorted(set(old_keys) - set(keys))
-        skipped.extend(Skipped(rel, reason) for rel, reason in sorted(known_bad.items()))
-
-        if old is not None and not to_parse and not removed:
+        todo = plan(corpus_dir, settings, old.manifest if old else None)
+        if old is not None and todo.nothing_to_do:
             report = IngestReport(
                 documents=len(old.documents), pages=old.count("pages"), chunks=old.count("chunks"),
-                embedded_chunks=0, new_or_changed=(), removed=(), skipped=tuple(skipped),
+                embedded_chunks=0, new_or_changed=(), removed=(), skipped=todo.skipped,
                 seconds=time.perf_counter() - started, index_dir=str(index_dir),
             )
             old.close()
@@ -569,69 +682,12 @@ def ingest(
 
         writer = GenerationWriter(index_dir, embedder.dimension)
         try:
-            parsed: dict[str, tuple[ParsedDocument, np.ndarray]] = {}
-            bad: dict[str, list[str]] = {}
-            # Smallest files first: the encoder gets its first document sooner while the
-            # large ones parse beside it (on the shared corpus 1.5 s instead of 4-5 s).
-            jobs = [
-                (str(s.path), s.rel_path, s.meta, settings.chunking, embedder.tokenizer_file, settings.max_pages, settings.max_chars)
-                for s in sorted(to_parse, key=lambda s: _size(s.path))
-            ]
-            workers = _default_workers(len(jobs)) if settings.workers is None else settings.workers
-            bar = _progress_bar(settings.progress)
-            total = embedded = 0
-            truncated: dict[str, str] = {}
-            notes: list[str] = []
-            limits_memory = max(0, settings.worker_memory_mb) * 2**20
-            timeout = settings.parse_timeout if settings.parse_timeout > 0 else None
-            for outcome in _parse_all(jobs, workers, timeout=timeout, memory_bytes=limits_memory):
-                if isinstance(outcome, Skipped):
-                    skipped.append(outcome)
-                    if outcome.path in keys:
-                        bad[outcome.path] = [keys[outcome.path], outcome.reason] + ([PASSING] if outcome.passing else [])
-                    log.warning("skipped %s: %s", outcome.path, outcome.reason)
-                    continue
-                result = outcome.document
-                doc = result.document
-                if outcome.truncated:
-                    truncated[doc.doc_id] = outcome.truncated
-                for note in (outcome.truncated, *outcome.notes):
-                    if note:
-                        log.warning("%s: %s", doc.doc_id, note)
-                        notes.append(f"{doc.doc_id}: {note}")
-                texts = [embedding_text(c, doc.title, settings.chunking) for c in result.chunks]
-                total += len(texts)
-                if bar is not None:
-                    bar.total = total
-                    bar.refresh()
-                vectors = np.zeros((0, embedder.dimension), dtype=np.float32)
-                parts = []
-                for i in range(0, len(texts), 256):
-                    part = embedder.embed(texts[i : i + 256], batch_size=settings.batch_size)
-                    parts.append(part)
-                    embedded += len(part)
-                    if bar is not None:
-                        bar.update(len(part))
-                    if on_progress:
-                        on_progress(embedded, total)
-                if parts:
-                    vectors = np.concatenate(parts)
-                parsed[doc.doc_id] = (result, vectors)
-            if bar is not None:
-                bar.close()
-
-            old_vectors = old.all_vectors() if old is not None and reuse else None
-            for rel in sorted(set(reuse) | set(parsed)):
-                if rel in parsed:
-                    result, vectors = parsed[rel]
-                    writer.add(result.document, result.pages, result.chunks, vectors)
-                else:
-                    assert old is not None and old_vectors is not None
-                    pairs = old.doc_chunks(rel)
-                    ids = np.array([i for i, _ in pairs], dtype=np.int64)
-                    writer.add(old.documents[rel], old.pages(rel), [c for _, c in pairs], old_vectors[ids])
-            documents = {rel: old_keys[rel] if rel in reuse else keys[rel] + (limits if rel in truncated else "")
-                         for rel in sorted(set(reuse) | set(parsed))}
+            done = _parse_and_embed(todo, embedder, settings, on_progress)
+            documents = _write(writer, todo, done, old)
+            limits = _limits_suffix(settings)
+            documents |= {rel: todo.keys[rel] + limits for rel in done.truncated}
+            failed = {s.path: [todo.keys[s.path], s.reason] + ([PASSING] if s.passing else [])
+                      for s in done.skipped if s.path in todo.keys}
             manifest = Manifest(
                 format_version=FORMAT_VERSION,
                 model=embedder.name,
@@ -642,7 +698,7 @@ def ingest(
                 corpus_dir=str(corpus_dir.resolve()),
                 documents=documents,
                 counts={"documents": len(documents), "pages": writer.pages, "chunks": writer.next_id},
-                skipped=bad | {r: old_skips[r] for r in known_bad},
+                skipped=failed | todo.remembered,
             )
             if old is not None:
                 old.close()
@@ -652,9 +708,9 @@ def ingest(
             raise
         prune(index_dir)
     return IngestReport(
-        documents=len(documents), pages=writer.pages, chunks=writer.next_id, embedded_chunks=embedded,
-        new_or_changed=tuple(sorted(parsed)), removed=tuple(removed), skipped=tuple(skipped),
-        seconds=time.perf_counter() - started, index_dir=str(index_dir), notes=tuple(notes),
+        documents=len(documents), pages=writer.pages, chunks=writer.next_id, embedded_chunks=done.chunks,
+        new_or_changed=tuple(sorted(done.documents)), removed=todo.drop, skipped=(*todo.skipped, *done.skipped),
+        seconds=time.perf_counter() - started, index_dir=str(index_dir), notes=tuple(done.notes),
     )
 
 

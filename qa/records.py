@@ -120,6 +120,8 @@ class ParsedDocument:
     document: Document
     pages: tuple[Page, ...]
     chunks: tuple[Chunk, ...]
+    truncated: str = ""  # why the text was cut short by a limit, when it was
+    notes: tuple[str, ...] = ()  # other remarks worth a warning (pages left out)
 
 
 @dataclass(frozen=True)

@@ -39,25 +39,25 @@ class SlowEmbedder(FakeEmbedder):
         return super().embed(texts, batch_size=batch_size, progress=progress)
 
 
-def crash_on_marked(job: tuple):  # type: ignore[no-untyped-def]
+def crash_on_marked(job):  # type: ignore[no-untyped-def]
     """Parse normally, but kill this process outright for files named ``crash-*``."""
-    from qa.ingest import _parse_or_skip
+    from qa.ingest import parse_or_skip
 
-    if Path(job[1]).name.startswith("crash-"):
+    if Path(job.rel_path).name.startswith("crash-"):
         os._exit(9)
-    return _parse_or_skip(job)
+    return parse_or_skip(job)
 
 
-def crash_once(job: tuple):  # type: ignore[no-untyped-def]
+def crash_once(job):  # type: ignore[no-untyped-def]
     """Kill the process the first time a ``flaky-*`` file is parsed (a marker file remembers)."""
-    from qa.ingest import _parse_or_skip
+    from qa.ingest import parse_or_skip
 
-    if Path(job[1]).name.startswith("flaky-"):
-        marker = Path(job[0]).with_suffix(".crashed")
+    if Path(job.rel_path).name.startswith("flaky-"):
+        marker = Path(job.path).with_suffix(".crashed")
         if not marker.exists():
             marker.write_text("x")
             os._exit(9)
-    return _parse_or_skip(job)
+    return parse_or_skip(job)
 
 
 def main() -> int:

@@ -15,8 +15,8 @@ from corpora import build_corpus, snapshot
 from qa.chunking import ChunkSettings
 from qa.engine import Engine
 from qa.errors import DocumentError, IndexMismatchError, IndexMissingError
-from qa.ingest import IngestSettings, Parsed, _parse_all, ingest, read_catalogue
-from qa.records import Skipped
+from qa.ingest import IngestSettings, ParseJob, _parse_all, ingest, read_catalogue
+from qa.records import ParsedDocument, Skipped
 from qa.store import IndexStore, current_generation, generations
 
 SERIAL = IngestSettings(workers=0)
@@ -299,12 +299,12 @@ def test_worker_processes_match_in_process_parsing(corpus: Path, tmp_path: Path)
     assert snapshot(tmp_path / "serial") == snapshot(tmp_path / "workers")
 
 
-def _jobs(folder: Path, names: list[str]) -> list[tuple]:
+def _jobs(folder: Path, names: list[str]) -> list[ParseJob]:
     jobs = []
     for name in names:
         path = folder / name
         path.write_text(f"# {name}\n\nNotes for {name} about family support.\n", encoding="utf-8")
-        jobs.append((str(path), name, None, ChunkSettings(), None, 100, 100_000))
+        jobs.append(ParseJob(str(path), name, None, ChunkSettings(), None, 100, 100_000))
     return jobs
 
 
@@ -315,7 +315,7 @@ def test_a_crashing_worker_is_pinned_on_its_file(tmp_path: Path) -> None:
     jobs = _jobs(tmp_path, ["a.md", "b.md", "crash-c.md", "d.md", "e.md", "f.md"])
     results = list(_parse_all(jobs, 2, parse=ingest_worker.crash_on_marked))
     skipped = [r for r in results if isinstance(r, Skipped)]
-    parsed = sorted(r.document.document.doc_id for r in results if isinstance(r, Parsed))
+    parsed = sorted(r.document.doc_id for r in results if isinstance(r, ParsedDocument))
     assert [s.path for s in skipped] == ["crash-c.md"]
     assert "crashed its reader process" in skipped[0].reason and "split" in skipped[0].reason
     assert parsed == ["a.md", "b.md", "d.md", "e.md", "f.md"]
@@ -326,8 +326,8 @@ def test_a_passing_worker_crash_loses_nothing(tmp_path: Path) -> None:
 
     jobs = _jobs(tmp_path, ["a.md", "flaky-b.md", "c.md", "d.md"])
     results = list(_parse_all(jobs, 2, parse=ingest_worker.crash_once))
-    assert all(isinstance(r, Parsed) for r in results)
-    assert sorted(r.document.document.doc_id for r in results) == ["a.md", "c.md", "d.md", "flaky-b.md"]  # type: ignore[union-attr]
+    assert all(isinstance(r, ParsedDocument) for r in results)
+    assert sorted(r.document.doc_id for r in results) == ["a.md", "c.md", "d.md", "flaky-b.md"]  # type: ignore[union-attr]
 
 
 def test_rebuild_over_a_damaged_index(corpus: Path, tmp_path: Path) -> None:
