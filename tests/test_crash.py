@@ -27,6 +27,15 @@ def test_random_kills_never_damage_the_index(tmp_path: Path) -> None:
     assert figures.final_equal
 
 
+def test_random_kills_with_reader_processes(tmp_path: Path) -> None:
+    """The same with two reader processes per ingest: the index survives and no reader outlives a kill."""
+    reliability = load_reliability()
+    figures = reliability.kill_loop(tmp_path, kills=6, seed=5, n_docs=8, workers=2)
+    assert figures.kills == 6 and figures.workers == 2
+    assert figures.orphans == 0
+    assert figures.final_equal
+
+
 class Boom(RuntimeError):
     pass
 

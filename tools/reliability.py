@@ -85,6 +85,8 @@ class KillFigures:
     before_switch: int = 0  # the index was still the previous build
     after_switch: int = 0  # the new build had become current before the kill
     leftovers: int = 0  # kills that left a temporary folder or an unused generation behind
+    workers: int = 0  # reader processes per ingest (0: parsed in the ingest's own process)
+    orphans: int = 0  # processes of a killed ingest still running after it died
     ready_seconds: list[float] = field(default_factory=list)
     run_seconds: float = 0.0
     final_equal: bool = False
@@ -103,8 +105,8 @@ def _set_state(corpus: Path, state: str) -> None:
         extra.write_text("# Extra report\n\nVirtual school heads tracked the attainment of children in care.\n", encoding="utf-8")
 
 
-def _spawn(corpus: Path, index: Path, rebuild: bool) -> tuple[subprocess.Popen, float]:
-    args = [sys.executable, str(WORKER), str(corpus), str(index)] + (["--rebuild"] if rebuild else [])
+def _spawn(corpus: Path, index: Path, rebuild: bool, workers: int = 0) -> tuple[subprocess.Popen, float]:
+    args = [sys.executable, str(WORKER), str(corpus), str(index), "--workers", str(workers)] + (["--rebuild"] if rebuild else [])
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -116,11 +118,15 @@ def _spawn(corpus: Path, index: Path, rebuild: bool) -> tuple[subprocess.Popen, 
 
 
 def kill_loop(work: Path, kills: int = 20, seed: int = 7, n_docs: int = 16,
-              log: Callable[[str], None] = lambda _: None) -> KillFigures:
-    """SIGKILL ingests at random moments; raise ``ReliabilityFailure`` when a guarantee breaks."""
+              log: Callable[[str], None] = lambda _: None, workers: int = 0) -> KillFigures:
+    """SIGKILL ingests at random moments; raise ``ReliabilityFailure`` when a guarantee breaks.
+
+    With ``workers`` > 0 each ingest parses in that many reader processes, and
+    every process of a killed ingest must be gone shortly after it.
+    """
     started = time.perf_counter()
     rng = random.Random(seed)
-    figures = KillFigures()
+    figures = KillFigures(workers=workers)
     corpus = build_corpus(work / "corpus", n_docs=n_docs)
     questions = QUESTIONS[:6]
     references: dict[str, tuple[dict, list[tuple]]] = {}
@@ -143,7 +149,7 @@ def kill_loop(work: Path, kills: int = 20, seed: int = 7, n_docs: int = 16,
     timing = work / "timing"
     shutil.copytree(index, timing)
     _set_state(corpus, "B")
-    proc, ready = _spawn(corpus, timing, rebuild=False)
+    proc, ready = _spawn(corpus, timing, rebuild=False, workers=workers)
     proc.wait()
     figures.run_seconds = time.perf_counter() - ready
     shutil.rmtree(timing)
@@ -154,11 +160,23 @@ def kill_loop(work: Path, kills: int = 20, seed: int = 7, n_docs: int = 16,
         _set_state(corpus, target)
         rebuild = i % 3 == 2
         before = current_generation(index)
-        proc, ready = _spawn(corpus, index, rebuild)
+        proc, ready = _spawn(corpus, index, rebuild, workers)
         delay = rng.uniform(0, figures.run_seconds * 1.1)
         time.sleep(delay)
+        family = _children(proc.pid) if workers else []
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        for _ in range(100):  # readers die with the ingest; give the kernel a moment
+            family = [pid for pid in family if _alive(pid)]
+            if not family:
+                break
+            time.sleep(0.1)
+        if family:
+            figures.orphans += len(family)
+            for pid in family:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            raise ReliabilityFailure(f"kill {i + 1} after {delay:.3f}s left {len(family)} process(es) running")
         figures.kills += 1
         figures.ready_seconds.append(delay)
         try:
@@ -180,7 +198,7 @@ def kill_loop(work: Path, kills: int = 20, seed: int = 7, n_docs: int = 16,
 
     final = "B" if state == "A" else "A"
     _set_state(corpus, final)
-    proc, _ = _spawn(corpus, index, rebuild=False)
+    proc, _ = _spawn(corpus, index, rebuild=False, workers=workers)
     out, _ = proc.communicate(timeout=300)
     if proc.returncode != 0 or not out.strip().startswith("done"):
         raise ReliabilityFailure(f"the ingest after the kills did not complete: {out!r}")
@@ -766,6 +784,8 @@ def render(rows: list[tuple[str, str]], kill: KillFigures, load: LoadFigures, mo
         "| | |",
         "|---|---|",
         f"| kills | {kill.kills} |",
+        f"| reader processes per ingest | {kill.workers or 'none (parsed in the ingest process)'} |",
+        f"| processes of a killed ingest still running after it | {kill.orphans} |",
         f"| kill delays | {_ms(min(delays)) if delays else '-'} to {_ms(max(delays)) if delays else '-'} |",
         f"| index still the previous build | {kill.before_switch} |",
         f"| index already the new build | {kill.after_switch} |",
@@ -809,6 +829,7 @@ def _load_questions(model: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=2, help="reader processes per ingest in the kill loop")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--model", choices=("bundled", "fake"), default="bundled")
@@ -831,7 +852,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ordinary faults ...", flush=True)
         faults = fault_rows(work / "faults", parse_limit=args.parse_limit)
         print(f"kill loop ({args.kills} kills) ...", flush=True)
-        kill = kill_loop(work / "kill", kills=args.kills, log=lambda m: print("  " + m, flush=True))
+        kill = kill_loop(work / "kill", kills=args.kills, log=lambda m: print("  " + m, flush=True), workers=args.workers)
         print(f"load test ({args.threads} threads, {args.seconds:.0f} s, model {args.model}) ...", flush=True)
         if args.model == "fake":
             embedder: Embedder = FakeEmbedder()
