@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -306,8 +307,6 @@ def write_lock(index_dir: Path) -> Iterator[None]:
             raise IndexWriteError(f"{index_dir / LOCK} is a symbolic link; remove it (the lock is a plain file)") from exc
         raise write_failure(index_dir, exc) from exc
     try:
-        import stat
-
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise IndexWriteError(f"{index_dir / LOCK} is not a plain file; remove it and run again")
         try:

@@ -60,6 +60,29 @@ def crash_once(job):  # type: ignore[no-untyped-def]
     return parse_or_skip(job)
 
 
+def hungry_on_marked(job):  # type: ignore[no-untyped-def]
+    """Parse normally, but have the reader ask for 3 GB first for files named ``hungry-*``."""
+    import qa.ingest  # noqa: F401  (loads the module into sys.modules)
+    import qa.readers
+    from qa.ingest import parse_or_skip
+
+    if Path(job.rel_path).name.startswith("hungry-"):
+        module = sys.modules["qa.ingest"]
+        real = qa.readers.read_document
+
+        def greedy(*args, **kwargs):  # type: ignore[no-untyped-def]
+            block = bytearray(3 * 2**30)  # more than the cap the test sets
+            del block
+            return real(*args, **kwargs)
+
+        module.read_document = greedy  # type: ignore[attr-defined]
+        try:
+            return parse_or_skip(job)
+        finally:
+            module.read_document = real  # type: ignore[attr-defined]
+    return parse_or_skip(job)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("corpus")

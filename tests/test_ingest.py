@@ -330,6 +330,19 @@ def test_a_passing_worker_crash_loses_nothing(tmp_path: Path) -> None:
     assert sorted(r.document.doc_id for r in results) == ["a.md", "c.md", "d.md", "flaky-b.md"]  # type: ignore[union-attr]
 
 
+def test_a_reader_over_its_memory_cap_skips_only_that_file(tmp_path: Path) -> None:
+    """Reader processes run under an address-space cap: a file needing more is a passing skip."""
+    import ingest_worker
+
+    jobs = _jobs(tmp_path, ["a.md", "hungry-b.md", "c.md"])
+    results = list(_parse_all(jobs, 1, parse=ingest_worker.hungry_on_marked, memory_bytes=1536 * 2**20))
+    skipped = [r for r in results if isinstance(r, Skipped)]
+    assert [s.path for s in skipped] == ["hungry-b.md"]
+    assert "too large to read in memory" in skipped[0].reason and "--worker-memory-mb" in skipped[0].reason
+    assert skipped[0].passing
+    assert sorted(r.document.doc_id for r in results if isinstance(r, ParsedDocument)) == ["a.md", "c.md"]
+
+
 def test_rebuild_over_a_damaged_index(corpus: Path, tmp_path: Path) -> None:
     index = tmp_path / "index"
     _ingest(corpus, index)
