@@ -64,12 +64,44 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class DocKey:
+    """What decides whether a stored document is still current.
+
+    Its bytes (``content``, sha256) and its catalogue entry (``meta``, a short
+    hash, "-" without one); ``limits`` are the (pages, characters) limits its
+    text was cut short by, so it is read again in full once they are raised.
+    Stored in the manifest as ``content:meta`` or ``content:meta|limits:P:C``.
+    """
+
+    content: str
+    meta: str
+    limits: tuple[int, int] | None = None
+
+    def __str__(self) -> str:
+        base = f"{self.content}:{self.meta}"
+        return base if self.limits is None else f"{base}|limits:{self.limits[0]}:{self.limits[1]}"
+
+    @classmethod
+    def parse(cls, text: str) -> DocKey | None:
+        """The key a manifest stored, or None for one this version did not write."""
+        match = re.fullmatch(r"([0-9a-f]{64}):([0-9a-f]{16}|-)(?:\|limits:(\d+):(\d+))?", text)
+        if not match:
+            return None
+        limits = (int(match.group(3)), int(match.group(4))) if match.group(3) else None
+        return cls(match.group(1), match.group(2), limits)
+
+    def still_current(self, now: DocKey, limits: tuple[int, int]) -> bool:
+        """Whether a document stored under this key can be kept for a file whose key is ``now``."""
+        return (self.content, self.meta) == (now.content, now.meta) and self.limits in (None, limits)
+
+
+@dataclass(frozen=True)
 class SourceFile:
     """A file found in the corpus folder with the key that says whether it changed."""
 
     path: Path
     rel_path: str
-    key: str
+    key: DocKey
     meta: DocMeta | None
 
 
@@ -214,10 +246,10 @@ def _hash_source(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _file_key(path: Path, meta: DocMeta | None) -> str:
+def _file_key(path: Path, meta: DocMeta | None) -> DocKey:
     """Content sha256 plus the catalogue entry: either changing means re-embedding."""
     meta_part = hashlib.sha256(json.dumps(asdict(meta), sort_keys=True).encode()).hexdigest()[:16] if meta else "-"
-    return f"{_hash_source(path)}:{meta_part}"
+    return DocKey(_hash_source(path), meta_part)
 
 
 def _sources(files: list[tuple[Path, str]], catalogue: dict[str, DocMeta]) -> tuple[list[SourceFile], list[Skipped]]:
@@ -499,8 +531,8 @@ def _is_passing(entry: list[str]) -> bool:
     return len(entry) > 2 and entry[2] == PASSING
 
 
-def _limits_suffix(settings: IngestSettings) -> str:
-    return f"|limits:{settings.max_pages}:{settings.max_chars}"
+def _limits(settings: IngestSettings) -> tuple[int, int]:
+    return (settings.max_pages, settings.max_chars)
 
 
 def _default_workers(n_jobs: int) -> int:
@@ -524,7 +556,7 @@ class Plan:
     keep: tuple[str, ...]
     parse: tuple[SourceFile, ...]
     drop: tuple[str, ...]
-    keys: dict[str, str]  # rel_path -> key of every source file listed now
+    keys: dict[str, DocKey]  # rel_path -> key of every source file listed now
     remembered: dict[str, list[str]]  # lasting skips carried over, as stored in the manifest
     skipped: tuple[Skipped, ...]
 
@@ -543,11 +575,10 @@ def plan(corpus_dir: Path, settings: IngestSettings, old: Manifest | None) -> Pl
     # only a lasting one (damaged, encrypted, empty) waits for the bytes to change.
     old_skips = {rel: entry for rel, entry in old.skipped.items() if not _is_passing(entry)} if old else {}
     keys = {s.rel_path: s.key for s in sources}
-    # A document cut short by a limit is stored under its key plus the limits,
-    # so it is read again (and in full) once the limits are raised.
-    limits = _limits_suffix(settings)
-    keep = sorted(rel for rel, key in keys.items() if old_keys.get(rel) in (key, key + limits))
-    remembered = {rel: old_skips[rel] for rel, key in keys.items() if rel in old_skips and old_skips[rel][0] == key}
+    limits = _limits(settings)
+    stored = {rel: DocKey.parse(text) for rel, text in old_keys.items()}
+    keep = sorted(rel for rel, key in keys.items() if (was := stored.get(rel)) is not None and was.still_current(key, limits))
+    remembered = {rel: old_skips[rel] for rel, key in keys.items() if rel in old_skips and old_skips[rel][0] == str(key)}
     skipped.extend(Skipped(rel, entry[1]) for rel, entry in sorted(remembered.items()))
     return Plan(
         keep=tuple(keep),
@@ -625,7 +656,7 @@ def _write(writer: GenerationWriter, todo: Plan, done: _Embedded, old: IndexStor
         if rel in done.documents:
             result, vectors = done.documents[rel]
             writer.add(result.document, result.pages, result.chunks, vectors)
-            keys[rel] = todo.keys[rel]
+            keys[rel] = str(todo.keys[rel])
         else:
             assert old is not None and old_vectors is not None
             pairs = old.doc_chunks(rel)
@@ -684,9 +715,9 @@ def ingest(
         try:
             done = _parse_and_embed(todo, embedder, settings, on_progress)
             documents = _write(writer, todo, done, old)
-            limits = _limits_suffix(settings)
-            documents |= {rel: todo.keys[rel] + limits for rel in done.truncated}
-            failed = {s.path: [todo.keys[s.path], s.reason] + ([PASSING] if s.passing else [])
+            # A document cut short by a limit is stored with the limits in its key.
+            documents |= {rel: str(replace(todo.keys[rel], limits=_limits(settings))) for rel in done.truncated}
+            failed = {s.path: [str(todo.keys[s.path]), s.reason] + ([PASSING] if s.passing else [])
                       for s in done.skipped if s.path in todo.keys}
             manifest = Manifest(
                 format_version=FORMAT_VERSION,

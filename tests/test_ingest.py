@@ -377,3 +377,19 @@ def test_unlistable_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     found, skipped = discover(corpus)
     assert [rel for _, rel in found] == ["ok.md"]
     assert [(s.path, "permissions" in s.reason) for s in skipped] == [("private", True)]
+
+
+def test_document_keys_round_trip_and_decide_what_is_kept() -> None:
+    from qa.ingest import DocKey
+
+    sha = "ab" * 32
+    plain, cut = DocKey(sha, "-"), DocKey(sha, "0123456789abcdef", (100, 2000))
+    for key in (plain, cut):
+        assert DocKey.parse(str(key)) == key
+    assert str(cut) == f"{sha}:0123456789abcdef|limits:100:2000"
+    assert DocKey.parse("not a key") is None and DocKey.parse(f"{sha}:-|limits:x:1") is None
+    assert plain.still_current(DocKey(sha, "-"), (5000, 20_000_000))
+    assert not plain.still_current(DocKey("cd" * 32, "-"), (5000, 20_000_000))  # bytes changed
+    assert not plain.still_current(DocKey(sha, "0123456789abcdef"), (5000, 20_000_000))  # catalogue entry changed
+    now = DocKey(sha, "0123456789abcdef")
+    assert cut.still_current(now, (100, 2000)) and not cut.still_current(now, (100, 5000))  # limits raised
