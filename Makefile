@@ -12,9 +12,10 @@ INDEX  ?= index
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	# The CPU build of torch first: a bare `torch` would pull a CUDA build of several GB.
-	$(BIN)/python -m pip install -q torch==2.13.0
+	# pip itself is pinned like every other package, so two installs resolve alike.
+	$(BIN)/python -m pip install -q -c constraints.txt pip setuptools
+	# torch first, at the version in constraints.txt.
+	$(BIN)/python -m pip install -q -c constraints.txt torch
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
@@ -43,7 +44,7 @@ reliability: $(STAMP)
 	$(BIN)/python tools/reliability.py
 
 lock: $(STAMP)
-	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > constraints.txt.new
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --all --exclude-editable | sed 's/+cpu$$//'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
 clean-index:

@@ -30,7 +30,7 @@ class ChunkSettings:
     context_chars: int = 160  # title and section prefixed to the embedded text
     # Raised whenever cleaning, heading or title rules change what a file turns into, so
     # an index built by older rules asks for a rebuild rather than mixing the two.
-    text_rules: int = 2
+    text_rules: int = 3
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -100,13 +100,11 @@ def _locate(text: str, piece: str, cursor: int, last_end: int, limit: int) -> in
     reach = last_end
     while reach < limit and text[reach].isspace():
         reach += 1
-    best = -1
-    start = text.find(piece, cursor, limit)
-    while 0 <= start <= reach:
-        if start + len(piece) > last_end:
-            best = start
-        start = text.find(piece, start + 1, limit)
-    if best < 0:
+    # The last occurrence starting no later than ``reach``: one backward search, where
+    # stepping through every occurrence was quadratic on repetitive text. An earlier
+    # occurrence ends earlier, so if this one does not reach past ``last_end`` none does.
+    best = text.rfind(piece, cursor, min(limit, reach + len(piece)))
+    if best < 0 or best + len(piece) <= last_end:
         best = text.find(piece, cursor, limit)
     return best
 

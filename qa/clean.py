@@ -35,7 +35,10 @@ _CHAR_MAP = str.maketrans(
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PRIVATE_USE = re.compile(r"[\ue000-\uf8ff]")  # symbol-font glyphs, nearly always bullets
 _SPACES = re.compile(r"[ \u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_HYPHEN_BREAK = re.compile(r"(\w*[A-Za-z])-\n([a-z][\w'\u2019]*(?:-[A-Za-z][\w'\u2019]*)*)[ \n]?")
+# The look-behind starts a match only at the start of a word: without it the engine tried
+# every position inside a long run of word characters, each time scanning to its end
+# (quadratic: a 40,000-character "word" took 25 s, a 10 MB one never finished).
+_HYPHEN_BREAK = re.compile(r"(?<!\w)(\w*[A-Za-z])-\n([a-z][\w'\u2019]*(?:-[A-Za-z][\w'\u2019]*)*)[ \n]?")
 _VOCAB_WORD = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*")
 _EDGE_LINES = 3
 _PAGE_NUMBER_LINE = re.compile(r"^(?:page\s+)?[-\u2013(]?\s*(\d{1,4})\s*[-\u2013)]?(?:\s+of\s+\d{1,4})?$", re.I)
@@ -329,13 +332,17 @@ def find_headings(page: int, text: str, outline: set[str] | None = None) -> list
     return found
 
 
-def clean_pages(raw_pages: Sequence[RawPage]) -> tuple[list[str], list[int | None]]:
-    """Cleaned text of each page, and the printed page numbers seen at page edges."""
+def clean_pages(raw_pages: Sequence[RawPage], *, edges: bool = True) -> tuple[list[str], list[int | None]]:
+    """Cleaned text of each page, and the printed page numbers seen at page edges.
+
+    ``edges=False`` keeps every line: the pages of a text document are its own sections, with no
+    running headers or page numbers to strip, and lines that repeat there are content.
+    """
     normalised = [normalise(p.text) for p in raw_pages]
     words = vocabulary(normalised)
     split = [text.split("\n") for text in normalised]
-    keys = running_lines(split)
-    candidates = [_edge_numbers(lines, keys) for lines in split]
+    keys = running_lines(split) if edges else set()
+    candidates = [_edge_numbers(lines, keys) if edges else [] for lines in split]
     offsets = page_offsets(candidates)
     printed = [
         next((n for n in numbers if n - (i + 1) in offsets), numbers[0] if numbers else None)
@@ -346,7 +353,7 @@ def clean_pages(raw_pages: Sequence[RawPage]) -> tuple[list[str], list[int | Non
         expected = {raw_page.page + offset for offset in offsets} | {raw_page.page}
         if raw_page.label.isdigit():
             expected.add(int(raw_page.label))
-        kept = _strip_edges(lines, keys, expected)
+        kept = _strip_edges(lines, keys, expected) if edges else lines
         text = rejoin_hyphenation("\n".join(kept), words)
         text = re.sub(r"\n{3,}", "\n\n", text).strip()
         texts.append(text)
@@ -355,7 +362,7 @@ def clean_pages(raw_pages: Sequence[RawPage]) -> tuple[list[str], list[int | Non
 
 def clean_document(raw: RawDocument) -> tuple[list[Page], list[Heading]]:
     """Pages with cleaned text and printed labels, and the document's headings in order."""
-    texts, printed = clean_pages(raw.pages)
+    texts, printed = clean_pages(raw.pages, edges=raw.kind == "pdf")
     labels = [p.label for p in raw.pages]
     if raw.kind == "pdf" and not any(p.label_is_printed for p in raw.pages):
         inferred = infer_labels(printed)

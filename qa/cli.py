@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Sequence
 
 from . import __version__
 from .errors import QAError
+from .records import CONTROL_CHARACTERS
 
 log = logging.getLogger("qa")
 
@@ -29,6 +32,36 @@ examples:
 environment: QA_CORPUS_DIR (default corpus/), QA_INDEX_DIR (default index/), QA_MODEL
 (default: the bundled all-MiniLM-L6-v2).
 """
+
+
+_TEXT_CONTROLS = re.compile(CONTROL_CHARACTERS.pattern.replace("\\x00-\\x1f", "\\x00-\\x08\\x0b-\\x1f"))
+
+
+_JSON_RAW = re.compile(CONTROL_CHARACTERS.pattern.replace("\\x00-\\x1f", ""))  # json.dumps escapes C0 itself
+
+
+def safe(text: str) -> str:
+    """Text fit for a terminal: every control character but newline and tab shown as '?'.
+
+    Titles, authors, file names and error messages come from documents anyone
+    may have written; an escape sequence in them must not reach the terminal.
+    """
+    return _TEXT_CONTROLS.sub("?", text)
+
+
+def safe_json(text: str) -> str:
+    """JSON with the control characters ``json.dumps`` leaves raw (DEL, C1, bidi) escaped as \\uXXXX."""
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def say(text: str = "", *, err: bool = False, flush: bool = False) -> None:
+    """Print ``text`` with control characters removed; the CLI prints only through this."""
+    print(safe(text), file=sys.stderr if err else sys.stdout, flush=flush)
+
+
+class _SafeFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return safe(super().format(record))
 
 
 def _add_index(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-pages", type=int, default=None, help="pages read per document at most (default 5000)")
     p.add_argument("--max-chars", type=int, default=None, help="characters read per document at most (default 20,000,000)")
     p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links, also out of the corpus folder")
+    p.add_argument("--parse-timeout", type=float, default=None, metavar="SECONDS",
+                   help="seconds one file may take to read before it is skipped (default 300; 0: no limit)")
+    p.add_argument("--worker-memory-mb", type=int, default=None, metavar="MB",
+                   help="memory cap of one parsing process (default 4096; 0: no cap)")
+    p.add_argument("--max-file-mb", type=int, default=None, metavar="MB",
+                   help="larger files are skipped unread (default 1024)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("ask", help="answer a question with cited passages",
@@ -164,23 +203,25 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         workers=args.workers,
         follow_symlinks=args.follow_symlinks,
         progress=not args.no_progress and sys.stderr.isatty(),
-        **{k: v for k, v in (("max_pages", args.max_pages), ("max_chars", args.max_chars)) if v is not None},
+        **{k: v for k, v in (("max_pages", args.max_pages), ("max_chars", args.max_chars),
+                             ("parse_timeout", args.parse_timeout), ("worker_memory_mb", args.worker_memory_mb),
+                             ("max_file_mb", args.max_file_mb)) if v is not None},
     )
     report = ingest(corpus, index, embedder, settings=settings, rebuild=args.rebuild)
-    print(f"index {index}: {report.documents} documents, {report.pages} pages, {report.chunks} chunks "
+    say(f"index {index}: {report.documents} documents, {report.pages} pages, {report.chunks} chunks "
           f"({report.embedded_chunks} embedded now) in {report.seconds:.1f} s")
     if report.new_or_changed:
-        print(f"  new or changed: {len(report.new_or_changed)}")
+        say(f"  new or changed: {len(report.new_or_changed)}")
     if report.removed:
-        print(f"  removed: {', '.join(report.removed)}")
+        say(f"  removed: {', '.join(report.removed)}")
     if not report.new_or_changed and not report.removed and not report.embedded_chunks:
-        print("  already up to date")
+        say("  already up to date")
     for note in report.notes:
-        print(f"  note: {note}")
+        say(f"  note: {note}")
     if report.skipped:
-        print(f"  skipped {len(report.skipped)} file(s):")
+        say(f"  skipped {len(report.skipped)} file(s):")
         for s in report.skipped:
-            print(f"    {s.path}: {s.reason}")
+            say(f"    {s.path}: {s.reason}")
         if args.strict:
             return 1
     return 0
@@ -206,12 +247,12 @@ def _cmd_ask(args: argparse.Namespace) -> int:
                 continue
             answer = engine.ask(question, **filters)
             if args.json:
-                print(json.dumps(answer_to_json(answer), ensure_ascii=False), flush=True)
+                say(safe_json(json.dumps(answer_to_json(answer), ensure_ascii=False)), flush=True)
             else:
-                print(f"Q: {question}\n{format_answer(answer)}\n", flush=True)
+                say(f"Q: {question}\n{format_answer(answer)}\n", flush=True)
         return 0
     answer = engine.ask(args.question, **filters)
-    print(json.dumps(answer_to_json(answer), ensure_ascii=False, indent=2) if args.json else format_answer(answer))
+    say(safe_json(json.dumps(answer_to_json(answer), ensure_ascii=False, indent=2)) if args.json else format_answer(answer))
     return 0
 
 
@@ -233,24 +274,26 @@ def _cmd_info(args: argparse.Namespace) -> int:
         info["document_list"] = [
             {"doc": d.doc_id, **asdict(d.meta), "pages": d.n_pages} for d in store.documents.values()
         ]
-        print(json.dumps(info, indent=2, ensure_ascii=False))
+        say(safe_json(json.dumps(info, indent=2, ensure_ascii=False)))
         return 0
-    print(f"index:      {info['index_dir']} ({info['generation']})")
-    print(f"built:      {m.built_at} from {m.corpus_dir}")
-    print(f"model:      {m.model} ({m.dimension} dimensions, sha256 {m.model_hash[:12]}...)")
-    print(f"chunking:   {', '.join(f'{k}={v}' for k, v in m.chunking.items())}")
-    print(f"contents:   {info['documents']} documents, {info['pages']} pages, {info['chunks']} chunks")
+    say(f"index:      {info['index_dir']} ({info['generation']})")
+    say(f"built:      {m.built_at} from {m.corpus_dir}")
+    say(f"model:      {m.model} ({m.dimension} dimensions, sha256 {m.model_hash[:12]}...)")
+    say(f"chunking:   {', '.join(f'{k}={v}' for k, v in m.chunking.items())}")
+    say(f"contents:   {info['documents']} documents, {info['pages']} pages, {info['chunks']} chunks")
     for d in store.documents.values():
-        print(f"  {d.doc_id}  [{d.year or 'n.d.'}] {d.title} ({d.n_pages} p.)")
+        say(f"  {d.doc_id}  [{d.year or 'n.d.'}] {d.title} ({d.n_pages} p.)")
     for path, reason in info["skipped_files"].items():  # type: ignore[union-attr]
-        print(f"  skipped {path}: {reason}")
+        say(f"  skipped {path}: {reason}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     if not args.verbose:
         for noisy in ("sentence_transformers", "transformers", "httpx", "huggingface_hub"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -270,13 +313,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return evaluate.run(args)
     except QAError as exc:
-        print(f"qa {args.command}: {exc}", file=sys.stderr)
+        say(f"qa {args.command}: {exc}", err=True)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; the index is unchanged unless the ingest had finished", file=sys.stderr)
-        return 130
+    except sqlite3.DatabaseError as exc:  # a chunk store damaged after its checksum was checked
+        say(f"qa {args.command}: the index database cannot be read ({exc}); rebuild with `qa ingest --rebuild`", err=True)
+        return 2
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file or folder the user can fix: one line, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        say(f"qa {args.command}: {where}{exc.strerror or exc}; check the file or folder and its permissions", err=True)
+        return 2
+    except KeyboardInterrupt:
+        say("interrupted; the index is unchanged unless the ingest had finished", err=True)
+        return 130
     parser.error(f"unknown command {args.command}")
     return 2
 

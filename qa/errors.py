@@ -35,6 +35,13 @@ class IndexLockedError(QAError):
     """Another ingest holds the index lock."""
 
 
+class IndexWriteError(QAError):
+    """The index folder cannot be written (read-only, disk full, a failing disk).
+
+    The previous index is left as it was; the message names the folder and the fix.
+    """
+
+
 class ModelError(QAError):
     """The embedding model cannot be found, fails its hash check or fails to load."""
 

@@ -1,25 +1,28 @@
 """Turn a corpus folder into an index: discover, parse, chunk, embed, store.
 
-Parsing runs in worker processes while the main process embeds, so reading
-PDFs hides behind the model. Ingest is incremental: a document whose bytes and
-catalogue entry are unchanged keeps its chunks and vectors; only new or changed
-files are embedded; deleted files disappear. Bad files are skipped with a
-reason and never stop the run.
+One ingest is ``plan`` (which documents to keep, parse or drop, decided from
+the manifest alone) -> ``_parse_and_embed`` -> ``_write``. Parsing runs in
+worker processes while the main process embeds, so reading PDFs hides behind
+the model; each worker reads one file at a time under a time limit and a
+memory cap, and dies with the ingest. Ingest is incremental: a document whose
+bytes and catalogue entry are unchanged keeps its chunks and vectors; only new
+or changed files are embedded; deleted files disappear. Bad files are skipped
+with a reason and never stop the run.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import re
+import stat
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +33,7 @@ from .chunking import ChunkSettings, chunk_document, embedding_text, token_count
 from .clean import clean_document, title_heading
 from .embed import Embedder
 from .errors import DocumentError, IndexMismatchError
-from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, read_document, sha256_file
+from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, read_document
 from .records import DocMeta, Document, IngestReport, ParsedDocument, Skipped
 from .sources import meta_from_row, read_sources
 from .store import FORMAT_VERSION, GenerationWriter, IndexStore, Manifest, current_generation, mismatch, prune, write_lock
@@ -38,6 +41,9 @@ from .store import FORMAT_VERSION, GenerationWriter, IndexStore, Manifest, curre
 log = logging.getLogger(__name__)
 
 SOURCES_CSV = "sources.csv"
+DEFAULT_PARSE_TIMEOUT = 300.0
+DEFAULT_WORKER_MEMORY_MB = 4096
+DEFAULT_MAX_FILE_MB = 1024
 
 
 @dataclass(frozen=True)
@@ -47,10 +53,45 @@ class IngestSettings:
     chunking: ChunkSettings = field(default_factory=ChunkSettings)
     max_pages: int = DEFAULT_MAX_PAGES
     max_chars: int = DEFAULT_MAX_CHARS
-    workers: int | None = None  # parsing processes; None: one per core, at most 4; 0: in-process
+    workers: int | None = None  # parsing processes; None: one per core, at most 4; 0: in-process (no time limit)
+    parse_timeout: float = DEFAULT_PARSE_TIMEOUT  # seconds one file may take to read, clean and chunk
+    worker_memory_mb: int = DEFAULT_WORKER_MEMORY_MB  # address space of one parsing process; 0: no cap
+    max_file_mb: int = DEFAULT_MAX_FILE_MB  # larger files are skipped unread
     batch_size: int = 4  # texts per encoder batch: the fastest measured on two cores (docs/benchmarks.md)
     follow_symlinks: bool = False
     progress: bool = False
+
+
+@dataclass(frozen=True)
+class DocKey:
+    """What decides whether a stored document is still current.
+
+    Its bytes (``content``, sha256) and its catalogue entry (``meta``, a short
+    hash, "-" without one); ``limits`` are the (pages, characters) limits its
+    text was cut short by, so it is read again in full once they are raised.
+    Stored in the manifest as ``content:meta`` or ``content:meta|limits:P:C``.
+    """
+
+    content: str
+    meta: str
+    limits: tuple[int, int] | None = None
+
+    def __str__(self) -> str:
+        base = f"{self.content}:{self.meta}"
+        return base if self.limits is None else f"{base}|limits:{self.limits[0]}:{self.limits[1]}"
+
+    @classmethod
+    def parse(cls, text: str) -> DocKey | None:
+        """The key a manifest stored, or None for one this version did not write."""
+        match = re.fullmatch(r"([0-9a-f]{64}):([0-9a-f]{16}|-)(?:\|limits:(\d+):(\d+))?", text)
+        if not match:
+            return None
+        limits = (int(match.group(3)), int(match.group(4))) if match.group(3) else None
+        return cls(match.group(1), match.group(2), limits)
+
+    def still_current(self, now: DocKey, limits: tuple[int, int]) -> bool:
+        """Whether a document stored under this key can be kept for a file whose key is ``now``."""
+        return (self.content, self.meta) == (now.content, now.meta) and self.limits in (None, limits)
 
 
 @dataclass(frozen=True)
@@ -59,12 +100,15 @@ class SourceFile:
 
     path: Path
     rel_path: str
-    key: str
+    key: DocKey
     meta: DocMeta | None
 
 
 def _is_hidden(name: str) -> bool:
     return name.startswith(".")
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _valid_name(name: str) -> bool:
@@ -79,11 +123,14 @@ def _valid_name(name: str) -> bool:
     return True
 
 
-def discover(corpus_dir: Path, follow_symlinks: bool = False) -> tuple[list[tuple[Path, str]], list[Skipped]]:
+def discover(corpus_dir: Path, follow_symlinks: bool = False,
+             max_bytes: int = DEFAULT_MAX_FILE_MB * 2**20) -> tuple[list[tuple[Path, str]], list[Skipped]]:
     """Supported files under ``corpus_dir`` (recursively, sorted), and the ones refused.
 
     Hidden files and folders are ignored. Symbolic links are not followed unless
     asked; a link loop or a link out of the corpus is named in the skip list.
+    Only regular files of at most ``max_bytes`` are documents: a FIFO or device
+    named ``x.pdf`` would block the reader, a huge file would exhaust memory.
     """
     root = corpus_dir.resolve()
     found: list[tuple[Path, str]] = []
@@ -126,6 +173,9 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False) -> tuple[list[tupl
                 shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 skipped.append(Skipped(shown, "its file name is not valid UTF-8; rename the file"))
                 continue
+            if _CONTROL_CHARS.search(rel):
+                skipped.append(Skipped(_CONTROL_CHARS.sub("?", rel), "its name holds control characters; rename the file"))
+                continue
             if path.is_symlink():
                 try:
                     target = path.resolve(strict=True)
@@ -135,7 +185,17 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False) -> tuple[list[tupl
                 if not follow_symlinks and not target.is_relative_to(root):
                     skipped.append(Skipped(rel, "symbolic link pointing outside the corpus; not followed (use --follow-symlinks)"))
                     continue
-            if not path.is_file():
+            try:
+                st = path.stat()
+            except OSError as exc:
+                skipped.append(Skipped(rel, f"cannot be read ({exc.strerror or exc}); check the file", passing=True))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                if not stat.S_ISDIR(st.st_mode):
+                    skipped.append(Skipped(rel, "is not a regular file (a pipe, socket or device); replace it with the document itself"))
+                continue
+            if st.st_size > max_bytes:
+                skipped.append(Skipped(rel, f"is larger than {max_bytes / 2**20:g} MB; split it or raise --max-file-mb"))
                 continue
             found.append((path, rel))
     return found, skipped
@@ -158,10 +218,38 @@ def read_catalogue(corpus_dir: Path) -> dict[str, DocMeta]:
     return catalogue
 
 
-def _file_key(path: Path, meta: DocMeta | None) -> str:
+def _hash_source(path: Path) -> str:
+    """sha256 of a source file; opened without blocking and refused unless it is a regular file.
+
+    A file swapped for a FIFO after it was listed would otherwise block here forever.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        digest = hashlib.sha256()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_key(path: Path, meta: DocMeta | None) -> DocKey:
     """Content sha256 plus the catalogue entry: either changing means re-embedding."""
     meta_part = hashlib.sha256(json.dumps(asdict(meta), sort_keys=True).encode()).hexdigest()[:16] if meta else "-"
-    return f"{sha256_file(path)}:{meta_part}"
+    return DocKey(_hash_source(path), meta_part)
+
+
+def _sources(files: list[tuple[Path, str]], catalogue: dict[str, DocMeta]) -> tuple[list[SourceFile], list[Skipped]]:
+    """Each listed file with its key; a file that cannot be hashed now (gone, unreadable) is a passing skip."""
+    sources: list[SourceFile] = []
+    skipped: list[Skipped] = []
+    for path, rel in files:
+        meta = catalogue.get(rel)
+        try:
+            sources.append(SourceFile(path, rel, _file_key(path, meta), meta))
+        except OSError as exc:
+            skipped.append(Skipped(rel, f"cannot be read ({exc.strerror or exc}); check the file and its permissions", passing=True))
+    return sources, skipped
 
 
 def _title_from_name(rel_path: str) -> str:
@@ -170,115 +258,249 @@ def _title_from_name(rel_path: str) -> str:
     return words[:1].upper() + words[1:] if words else rel_path
 
 
+@dataclass(frozen=True)
+class ParseJob:
+    """One file to read, clean and chunk, with everything a worker process needs for it."""
+
+    path: str
+    rel_path: str
+    meta: DocMeta | None
+    chunking: ChunkSettings
+    tokenizer_file: str | None
+    max_pages: int
+    max_chars: int
+
+
 def parse_file(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSettings,
                tokenizer_file: str | None, max_pages: int, max_chars: int) -> ParsedDocument:
+    """Read, clean and chunk one file (``parse`` with positional arguments, for callers outside ingest)."""
+    return parse(ParseJob(path, rel_path, meta, chunking, tokenizer_file, max_pages, max_chars))
+
+
+def parse(job: ParseJob) -> ParsedDocument:
     """Read, clean and chunk one file; the pure part of ingest, run in a worker process.
 
     Metadata: the catalogue entry's fields first, then the PDF's own, then the
-    first heading naming the document, then the file name.
+    first heading naming the document, then the file name. Raises
+    ``DocumentError`` for a file that cannot be indexed.
     """
-    return _parse(path, rel_path, meta, chunking, tokenizer_file, max_pages, max_chars).document
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """A parsed document with what the reader had to say about it.
-
-    ``truncated`` says why the text was cut short by a limit, when it was;
-    ``notes`` are other remarks worth a warning (pages left out).
-    """
-
-    document: ParsedDocument
-    truncated: str = ""
-    notes: tuple[str, ...] = ()
-
-
-def _parse(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSettings,
-           tokenizer_file: str | None, max_pages: int, max_chars: int) -> Parsed:
-    raw = read_document(Path(path), rel_path, max_pages=max_pages, max_chars=max_chars)
+    path, rel_path, meta = job.path, job.rel_path, job.meta
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise DocumentError(rel_path, f"cannot be read ({exc.strerror or exc}); check the file") from exc
+    if not stat.S_ISREG(mode):  # replaced by a pipe or device since it was listed
+        raise DocumentError(rel_path, "is not a regular file (a pipe, socket or device); replace it with the document itself")
+    raw = read_document(Path(path), rel_path, max_pages=job.max_pages, max_chars=job.max_chars)
     pages, headings = clean_document(raw)
     if not any(p.text.strip() for p in pages):
         raise DocumentError(rel_path, "has no text left after cleaning; nothing to index")
-    chunks = chunk_document(pages, headings, chunking, token_counter(tokenizer_file))
+    chunks = chunk_document(pages, headings, job.chunking, token_counter(job.tokenizer_file))
     if not chunks:
         raise DocumentError(rel_path, "produced no text chunks; nothing to index")
     meta = meta or DocMeta(title="")
     title = meta.title or raw.title or title_heading(headings) or _title_from_name(rel_path)
     full_meta = replace(meta, title=title, authors=meta.authors or raw.author, year=meta.year or raw.year)
     document = Document(doc_id=rel_path, meta=full_meta, content_hash=raw.content_hash, kind=raw.kind, n_pages=len(pages))
-    parsed = ParsedDocument(document=document, pages=tuple(pages), chunks=tuple(chunks))
-    return Parsed(parsed, truncated=raw.truncated, notes=raw.notes)
+    return ParsedDocument(document=document, pages=tuple(pages), chunks=tuple(chunks),
+                          truncated=raw.truncated, notes=tuple(raw.notes))
 
 
-def _parse_or_skip(args: tuple) -> Parsed | Skipped:
-    """Parse one file (a job tuple of ``parse_file``'s arguments); every failure becomes a ``Skipped``."""
+def parse_or_skip(job: ParseJob) -> ParsedDocument | Skipped:
+    """``parse``, with every failure turned into a ``Skipped`` naming the file and the fix."""
     try:
-        return _parse(*args)
+        return parse(job)
     except DocumentError as exc:
-        return Skipped(exc.path, exc.reason)
+        cause = exc.__cause__
+        return Skipped(exc.path, exc.reason, passing=isinstance(cause, OSError))
+    except OSError as exc:  # gone, unreadable or failing between listing and reading
+        return Skipped(job.rel_path, f"cannot be read ({exc.strerror or exc}); check the file and its permissions", passing=True)
     except MemoryError:
-        return Skipped(args[1], "too large to read in memory; lower --max-pages/--max-chars or split the file")
+        return Skipped(job.rel_path, "too large to read in memory; lower --max-pages/--max-chars, raise --worker-memory-mb "
+                       "or split the file", passing=True)
     except RecursionError:
-        return Skipped(args[1], "is nested too deeply to read (a damaged or hostile file); download it again")
+        return Skipped(job.rel_path, "is nested too deeply to read (a damaged or hostile file); download it again")
     except Exception as exc:  # noqa: BLE001 - one unexpected failure must not stop the ingest
-        log.exception("unexpected failure reading %s", args[1])
-        return Skipped(args[1], f"could not be read ({type(exc).__name__}: {exc}); check the file or report it")
+        log.info("unexpected failure reading %s", job.rel_path, exc_info=True)  # the traceback only with -v
+        return Skipped(job.rel_path, f"could not be read ({type(exc).__name__}: {exc}); check the file or report it")
 
 
-ParseFunction = Callable[[tuple], "Parsed | Skipped"]
+ParseFunction = Callable[[ParseJob], "ParsedDocument | Skipped"]
 _DIED = "crashed its reader process twice (out of memory, or a fault in the PDF library); split or re-save the file"
+_PR_SET_PDEATHSIG = 1
 
 
-def _parse_isolated(job: tuple, parse: ParseFunction, context: multiprocessing.context.BaseContext) -> Parsed | Skipped:
-    """Parse one file in a process of its own, so a crash is pinned on that file."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to kill this process when its parent dies (even by SIGKILL).
+
+    Without it a worker outlives a killed ingest, holding the caller's stdout
+    open, so ``qa ingest | tee`` never ends. Elsewhere this is a no-op.
+    """
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            return pool.submit(parse, job).result()
-    except BrokenProcessPool:
-        return Skipped(job[1], _DIED)
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
 
 
-def _parse_all(jobs: list[tuple], workers: int, parse: ParseFunction = _parse_or_skip) -> Iterator[Parsed | Skipped]:
-    """Parse files, in worker processes when asked; yields each result as it finishes.
+def _limit_memory(limit_bytes: int) -> None:
+    """Cap this process's address space, so a hostile file raises MemoryError instead of swapping."""
+    if limit_bytes <= 0:
+        return
+    try:
+        import resource
 
-    If a worker dies (killed by the OS for memory, or a crash in a parser), the
-    pool breaks and every file in flight is suspect: each is parsed again in a
-    process of its own, which either succeeds (it was a bystander or a passing
-    fault) or pins the crash on that file, which is then skipped. The other
-    files go on in a new pool. The main process never parses in worker mode,
-    so a crashing file cannot take the ingest down.
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit_bytes = min(limit_bytes, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, hard))
+    except (ImportError, ValueError, OSError) as exc:
+        log.info("cannot cap a reader process's memory: %s", exc)
+
+
+_READY = "ready"
+
+
+def _worker_main(conn, parse: ParseFunction, parent_pid: int, memory_bytes: int) -> None:  # type: ignore[no-untyped-def]
+    """A reader process: say it is ready, then parse each job it is sent and send the result back; ``None`` ends it."""
+    _die_with_parent(parent_pid)
+    _limit_memory(memory_bytes)
+    try:
+        conn.send(_READY)  # imports are done: from here a file's time limit is the file's own
+        while True:
+            job = conn.recv()
+            if job is None:
+                return
+            conn.send(parse(job))
+    except (EOFError, OSError):  # the ingest is gone or stopped this worker
+        return
+
+
+class _Worker:
+    """One reader process working on at most one file, so a hang or crash is that file's."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, parse: ParseFunction, memory_bytes: int) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, parse, os.getpid(), memory_bytes), daemon=True)
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.job: ParseJob | None = None
+        self.started = 0.0
+
+    def give(self, job: ParseJob) -> None:
+        self.job = job
+        self.started = time.monotonic()
+        self.conn.send(job)
+
+    def stop(self, kill: bool = False) -> None:
+        if not kill and self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                kill = True
+            else:
+                self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+        self.process.close()
+
+
+def _timed_out(job: ParseJob, seconds: float) -> Skipped:
+    return Skipped(job.rel_path, f"took longer than {seconds:g} s to read; split the file or raise --parse-timeout", passing=True)
+
+
+_START_FAILURES = 3  # reader processes that die before taking any file; then files are parsed here
+
+
+def _parse_all(jobs: list[ParseJob], workers: int, parse: ParseFunction = parse_or_skip, *,
+               timeout: float | None = None, memory_bytes: int = 0) -> Iterator[ParsedDocument | Skipped]:
+    """Parse files, in worker processes when ``workers`` > 0; yields each result as it finishes.
+
+    Each worker reads one file at a time. A file still being read after
+    ``timeout`` seconds (counted from when its worker took it, not from the
+    worker's start-up) has its worker killed and is skipped ("took longer
+    than"); the others go on in a fresh worker. A worker that dies (killed by
+    the OS for memory, a crash in a parser) gets its file read once more in a
+    fresh process, in case the fault was passing; a second death skips the
+    file. Workers cap their memory at ``memory_bytes`` and die with this
+    process, so a killed ingest leaves no reader behind. With ``workers`` <= 0
+    files are parsed here, without a time limit.
     """
     queue = deque(jobs)
-    if workers <= 0 or len(queue) <= 1:
+    if workers <= 0:
         for job in queue:
             yield parse(job)
         return
+    from multiprocessing.connection import wait as wait_any
+
     context = multiprocessing.get_context("spawn")  # torch's threads make fork unsafe
-    while queue:
-        suspects: list[tuple] = []
-        try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                pending: dict[Future, tuple] = {}
-                while (queue or pending) and not suspects:
-                    while queue and len(pending) < workers * 2:
-                        job = queue.popleft()
-                        pending[pool.submit(parse, job)] = job
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        job = pending.pop(future)
-                        try:
-                            result = future.result()
-                        except BrokenProcessPool:
-                            suspects.append(job)
-                            continue
-                        yield result
-                suspects.extend(pending.values())
-        except BrokenProcessPool:
-            pass  # raised again by shutdown; the suspects are already listed
-        if suspects:
-            log.warning("a reader process died; reading %d file(s) again one at a time", len(suspects))
-        for job in suspects:
-            yield _parse_isolated(job, parse, context)
+    crashed: set[str] = set()
+    start_failures = 0
+    pool: list[_Worker] = []
+    try:
+        while queue or any(w.job is not None for w in pool):
+            if start_failures >= _START_FAILURES:
+                log.warning("reader processes keep dying on start; reading the remaining files in this process")
+                for w in [w for w in pool if w.job is None]:
+                    pool.remove(w)
+                    w.stop(kill=True)
+                while queue:
+                    yield parse(queue.popleft())
+                if not pool:
+                    break
+            for w in pool:
+                if w.ready and w.job is None and queue:
+                    w.give(queue.popleft())
+            while len(pool) < workers and len(queue) > sum(1 for w in pool if w.job is None):
+                pool.append(_Worker(context, parse, memory_bytes))
+            busy = [w for w in pool if w.job is not None]
+            wait_for: float | None = None
+            if timeout is not None and busy:
+                wait_for = max(0.0, min(w.started + timeout for w in busy) - time.monotonic())
+            ready = set(wait_any([w.conn for w in pool] + [w.process.sentinel for w in pool], wait_for))
+            for w in list(pool):
+                job = w.job
+                message: object = None
+                if w.conn in ready:
+                    try:
+                        message = w.conn.recv()
+                    except (EOFError, OSError):
+                        message = None
+                if message == _READY:
+                    w.ready = True
+                    continue
+                if message is not None and job is not None:
+                    w.job = None
+                    yield message  # type: ignore[misc]
+                    continue
+                if w.conn in ready or w.process.sentinel in ready:  # the process died
+                    pool.remove(w)
+                    w.stop(kill=True)
+                    if job is None:
+                        start_failures += 1
+                    elif job.rel_path in crashed:
+                        yield Skipped(job.rel_path, _DIED, passing=True)
+                    else:
+                        log.warning("the reader process for %s died; reading it again in a fresh one", job.rel_path)
+                        crashed.add(job.rel_path)
+                        queue.appendleft(job)
+                elif job is not None and timeout is not None and time.monotonic() - w.started >= timeout:
+                    pool.remove(w)
+                    w.stop(kill=True)
+                    log.warning("%s took longer than %g s to read; its reader was stopped", job.rel_path, timeout)
+                    yield _timed_out(job, timeout)
+    finally:
+        busy_left = any(w.job is not None for w in pool)
+        for w in pool:
+            w.stop(kill=busy_left or not w.ready)
 
 
 def _size(path: Path) -> int:
@@ -289,14 +511,146 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _limits_suffix(settings: IngestSettings) -> str:
-    return f"|limits:{settings.max_pages}:{settings.max_chars}"
+PASSING = "passing"  # third item of a manifest skip entry: try the file again next time
+
+
+def _is_passing(entry: list[str]) -> bool:
+    return len(entry) > 2 and entry[2] == PASSING
+
+
+def _limits(settings: IngestSettings) -> tuple[int, int]:
+    return (settings.max_pages, settings.max_chars)
 
 
 def _default_workers(n_jobs: int) -> int:
-    if n_jobs < 4:
+    """At least one worker process whenever there is a file to read: only a worker can be stopped
+    when a file takes too long, so even one file is not parsed in the main process."""
+    if n_jobs <= 0:
         return 0
-    return max(1, min(4, (os.cpu_count() or 2) - 1))
+    return max(1, min(4, n_jobs, (os.cpu_count() or 2) - 1))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one ingest does, decided before any file is read.
+
+    ``keep`` documents are carried over from the old index, ``parse`` files are
+    new or changed, ``drop`` documents are gone from the corpus; ``skipped``
+    are refusals known already (discovery, unreadable now, or a lasting reason
+    remembered for unchanged bytes).
+    """
+
+    keep: tuple[str, ...]
+    parse: tuple[SourceFile, ...]
+    drop: tuple[str, ...]
+    keys: dict[str, DocKey]  # rel_path -> key of every source file listed now
+    remembered: dict[str, list[str]]  # lasting skips carried over, as stored in the manifest
+    skipped: tuple[Skipped, ...]
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.parse and not self.drop
+
+
+def plan(corpus_dir: Path, settings: IngestSettings, old: Manifest | None) -> Plan:
+    """Compare the corpus with the old index's manifest: the pure decision part of ingest."""
+    files, skipped = discover(corpus_dir, settings.follow_symlinks, max(0, settings.max_file_mb) * 2**20)
+    sources, unhashed = _sources(files, read_catalogue(corpus_dir))
+    skipped.extend(unhashed)
+    old_keys = dict(old.documents) if old else {}
+    # A skip for a passing reason (vanished, crashed, too slow) is tried again;
+    # only a lasting one (damaged, encrypted, empty) waits for the bytes to change.
+    old_skips = {rel: entry for rel, entry in old.skipped.items() if not _is_passing(entry)} if old else {}
+    keys = {s.rel_path: s.key for s in sources}
+    limits = _limits(settings)
+    stored = {rel: DocKey.parse(text) for rel, text in old_keys.items()}
+    keep = sorted(rel for rel, key in keys.items() if (was := stored.get(rel)) is not None and was.still_current(key, limits))
+    remembered = {rel: old_skips[rel] for rel, key in keys.items() if rel in old_skips and old_skips[rel][0] == str(key)}
+    skipped.extend(Skipped(rel, entry[1]) for rel, entry in sorted(remembered.items()))
+    return Plan(
+        keep=tuple(keep),
+        parse=tuple(s for s in sources if s.rel_path not in keep and s.rel_path not in remembered),
+        drop=tuple(sorted(set(old_keys) - set(keys))),
+        keys=keys,
+        remembered=remembered,
+        skipped=tuple(skipped),
+    )
+
+
+@dataclass
+class _Embedded:
+    """What parsing and embedding produced (built up as results arrive, so not frozen)."""
+
+    documents: dict[str, tuple[ParsedDocument, np.ndarray]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    truncated: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    chunks: int = 0
+
+
+def _parse_and_embed(todo: Plan, embedder: Embedder, settings: IngestSettings,
+                     on_progress: Callable[[int, int], None] | None) -> _Embedded:
+    """Parse the planned files in worker processes and embed each document as it arrives."""
+    out = _Embedded()
+    # Smallest files first: the encoder gets its first document sooner while the
+    # large ones parse beside it (on the shared corpus 1.5 s instead of 4-5 s).
+    jobs = [ParseJob(str(s.path), s.rel_path, s.meta, settings.chunking, embedder.tokenizer_file,
+                     settings.max_pages, settings.max_chars)
+            for s in sorted(todo.parse, key=lambda s: _size(s.path))]
+    workers = _default_workers(len(jobs)) if settings.workers is None else settings.workers
+    timeout = settings.parse_timeout if settings.parse_timeout > 0 else None
+    bar = _progress_bar(settings.progress)
+    total = 0
+    for outcome in _parse_all(jobs, workers, timeout=timeout, memory_bytes=max(0, settings.worker_memory_mb) * 2**20):
+        if isinstance(outcome, Skipped):
+            out.skipped.append(outcome)
+            log.warning("skipped %s: %s", outcome.path, outcome.reason)
+            continue
+        result = outcome
+        doc = result.document
+        if outcome.truncated:
+            out.truncated[doc.doc_id] = outcome.truncated
+        for note in (outcome.truncated, *outcome.notes):
+            if note:
+                log.warning("%s: %s", doc.doc_id, note)
+                out.notes.append(f"{doc.doc_id}: {note}")
+        texts = [embedding_text(c, doc.title, settings.chunking) for c in result.chunks]
+        total += len(texts)
+        if bar is not None:
+            bar.total = total
+            bar.refresh()
+        parts = []
+        for i in range(0, len(texts), 256):
+            part = embedder.embed(texts[i : i + 256], batch_size=settings.batch_size)
+            parts.append(part)
+            out.chunks += len(part)
+            if bar is not None:
+                bar.update(len(part))
+            if on_progress:
+                on_progress(out.chunks, total)
+        vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+        out.documents[doc.doc_id] = (result, vectors)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def _write(writer: GenerationWriter, todo: Plan, done: _Embedded, old: IndexStore | None) -> dict[str, str]:
+    """Add kept and new documents to the new generation, in path order; their manifest keys."""
+    old_vectors = old.all_vectors() if old is not None and todo.keep else None
+    keys: dict[str, str] = {}
+    for rel in sorted(set(todo.keep) | set(done.documents)):
+        if rel in done.documents:
+            result, vectors = done.documents[rel]
+            writer.add(result.document, result.pages, result.chunks, vectors)
+            keys[rel] = str(todo.keys[rel])
+        else:
+            assert old is not None and old_vectors is not None
+            pairs = old.doc_chunks(rel)
+            ids = np.array([i for i, _ in pairs], dtype=np.int64)
+            writer.add(old.documents[rel], old.pages(rel), [c for _, c in pairs], old_vectors[ids])
+            keys[rel] = old.manifest.documents[rel]
+    return keys
 
 
 def ingest(
@@ -308,11 +662,12 @@ def ingest(
     rebuild: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
-    """Bring the index at ``index_dir`` in step with ``corpus_dir``.
+    """Bring the index at ``index_dir`` in step with ``corpus_dir``: plan, parse and embed, write.
 
     Raises ``IndexMismatchError`` when the existing index was built with another
     model or chunking and ``rebuild`` is False, ``IndexLockedError`` when another
-    ingest is writing. Never leaves the index half-written.
+    ingest is writing, ``IndexWriteError`` when the index folder cannot be
+    written. Never leaves the index half-written.
     """
     settings = settings or IngestSettings()
     started = time.perf_counter()
@@ -332,25 +687,11 @@ def ingest(
                 old.close()
                 raise IndexMismatchError(f"the index in {index_dir} was {why}; rebuild with `qa ingest --rebuild`")
 
-        files, skipped = discover(corpus_dir, settings.follow_symlinks)
-        catalogue = read_catalogue(corpus_dir)
-        sources = [SourceFile(p, rel, _file_key(p, catalogue.get(rel)), catalogue.get(rel)) for p, rel in files]
-        old_keys = dict(old.manifest.documents) if old else {}
-        old_skips = dict(old.manifest.skipped) if old else {}
-        keys = {s.rel_path: s.key for s in sources}
-        # A document cut short by a limit is stored under its key plus the limits,
-        # so it is read again (and in full) once the limits are raised.
-        limits = _limits_suffix(settings)
-        reuse = sorted(rel for rel, key in keys.items() if old_keys.get(rel) in (key, key + limits))
-        known_bad = {rel: old_skips[rel][1] for rel, key in keys.items() if rel in old_skips and old_skips[rel][0] == key}
-        to_parse = [s for s in sources if s.rel_path not in reuse and s.rel_path not in known_bad]
-        removed = sorted(set(old_keys) - set(keys))
-        skipped.extend(Skipped(rel, reason) for rel, reason in sorted(known_bad.items()))
-
-        if old is not None and not to_parse and not removed:
+        todo = plan(corpus_dir, settings, old.manifest if old else None)
+        if old is not None and todo.nothing_to_do:
             report = IngestReport(
                 documents=len(old.documents), pages=old.count("pages"), chunks=old.count("chunks"),
-                embedded_chunks=0, new_or_changed=(), removed=(), skipped=tuple(skipped),
+                embedded_chunks=0, new_or_changed=(), removed=(), skipped=todo.skipped,
                 seconds=time.perf_counter() - started, index_dir=str(index_dir),
             )
             old.close()
@@ -359,67 +700,12 @@ def ingest(
 
         writer = GenerationWriter(index_dir, embedder.dimension)
         try:
-            parsed: dict[str, tuple[ParsedDocument, np.ndarray]] = {}
-            bad: dict[str, list[str]] = {}
-            # Smallest files first: the encoder gets its first document sooner while the
-            # large ones parse beside it (on the shared corpus 1.5 s instead of 4-5 s).
-            jobs = [
-                (str(s.path), s.rel_path, s.meta, settings.chunking, embedder.tokenizer_file, settings.max_pages, settings.max_chars)
-                for s in sorted(to_parse, key=lambda s: _size(s.path))
-            ]
-            workers = _default_workers(len(jobs)) if settings.workers is None else settings.workers
-            bar = _progress_bar(settings.progress)
-            total = embedded = 0
-            truncated: dict[str, str] = {}
-            notes: list[str] = []
-            for outcome in _parse_all(jobs, workers):
-                if isinstance(outcome, Skipped):
-                    skipped.append(outcome)
-                    if outcome.path in keys:
-                        bad[outcome.path] = [keys[outcome.path], outcome.reason]
-                    log.warning("skipped %s: %s", outcome.path, outcome.reason)
-                    continue
-                result = outcome.document
-                doc = result.document
-                if outcome.truncated:
-                    truncated[doc.doc_id] = outcome.truncated
-                for note in (outcome.truncated, *outcome.notes):
-                    if note:
-                        log.warning("%s: %s", doc.doc_id, note)
-                        notes.append(f"{doc.doc_id}: {note}")
-                texts = [embedding_text(c, doc.title, settings.chunking) for c in result.chunks]
-                total += len(texts)
-                if bar is not None:
-                    bar.total = total
-                    bar.refresh()
-                vectors = np.zeros((0, embedder.dimension), dtype=np.float32)
-                parts = []
-                for i in range(0, len(texts), 256):
-                    part = embedder.embed(texts[i : i + 256], batch_size=settings.batch_size)
-                    parts.append(part)
-                    embedded += len(part)
-                    if bar is not None:
-                        bar.update(len(part))
-                    if on_progress:
-                        on_progress(embedded, total)
-                if parts:
-                    vectors = np.concatenate(parts)
-                parsed[doc.doc_id] = (result, vectors)
-            if bar is not None:
-                bar.close()
-
-            old_vectors = old.all_vectors() if old is not None and reuse else None
-            for rel in sorted(set(reuse) | set(parsed)):
-                if rel in parsed:
-                    result, vectors = parsed[rel]
-                    writer.add(result.document, result.pages, result.chunks, vectors)
-                else:
-                    assert old is not None and old_vectors is not None
-                    pairs = old.doc_chunks(rel)
-                    ids = np.array([i for i, _ in pairs], dtype=np.int64)
-                    writer.add(old.documents[rel], old.pages(rel), [c for _, c in pairs], old_vectors[ids])
-            documents = {rel: old_keys[rel] if rel in reuse else keys[rel] + (limits if rel in truncated else "")
-                         for rel in sorted(set(reuse) | set(parsed))}
+            done = _parse_and_embed(todo, embedder, settings, on_progress)
+            documents = _write(writer, todo, done, old)
+            # A document cut short by a limit is stored with the limits in its key.
+            documents |= {rel: str(replace(todo.keys[rel], limits=_limits(settings))) for rel in done.truncated}
+            failed = {s.path: [str(todo.keys[s.path]), s.reason] + ([PASSING] if s.passing else [])
+                      for s in done.skipped if s.path in todo.keys}
             manifest = Manifest(
                 format_version=FORMAT_VERSION,
                 model=embedder.name,
@@ -430,7 +716,7 @@ def ingest(
                 corpus_dir=str(corpus_dir.resolve()),
                 documents=documents,
                 counts={"documents": len(documents), "pages": writer.pages, "chunks": writer.next_id},
-                skipped=bad | {r: old_skips[r] for r in known_bad},
+                skipped=failed | todo.remembered,
             )
             if old is not None:
                 old.close()
@@ -440,9 +726,9 @@ def ingest(
             raise
         prune(index_dir)
     return IngestReport(
-        documents=len(documents), pages=writer.pages, chunks=writer.next_id, embedded_chunks=embedded,
-        new_or_changed=tuple(sorted(parsed)), removed=tuple(removed), skipped=tuple(skipped),
-        seconds=time.perf_counter() - started, index_dir=str(index_dir), notes=tuple(notes),
+        documents=len(documents), pages=writer.pages, chunks=writer.next_id, embedded_chunks=done.chunks,
+        new_or_changed=tuple(sorted(done.documents)), removed=todo.drop, skipped=(*todo.skipped, *done.skipped),
+        seconds=time.perf_counter() - started, index_dir=str(index_dir), notes=tuple(done.notes),
     )
 
 

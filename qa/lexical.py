@@ -74,12 +74,15 @@ class Impacts:
                      scores=self.scores, rows=np.array([self.rows], dtype=np.int64))
 
     @classmethod
-    def load(cls, path: Path) -> Impacts:
+    def load(cls, path: Path, expected_rows: int | None = None) -> Impacts:
         """Read impacts saved by ``save``; ``ValueError`` for anything else (never unpickles).
 
+        Array sizes are checked against the file before any array is read (see
+        ``check_sizes``), and ``rows`` when given (the manifest's chunk count).
         ``FileNotFoundError`` passes through, so a caller can tell a missing file from a bad one.
         """
         try:
+            check_sizes(path, expected_rows)
             with np.load(path, allow_pickle=False) as data:
                 names = data["terms"]
                 starts, ids, scores = data["starts"], data["ids"], data["scores"]
@@ -88,6 +91,8 @@ class Impacts:
             raise
         except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise ValueError(f"not a lexical index ({type(exc).__name__}: {exc})") from exc
+        if expected_rows is not None and rows != expected_rows:
+            raise ValueError(f"not the lexical index of this generation ({rows} rows, the manifest says {expected_rows})")
         sound = (
             names.dtype.kind == "U" and names.ndim == starts.ndim == ids.ndim == scores.ndim == 1
             and starts.dtype.kind == "i" and ids.dtype.kind == "i" and scores.dtype.kind == "f"
@@ -98,6 +103,43 @@ class Impacts:
         if not sound:
             raise ValueError("not a lexical index (arrays of the wrong kind or out of step)")
         return cls(terms={t: i for i, t in enumerate(names.tolist())}, starts=starts, ids=ids, scores=scores, rows=rows)
+
+
+_MEMBERS = {"terms.npy", "starts.npy", "ids.npy", "scores.npy", "rows.npy"}
+
+
+def check_sizes(path: Path, rows: int | None = None) -> None:
+    """Refuse a ``lexical.npz`` whose arrays claim more than the file holds, before reading them.
+
+    ``save`` stores arrays uncompressed, so each member's header must declare
+    exactly the bytes that follow it; a 4 MB file declaring a 10^9-element
+    array (which NumPy would allocate first) is refused here. ``rows`` bounds
+    the row count and so the postings of a sound file.
+    """
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        if {i.filename for i in infos} != _MEMBERS:
+            raise ValueError(f"unexpected members {sorted(i.filename for i in infos)}")
+        for info in infos:
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"{info.filename} is compressed; this version writes plain arrays")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(member, max_header_size=1024)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(member, max_header_size=1024)
+                else:
+                    raise ValueError(f"{info.filename}: unsupported array format {version}")
+                if dtype.hasobject:
+                    raise ValueError(f"{info.filename} holds objects")
+                declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                if declared != info.file_size - member.tell():
+                    raise ValueError(f"{info.filename} declares {declared} bytes but holds {info.file_size - member.tell()}")
+                if info.filename == "rows.npy" and shape != (1,):
+                    raise ValueError("rows.npy is not one number")
+                if rows is not None and info.filename == "starts.npy" and len(shape) == 1 and shape[0] > 0 and rows == 0:
+                    raise ValueError("postings for an empty index")
 
 
 def build(db: sqlite3.Connection, table: str = "chunks_fts") -> Impacts:

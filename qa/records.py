@@ -7,7 +7,28 @@ re-derived from text, so what is cited is what was stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
+
+# C0 and C1 control characters and the bidirectional overrides: text from a PDF's
+# metadata or a page label that holds them could rewrite a terminal (``\x1b[2J``,
+# a window title) or reorder what a reader sees.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def plain(text: str) -> str:
+    """``text`` on one line without control characters: each run of them becomes one space."""
+    return " ".join(CONTROL_CHARACTERS.sub(" ", text).split()) if CONTROL_CHARACTERS.search(text) else text
+
+
+def _clean_fields(record: object, names: tuple[str, ...]) -> None:
+    """Clean the named string fields of a frozen record as it is built: where untrusted text enters."""
+    for name in names:
+        value = getattr(record, name)
+        if isinstance(value, str):
+            cleaned = plain(value)
+            if cleaned is not value:
+                object.__setattr__(record, name, cleaned)
 
 
 @dataclass(frozen=True)
@@ -20,6 +41,9 @@ class DocMeta:
     publisher: str = ""
     url: str = ""
     licence: str = ""
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, tuple(f.name for f in fields(self) if f.name != "year"))
 
 
 @dataclass(frozen=True)
@@ -54,6 +78,9 @@ class Page:
     label: str
     text: str
 
+    def __post_init__(self) -> None:
+        _clean_fields(self, ("label",))
+
 
 @dataclass(frozen=True)
 class Heading:
@@ -62,6 +89,9 @@ class Heading:
     page: int
     offset: int
     text: str
+
+    def __post_init__(self) -> None:
+        _clean_fields(self, ("text",))
 
 
 @dataclass(frozen=True)
@@ -79,6 +109,9 @@ class Chunk:
     end: int
     text: str
 
+    def __post_init__(self) -> None:
+        _clean_fields(self, ("section", "page_label"))
+
 
 @dataclass(frozen=True)
 class ParsedDocument:
@@ -87,14 +120,22 @@ class ParsedDocument:
     document: Document
     pages: tuple[Page, ...]
     chunks: tuple[Chunk, ...]
+    truncated: str = ""  # why the text was cut short by a limit, when it was
+    notes: tuple[str, ...] = ()  # other remarks worth a warning (pages left out)
 
 
 @dataclass(frozen=True)
 class Skipped:
-    """A file left out of the index, with the reason a user can act on."""
+    """A file left out of the index, with the reason a user can act on.
+
+    ``passing`` marks a reason that may not hold next time (the file vanished
+    or could not be opened, its reader crashed, ran out of time or memory):
+    such a file is tried again by the next ingest even if its bytes are unchanged.
+    """
 
     path: str
     reason: str
+    passing: bool = False
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -38,12 +39,12 @@ import numpy as np
 
 from . import lexical
 from .chunking import file_words
-from .errors import IndexLockedError, IndexMismatchError, IndexMissingError
+from .errors import IndexLockedError, IndexMismatchError, IndexMissingError, IndexWriteError
 from .records import Chunk, DocMeta, Document, Page
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: BM25 impacts stored in lexical.npz
+FORMAT_VERSION = 3  # 2: BM25 impacts stored in lexical.npz; 3: sha256 of every file in the manifest
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 DB = "chunks.sqlite"
@@ -87,8 +88,10 @@ class Manifest:
     corpus_dir: str
     documents: dict[str, str] = field(default_factory=dict)  # doc_id -> content sha256
     counts: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, list[str]] = field(default_factory=dict)  # path -> [key, reason], not retried while unchanged
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # path -> [key, reason(, "passing")]; lasting ones not retried while unchanged
     generation: str = ""
+    # Integrity: sha256 of each file of the generation, checked before any of them is loaded.
+    files: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -148,8 +151,9 @@ _MANIFEST_TYPES: dict[str, Callable[[object], bool]] = {
     "corpus_dir": lambda v: isinstance(v, str),
     "documents": lambda v: _is_str_map(v, lambda x: isinstance(x, str)),
     "counts": lambda v: _is_str_map(v, _is_int),
-    "skipped": lambda v: _is_str_map(v, lambda x: isinstance(x, list) and len(x) == 2 and all(isinstance(i, str) for i in x)),
+    "skipped": lambda v: _is_str_map(v, lambda x: isinstance(x, list) and len(x) in (2, 3) and all(isinstance(i, str) for i in x)),
     "generation": lambda v: isinstance(v, str),
+    "files": lambda v: _is_str_map(v, lambda x: isinstance(x, str)),
 }
 
 
@@ -164,6 +168,41 @@ def mismatch(manifest: Manifest, *, model: str, model_hash: str, dimension: int,
     if manifest.chunking != chunking:
         return f"chunking {manifest.chunking}, asked for {chunking}"
     return None
+
+
+INDEX_FILES = (DB, VECTORS, LEXICAL)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_files(path: Path, manifest: Manifest) -> None:
+    """Check every file of a generation against the sha256 its manifest records.
+
+    An index folder is data from disk, not trusted code: a flipped byte in
+    ``vectors.faiss`` would otherwise load silently and score passages above 1.
+    """
+    for name in INDEX_FILES:
+        expected = manifest.files.get(name)
+        if not expected:
+            raise IndexMismatchError(f"{path / MANIFEST} records no checksum for {name}; rebuild with `qa ingest --rebuild`")
+        try:
+            actual = file_sha256(path / name)
+        except FileNotFoundError as exc:
+            raise IndexMissingError(f"{path / name} is missing; rebuild with `qa ingest --rebuild`") from exc
+        except OSError as exc:
+            raise IndexMismatchError(f"{path / name} cannot be read ({exc.strerror or exc}); check its permissions or rebuild with `qa ingest --rebuild`") from exc
+        if actual != expected:
+            raise IndexMismatchError(f"{path / name} does not match the checksum in its manifest (damaged or altered); "
+                                     "rebuild with `qa ingest --rebuild`")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -198,8 +237,10 @@ def current_generation(index_dir: Path) -> str | None:
         name = raw.decode("utf-8").strip()
     except UnicodeDecodeError:
         name = "?"
-    if not name:
-        return None
+    if not name and not any(p.is_dir() for p in index_dir.glob("gen-*")):
+        return None  # an empty pointer and nothing to point at: no index yet
+    # An empty CURRENT beside generations is damage, not absence: treating it as "no
+    # index" made the next ingest delete the intact generation and embed everything again.
     if not _GENERATION_NAME.fullmatch(name):
         raise IndexMismatchError(f"{index_dir / CURRENT} is damaged (it does not name a generation); rebuild with `qa ingest --rebuild`")
     return name
@@ -224,12 +265,50 @@ def read_manifest(index_dir: Path) -> Manifest:
     return _load_manifest(index_dir, name)
 
 
+_NO_SPACE = ("no space left", "disk is full", "database or disk is full", "disk quota")
+
+
+def write_failure(index_dir: Path, exc: BaseException) -> IndexWriteError:
+    """One line for an index that cannot be written, naming the fix for the usual causes."""
+    reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else _first_line(exc))
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code in (errno.ENOSPC, errno.EDQUOT) or any(word in reason.lower() for word in _NO_SPACE):
+        fix = "free some disk space, or build the index elsewhere with --index DIR"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in reason.lower() or "read-only" in reason.lower():
+        fix = "make the folder writable, or build the index elsewhere with --index DIR"
+    else:
+        fix = "check the disk and the folder, or build the index elsewhere with --index DIR"
+    return IndexWriteError(f"cannot write the index in {index_dir} ({reason}); {fix}; the previous index is unchanged")
+
+
+_LOCK_WIDTH = 20  # the pid is written padded to this width, so the lock file is never truncated
+
+
 @contextlib.contextmanager
 def write_lock(index_dir: Path) -> Iterator[None]:
-    """Hold the index's write lock; refuse at once when another ingest holds it."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold the index's write lock; refuse at once when another ingest holds it.
+
+    The lock file is opened without following a symbolic link and never
+    truncated, so a planted ``.lock`` link cannot make an ingest overwrite
+    another file. A read-only folder still gets the lock (an up-to-date index
+    needs no writing); writing a generation there fails with ``IndexWriteError``.
+    """
+    flags = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK
     try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(index_dir / LOCK, os.O_RDWR | os.O_CREAT | flags, 0o644)
+        except OSError as exc:
+            if exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
+                raise
+            fd = os.open(index_dir / LOCK, os.O_RDONLY | flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise IndexWriteError(f"{index_dir / LOCK} is a symbolic link; remove it (the lock is a plain file)") from exc
+        raise write_failure(index_dir, exc) from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IndexWriteError(f"{index_dir / LOCK} is not a plain file; remove it and run again")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -239,8 +318,8 @@ def write_lock(index_dir: Path) -> Iterator[None]:
             raise IndexLockedError(
                 f"another ingest (pid {holder}) is writing {index_dir}; wait for it to finish and run again"
             ) from exc
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        with contextlib.suppress(OSError):  # a read-only lock file still locks
+            os.pwrite(fd, str(os.getpid()).ljust(_LOCK_WIDTH).encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the flock
@@ -297,6 +376,7 @@ class IndexStore:
         self.manifest = _load_manifest(self.index_dir, name)
         if not (self.path / DB).is_file():
             raise IndexMissingError(f"{self.path / DB} is missing; rebuild with `qa ingest --rebuild`")
+        verify_files(self.path, self.manifest)
         try:
             self.vectors = faiss.read_index(str(self.path / VECTORS))
         except RuntimeError as exc:
@@ -304,7 +384,7 @@ class IndexStore:
         if self.vectors.d != self.manifest.dimension:
             raise IndexMismatchError(f"{self.path / VECTORS} holds vectors of dimension {self.vectors.d}, the manifest says {self.manifest.dimension}; rebuild with `qa ingest --rebuild`")
         try:
-            self.impacts = lexical.Impacts.load(self.path / LEXICAL)
+            self.impacts = lexical.Impacts.load(self.path / LEXICAL, expected_rows=self.manifest.counts.get("chunks"))
         except FileNotFoundError as exc:
             raise IndexMissingError(f"{self.path / LEXICAL} is missing; rebuild with `qa ingest --rebuild`") from exc
         except (OSError, ValueError) as exc:
@@ -469,11 +549,16 @@ class GenerationWriter:
 
     def __init__(self, index_dir: Path, dimension: int) -> None:
         self.index_dir = index_dir
-        index_dir.mkdir(parents=True, exist_ok=True)
         self.tmp = index_dir / f"tmp-{uuid.uuid4().hex}"
-        self.tmp.mkdir()
-        self.db = sqlite3.connect(self.tmp / DB)
-        self.db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + _SCHEMA)
+        self.db: sqlite3.Connection | None = None
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+            self.tmp.mkdir()
+            self.db = sqlite3.connect(self.tmp / DB)
+            self.db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + _SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            self.abandon()
+            raise write_failure(index_dir, exc) from exc
         self.dimension = dimension
         self._vectors: list[np.ndarray] = []
         self.next_id = 0
@@ -483,6 +568,13 @@ class GenerationWriter:
         """Store one document with its pages, chunks and their vectors (one row per chunk)."""
         if len(chunks) != len(vectors):
             raise ValueError(f"{document.doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
+        try:
+            self._add(document, pages, chunks, vectors)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise write_failure(self.index_dir, exc) from exc
+
+    def _add(self, document: Document, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        assert self.db is not None
         m = document.meta
         self.db.execute(
             f"INSERT INTO documents ({_DOC_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -508,7 +600,22 @@ class GenerationWriter:
         self.pages += len(pages)
 
     def commit(self, manifest: Manifest) -> str:
-        """Write vectors and manifest, sync, rename into place, then switch CURRENT."""
+        """Write vectors and manifest, sync, rename into place, then switch CURRENT.
+
+        A failure to write (disk full, read-only, faiss's own write error) is an
+        ``IndexWriteError``; CURRENT still names the previous generation.
+        """
+        try:
+            return self._commit(manifest)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise write_failure(self.index_dir, exc) from exc
+        except RuntimeError as exc:  # faiss reports its I/O errors so
+            if "faiss" not in str(exc).lower() and not any(w in str(exc).lower() for w in _NO_SPACE):
+                raise
+            raise write_failure(self.index_dir, exc) from exc
+
+    def _commit(self, manifest: Manifest) -> str:
+        assert self.db is not None
         self.db.commit()
         self.db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
         self.db.commit()
@@ -519,7 +626,8 @@ class GenerationWriter:
             index.add(np.concatenate(self._vectors))
         faiss.write_index(index, str(self.tmp / VECTORS))
         name = _new_generation_name(self.index_dir)
-        final = Manifest(**{**asdict(manifest), "generation": name})
+        hashes = {item: file_sha256(self.tmp / item) for item in INDEX_FILES}
+        final = Manifest(**{**asdict(manifest), "generation": name, "files": hashes})
         (self.tmp / MANIFEST).write_text(final.to_json(), encoding="utf-8")
         for item in (MANIFEST, DB, VECTORS, LEXICAL):
             _fsync_path(self.tmp / item)
@@ -536,7 +644,8 @@ class GenerationWriter:
     def abandon(self) -> None:
         """Drop the unfinished generation; the current one is untouched."""
         with contextlib.suppress(Exception):
-            self.db.close()
+            if self.db is not None:
+                self.db.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

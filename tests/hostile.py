@@ -165,7 +165,8 @@ CASE_PATHS = (
     "whitespace-only.pdf", "page-raises.pdf", "flate-bomb.pdf", "thousands-of-pages.pdf", "cyclic-page-tree.pdf",
     "cyclic-parent.pdf", "cyclic-outline.pdf", "self-drawing-form.pdf", "cyclic-page-labels.pdf", "deep-catalog.pdf",
     "reference-loop.pdf", "huge.txt", "utf16-bom.txt", "utf16-no-bom.txt", "latin1.txt", "invalid-utf8.txt",
-    "binary.txt", "name with spaces.md", "ünïcödé-名前.md", "new\nline.md", "-leading-dash.md", "--help.md",
+    "binary.txt", "name with spaces.md", "ünïcödé-名前.md", "-leading-dash.md", "--help.md", "new?line.md",
+    "?]0;owned?title?[2J.md",
     "bad-\ufffd-name.md", "link-outside.pdf", "linked-folder", "loop/again", "loop-a.pdf", "dangling.pdf",
     "inside-link.md", "pipe.txt",
 )
@@ -285,9 +286,14 @@ def make_hostile_corpus(folder: Path) -> list[Case]:
     cases.append(Case("binary data named .txt", "binary.txt", "skipped", ("binary",)))
 
     # File names.
-    for name in ("name with spaces.md", "ünïcödé-名前.md", "new\nline.md", "-leading-dash.md", "--help.md"):
+    for name in ("name with spaces.md", "ünïcödé-名前.md", "-leading-dash.md", "--help.md"):
         (folder / name).write_text(f"# Notes\n\nPractice notes stored under an awkward file name: {name!r}.\n", encoding="utf-8")
         cases.append(Case(f"file name {name!r}", name, "read", text="awkward file name"))
+    # Control characters in a name would reach the terminal wherever the file is named.
+    for name in ("new\nline.md", "\x1b]0;owned\x07title\x1b[2J.md"):
+        (folder / name).write_text("# Notes\n\nA file whose name holds control characters.\n", encoding="utf-8")
+        shown = "".join("?" if ord(c) < 32 else c for c in name)
+        cases.append(Case(f"file name {name!r} (control characters)", shown, "skipped", ("control", "rename")))
     bad_name = os.fsencode(folder) + b"/bad-\xff-name.md"
     fd = os.open(bad_name, os.O_WRONLY | os.O_CREAT, 0o644)
     os.write(fd, b"# Notes\n\nA file whose name is not UTF-8.\n")
@@ -314,7 +320,7 @@ def make_hostile_corpus(folder: Path) -> list[Case]:
     (folder / "inside-link.md").symlink_to("good-notes.md")
     cases.append(Case("symbolic link to a file inside the corpus", "inside-link.md", "read", text="Edge of care"))
     os.mkfifo(folder / "pipe.txt")
-    cases.append(Case("named pipe called .txt (reading would block)", "pipe.txt", "ignored", outcome="ignored (not a regular file)"))
+    cases.append(Case("named pipe called .txt (reading would block)", "pipe.txt", "skipped", ("regular file",)))
     return cases
 
 

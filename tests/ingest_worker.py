@@ -1,6 +1,6 @@
 """Run one ingest in its own process, for the crash and lock tests.
 
-    python tests/ingest_worker.py CORPUS INDEX [--rebuild] [--workers N] [--slow SECONDS]
+    python tests/ingest_worker.py CORPUS INDEX [--rebuild] [--workers N] [--slow SECONDS] [--parse-timeout SECONDS] [--progress]
 
 Prints ``ready`` once imports are done (so a test can time a kill inside the
 ingest itself), then ``done <json report>``, or ``error <Type>: <message>``
@@ -39,25 +39,48 @@ class SlowEmbedder(FakeEmbedder):
         return super().embed(texts, batch_size=batch_size, progress=progress)
 
 
-def crash_on_marked(job: tuple):  # type: ignore[no-untyped-def]
+def crash_on_marked(job):  # type: ignore[no-untyped-def]
     """Parse normally, but kill this process outright for files named ``crash-*``."""
-    from qa.ingest import _parse_or_skip
+    from qa.ingest import parse_or_skip
 
-    if Path(job[1]).name.startswith("crash-"):
+    if Path(job.rel_path).name.startswith("crash-"):
         os._exit(9)
-    return _parse_or_skip(job)
+    return parse_or_skip(job)
 
 
-def crash_once(job: tuple):  # type: ignore[no-untyped-def]
+def crash_once(job):  # type: ignore[no-untyped-def]
     """Kill the process the first time a ``flaky-*`` file is parsed (a marker file remembers)."""
-    from qa.ingest import _parse_or_skip
+    from qa.ingest import parse_or_skip
 
-    if Path(job[1]).name.startswith("flaky-"):
-        marker = Path(job[0]).with_suffix(".crashed")
+    if Path(job.rel_path).name.startswith("flaky-"):
+        marker = Path(job.path).with_suffix(".crashed")
         if not marker.exists():
             marker.write_text("x")
             os._exit(9)
-    return _parse_or_skip(job)
+    return parse_or_skip(job)
+
+
+def hungry_on_marked(job):  # type: ignore[no-untyped-def]
+    """Parse normally, but have the reader ask for 3 GB first for files named ``hungry-*``."""
+    import qa.ingest  # noqa: F401  (loads the module into sys.modules)
+    import qa.readers
+    from qa.ingest import parse_or_skip
+
+    if Path(job.rel_path).name.startswith("hungry-"):
+        module = sys.modules["qa.ingest"]
+        real = qa.readers.read_document
+
+        def greedy(*args, **kwargs):  # type: ignore[no-untyped-def]
+            block = bytearray(3 * 2**30)  # more than the cap the test sets
+            del block
+            return real(*args, **kwargs)
+
+        module.read_document = greedy  # type: ignore[attr-defined]
+        try:
+            return parse_or_skip(job)
+        finally:
+            module.read_document = real  # type: ignore[attr-defined]
+    return parse_or_skip(job)
 
 
 def main() -> int:
@@ -67,6 +90,8 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--slow", type=float, default=0.0)
+    parser.add_argument("--parse-timeout", type=float, default=300.0)
+    parser.add_argument("--progress", action="store_true", help="print `progress N` after each embedded batch")
     args = parser.parse_args()
 
     from qa.errors import QAError
@@ -76,7 +101,8 @@ def main() -> int:
     print("ready", flush=True)
     try:
         report = ingest(Path(args.corpus), Path(args.index), embedder, rebuild=args.rebuild,
-                        settings=IngestSettings(workers=args.workers))
+                        on_progress=(lambda done, total: print(f"progress {done}", flush=True)) if args.progress else None,
+                        settings=IngestSettings(workers=args.workers, parse_timeout=args.parse_timeout))
     except QAError as exc:
         print(f"error {type(exc).__name__}: {exc}", flush=True)
         return 3

@@ -122,3 +122,13 @@ def test_embedding_text_prefixes_title_and_section() -> None:
 def test_file_words() -> None:
     assert file_words("corpus/ofsted-leeds_ilacs-2018.pdf") == "ofsted leeds ilacs 2018"
     assert file_words("notes") == "notes"
+
+
+def test_repetitive_page_is_chunked_with_exact_offsets() -> None:
+    """Two megabytes of one repeated word: every chunk sits where it says (locating was quadratic)."""
+    text = "placement " * 200_000
+    page = Page(doc_id="d", page=1, label="1", text=text.strip())
+    chunks = chunk_document([page], [], ChunkSettings(), approximate_tokens)
+    assert len(chunks) > 100
+    assert all(page.text[c.start:c.end] == c.text for c in chunks)
+    assert max(c.end for c in chunks) == len(page.text)

@@ -254,3 +254,13 @@ def test_a_title_comes_from_a_heading_naming_the_document() -> None:
     assert title_heading(named) == "Evaluation of the Leeds family valued programme"
     late = [Heading(1, 0, "Table of contents"), Heading(5, 0, "Residential care in Leeds")]
     assert title_heading(late) == ""  # a heading deep inside names a part, not the document
+
+
+def test_hyphenation_is_linear_in_a_long_run_of_word_characters() -> None:
+    """A 200,000-character "word" used to cost minutes (each position rescanned the run); now one pass."""
+    from qa.clean import rejoin_hyphenation
+
+    word = "a" * 200_000
+    assert rejoin_hyphenation(word) == word
+    assert rejoin_hyphenation(word + " infor-\nmation here") == word + " information\nhere"
+    assert rejoin_hyphenation("x" * 100_000 + "-\nfoo bar") == "x" * 100_000 + "foo\nbar"

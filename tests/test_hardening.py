@@ -113,8 +113,6 @@ def test_truncation_and_lost_pages_are_logged(hostile: Built) -> None:
     assert "page-raises.pdf: 1 page(s) could not be read and were left out (2)" in hostile.log
 
 
-@pytest.mark.xfail(strict=True, reason="cleaning takes the file's repeated paragraphs for running headers once a "
-                   "text document has several pages; it should leave text pages' edges alone")
 def test_large_text_file_is_cut_at_the_limit(hostile: Built) -> None:
     pages = hostile.store.pages("huge.txt")
     assert len(pages) > 1  # a text document is cut into pages of a few thousand characters

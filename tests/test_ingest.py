@@ -15,8 +15,8 @@ from corpora import build_corpus, snapshot
 from qa.chunking import ChunkSettings
 from qa.engine import Engine
 from qa.errors import DocumentError, IndexMismatchError, IndexMissingError
-from qa.ingest import IngestSettings, Parsed, _parse_all, ingest, read_catalogue
-from qa.records import Skipped
+from qa.ingest import IngestSettings, ParseJob, _parse_all, ingest, read_catalogue
+from qa.records import ParsedDocument, Skipped
 from qa.store import IndexStore, current_generation, generations
 
 SERIAL = IngestSettings(workers=0)
@@ -299,12 +299,12 @@ def test_worker_processes_match_in_process_parsing(corpus: Path, tmp_path: Path)
     assert snapshot(tmp_path / "serial") == snapshot(tmp_path / "workers")
 
 
-def _jobs(folder: Path, names: list[str]) -> list[tuple]:
+def _jobs(folder: Path, names: list[str]) -> list[ParseJob]:
     jobs = []
     for name in names:
         path = folder / name
         path.write_text(f"# {name}\n\nNotes for {name} about family support.\n", encoding="utf-8")
-        jobs.append((str(path), name, None, ChunkSettings(), None, 100, 100_000))
+        jobs.append(ParseJob(str(path), name, None, ChunkSettings(), None, 100, 100_000))
     return jobs
 
 
@@ -315,7 +315,7 @@ def test_a_crashing_worker_is_pinned_on_its_file(tmp_path: Path) -> None:
     jobs = _jobs(tmp_path, ["a.md", "b.md", "crash-c.md", "d.md", "e.md", "f.md"])
     results = list(_parse_all(jobs, 2, parse=ingest_worker.crash_on_marked))
     skipped = [r for r in results if isinstance(r, Skipped)]
-    parsed = sorted(r.document.document.doc_id for r in results if isinstance(r, Parsed))
+    parsed = sorted(r.document.doc_id for r in results if isinstance(r, ParsedDocument))
     assert [s.path for s in skipped] == ["crash-c.md"]
     assert "crashed its reader process" in skipped[0].reason and "split" in skipped[0].reason
     assert parsed == ["a.md", "b.md", "d.md", "e.md", "f.md"]
@@ -326,8 +326,21 @@ def test_a_passing_worker_crash_loses_nothing(tmp_path: Path) -> None:
 
     jobs = _jobs(tmp_path, ["a.md", "flaky-b.md", "c.md", "d.md"])
     results = list(_parse_all(jobs, 2, parse=ingest_worker.crash_once))
-    assert all(isinstance(r, Parsed) for r in results)
-    assert sorted(r.document.document.doc_id for r in results) == ["a.md", "c.md", "d.md", "flaky-b.md"]  # type: ignore[union-attr]
+    assert all(isinstance(r, ParsedDocument) for r in results)
+    assert sorted(r.document.doc_id for r in results) == ["a.md", "c.md", "d.md", "flaky-b.md"]  # type: ignore[union-attr]
+
+
+def test_a_reader_over_its_memory_cap_skips_only_that_file(tmp_path: Path) -> None:
+    """Reader processes run under an address-space cap: a file needing more is a passing skip."""
+    import ingest_worker
+
+    jobs = _jobs(tmp_path, ["a.md", "hungry-b.md", "c.md"])
+    results = list(_parse_all(jobs, 1, parse=ingest_worker.hungry_on_marked, memory_bytes=1536 * 2**20))
+    skipped = [r for r in results if isinstance(r, Skipped)]
+    assert [s.path for s in skipped] == ["hungry-b.md"]
+    assert "too large to read in memory" in skipped[0].reason and "--worker-memory-mb" in skipped[0].reason
+    assert skipped[0].passing
+    assert sorted(r.document.doc_id for r in results if isinstance(r, ParsedDocument)) == ["a.md", "c.md"]
 
 
 def test_rebuild_over_a_damaged_index(corpus: Path, tmp_path: Path) -> None:
@@ -364,3 +377,19 @@ def test_unlistable_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     found, skipped = discover(corpus)
     assert [rel for _, rel in found] == ["ok.md"]
     assert [(s.path, "permissions" in s.reason) for s in skipped] == [("private", True)]
+
+
+def test_document_keys_round_trip_and_decide_what_is_kept() -> None:
+    from qa.ingest import DocKey
+
+    sha = "ab" * 32
+    plain, cut = DocKey(sha, "-"), DocKey(sha, "0123456789abcdef", (100, 2000))
+    for key in (plain, cut):
+        assert DocKey.parse(str(key)) == key
+    assert str(cut) == f"{sha}:0123456789abcdef|limits:100:2000"
+    assert DocKey.parse("not a key") is None and DocKey.parse(f"{sha}:-|limits:x:1") is None
+    assert plain.still_current(DocKey(sha, "-"), (5000, 20_000_000))
+    assert not plain.still_current(DocKey("cd" * 32, "-"), (5000, 20_000_000))  # bytes changed
+    assert not plain.still_current(DocKey(sha, "0123456789abcdef"), (5000, 20_000_000))  # catalogue entry changed
+    now = DocKey(sha, "0123456789abcdef")
+    assert cut.still_current(now, (100, 2000)) and not cut.still_current(now, (100, 5000))  # limits raised

@@ -172,6 +172,20 @@ def test_empty_current_is_no_index(tmp_path: Path) -> None:
         IndexStore(tmp_path)
 
 
+def test_empty_current_beside_a_generation_keeps_it(built: tuple[Path, Path]) -> None:
+    """An emptied CURRENT is damage: the intact generation is kept, not deleted and re-embedded."""
+    corpus, index = built
+    name = current_generation(index)
+    (index / CURRENT).write_text("")
+    with pytest.raises(IndexMismatchError, match="damaged"):
+        current_generation(index)
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    assert (index / str(name)).is_dir()
+    (index / CURRENT).write_text(f"{name}\n")
+    assert IndexStore(index).count("chunks") > 0
+
+
 def test_generations_count_up_and_prune_keeps_the_previous_one(built: tuple[Path, Path]) -> None:
     corpus, index = built
     names = [current_generation(index)]

@@ -201,9 +201,6 @@ def test_cleaning_keeps_every_line_of_real_text_documents(name: str) -> None:
     assert [h.text for h in headings] == [title for _, title in raw.outline]
 
 
-@pytest.mark.xfail(strict=True, reason="cleaning strips lines that recur at page edges (running headers) on every "
-                   "kind of document; text pages are cuts of one text with no headers to strip, so cleaning "
-                   "should leave them alone")
 def test_headings_alike_but_for_a_number_survive_cleaning(tmp_path: Path) -> None:
     text = "\n\n".join(f"## Part {i}\n\nFinding number {i}. {PARAGRAPH}\n\nSee the table below." for i in range(1, 5))
     (tmp_path / "parts.md").write_text(text, encoding="utf-8")
