@@ -12,8 +12,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+if TYPE_CHECKING:  # the splitter loads when text is first cut, not for `qa --help` or `qa fetch`
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from .records import Chunk, Heading, Page
 
@@ -62,6 +64,8 @@ def token_counter(tokenizer_file: str | None) -> TokenCounter:
 
 
 def _splitter(settings: ChunkSettings, count: TokenCounter) -> RecursiveCharacterTextSplitter:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     return RecursiveCharacterTextSplitter(
         chunk_size=settings.chunk_tokens,
         chunk_overlap=settings.overlap_tokens,
