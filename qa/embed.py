@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import ModelError
-from .readers import sha256_file
+from .files import sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ file is and what to do, so an ingest can skip it and carry on.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import DocumentError
+from .files import sha256_file
 
 log = logging.getLogger(__name__)
 # pypdf warns once per oddity it repairs (thousands of lines for one hostile file);
@@ -61,20 +61,6 @@ class RawDocument:
     outline: tuple[tuple[int, str], ...] = ()  # (1-based page, heading)
     truncated: str = ""  # why the text was cut short, when it was
     notes: tuple[str, ...] = ()  # other things the user should hear about (pages left out)
-
-
-def file_hash(data: bytes) -> str:
-    """sha256 of a file's bytes: how ingest tells a changed file."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file read in blocks, so hashing never holds the whole file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_document(

@@ -9,21 +9,19 @@ with a reason instead of hanging the run or filling memory.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import re
-import secrets
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import DocumentError
+from .files import atomic_write
 from .records import DocMeta
 
 COLUMNS = ("path", "title", "authors", "year", "publisher", "url", "licence", "sha256")
 MAX_BYTES = 8 * 1024 * 1024
-TEMP_SUFFIX = ".part"
 
 _YEAR = re.compile(r"\s*(\d{4})(?!\d)")
 
@@ -94,52 +92,6 @@ def meta_from_row(row: Mapping[str, str]) -> DocMeta:
                    publisher=field("publisher"), url=field("url"), licence=field("licence"))
 
 
-def create_temp(folder: Path, prefix: str) -> tuple[int, Path]:
-    """A new ``<prefix><random>.part`` file in ``folder``, open for writing.
-
-    Created with mode 0666 so the umask and the folder's default ACL decide its
-    permissions, like any file the user makes there (mkstemp's 0600 would lock
-    other users out).
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    while True:
-        path = folder / f"{prefix}{secrets.token_hex(8)}{TEMP_SUFFIX}"
-        try:
-            return os.open(path, flags, 0o666), path
-        except FileExistsError:
-            continue
-
-
-def remove_parts(folder: Path, *prefixes: str) -> None:
-    """Remove the ``<prefix>*.part`` files interrupted writers left in ``folder``."""
-    for part in (part for prefix in prefixes for part in folder.glob(f"{prefix}*{TEMP_SUFFIX}")):
-        if not part.is_dir():
-            part.unlink(missing_ok=True)
-
-
-def sha256_of(path: Path) -> str | None:
-    """The sha256 of a file, as its catalogue row records it; None when it cannot be read."""
-    try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
-        return None
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable where the platform allows it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def render_sources(rows: Mapping[str, Mapping[str, str]], columns: Sequence[str]) -> str:
     """CSV text of the rows under a header of ``columns``."""
     buffer = io.StringIO()
@@ -152,14 +104,4 @@ def render_sources(rows: Mapping[str, Mapping[str, str]], columns: Sequence[str]
 
 def write_sources(path: Path, rows: Mapping[str, Mapping[str, str]], columns: Sequence[str] = COLUMNS) -> None:
     """Replace ``path`` atomically: a reader sees the old catalogue or the new one, never half."""
-    fd, temp = create_temp(path.parent, ".sources-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(render_sources(rows, columns).encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_folder(path.parent)
+    atomic_write(path, render_sources(rows, columns).encode("utf-8"), prefix=".sources-")

@@ -39,6 +39,7 @@ import numpy as np
 
 from . import lexical
 from .chunking import file_words
+from .files import fsync_path, sha256_file
 from .errors import IndexLockedError, IndexMismatchError, IndexMissingError, IndexWriteError
 from .records import Chunk, DocMeta, Document, Page
 
@@ -173,17 +174,6 @@ def mismatch(manifest: Manifest, *, model: str, model_hash: str, dimension: int,
 INDEX_FILES = (DB, VECTORS, LEXICAL)
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in blocks."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_files(path: Path, manifest: Manifest) -> None:
     """Check every file of a generation against the sha256 its manifest records.
 
@@ -195,7 +185,7 @@ def verify_files(path: Path, manifest: Manifest) -> None:
         if not expected:
             raise IndexMismatchError(f"{path / MANIFEST} records no checksum for {name}; rebuild with `qa ingest --rebuild`")
         try:
-            actual = file_sha256(path / name)
+            actual = sha256_file(path / name)
         except FileNotFoundError as exc:
             raise IndexMissingError(f"{path / name} is missing; rebuild with `qa ingest --rebuild`") from exc
         except OSError as exc:
@@ -208,14 +198,6 @@ def verify_files(path: Path, manifest: Manifest) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[-1] if text else type(exc).__name__
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 _GENERATION_NAME = re.compile(r"gen-[0-9A-Za-z.-]{1,80}")
@@ -626,19 +608,19 @@ class GenerationWriter:
             index.add(np.concatenate(self._vectors))
         faiss.write_index(index, str(self.tmp / VECTORS))
         name = _new_generation_name(self.index_dir)
-        hashes = {item: file_sha256(self.tmp / item) for item in INDEX_FILES}
+        hashes = {item: sha256_file(self.tmp / item) for item in INDEX_FILES}
         final = Manifest(**{**asdict(manifest), "generation": name, "files": hashes})
         (self.tmp / MANIFEST).write_text(final.to_json(), encoding="utf-8")
         for item in (MANIFEST, DB, VECTORS, LEXICAL):
-            _fsync_path(self.tmp / item)
-        _fsync_path(self.tmp)
+            fsync_path(self.tmp / item)
+        fsync_path(self.tmp)
         os.rename(self.tmp, self.index_dir / name)
-        _fsync_path(self.index_dir)
+        fsync_path(self.index_dir)
         pointer = self.index_dir / f"{CURRENT}.tmp-{uuid.uuid4().hex}"
         pointer.write_text(name + "\n", encoding="utf-8")
-        _fsync_path(pointer)
+        fsync_path(pointer)
         os.replace(pointer, self.index_dir / CURRENT)
-        _fsync_path(self.index_dir)
+        fsync_path(self.index_dir)
         return name
 
     def abandon(self) -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DocumentError, FetchError
-from ..sources import read_sources, remove_parts, sha256_of, write_sources
+from ..files import remove_parts, sha256_or_none
+from ..sources import read_sources, write_sources
 from .catalogue import Attachment, Skip, collection_documents, normalise_base_path, plan_files, publication_attachments
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def _download(options: FetchOptions, client: Any, attachments: list[Attachment],
     except DocumentError as exc:
         raise FetchError(f"{exc}; fix it or move it away, then fetch again") from None
     planned, notes = plan_files(attachments, rows, [p.name for p in into.iterdir()] if into.is_dir() else [])
-    present = [a.path for a in planned if sha256_of(into / a.path) == rows.get(a.path, {}).get("sha256", "").strip()]
+    present = [a.path for a in planned if sha256_or_none(into / a.path) == rows.get(a.path, {}).get("sha256", "").strip()]
     summary = FetchSummary(skipped=tuple(present), planned=tuple(planned), notes=tuple(notes), failed=tuple(failed))
     if options.dry_run:
         return replace(summary, dry_run=True)

@@ -21,7 +21,7 @@ from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError, NewConne
 from urllib3.util.retry import Retry
 
 from ..errors import FetchError
-from ..sources import create_temp
+from ..files import create_temp
 from . import FetchOptions
 from .catalogue import Skip
 
