@@ -12,18 +12,15 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import threading
 from collections import Counter
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import streamlit as st
 
-from qa import export, pageview, sessions, ui
+from qa import export, pageview, serving, sessions, ui
 from qa.cite import page_reference
-from qa.embed import load_embedder, set_threads
 from qa.engine import Engine, corpus_dir, index_dir
 from qa.errors import IndexMismatchError, IndexMissingError, QAError
 from qa.ingest import discover
@@ -42,84 +39,27 @@ MAX_QUESTION = 1000
 esc = ui.escape_markdown
 
 
-# --- the engine: loading starts with the first run of the script, in the background ------------
-
-
-class EngineLoader:
-    """Loads one index and its model in a background thread, then publishes the sources for the browser.
-
-    The page draws its title and question box straight away; only what needs
-    the index waits for ``engine()``.
-    """
-
-    def __init__(self, index: str, model: str, static_dir: Path) -> None:
-        self.index, self.model, self.static_dir = index, model, static_dir
-        self.future: Future[Engine] = Future()
-        self.synced = ""  # the index generation the static folder matches
-        self._sync_lock = threading.Lock()
-        threading.Thread(target=self._load, name="engine-loader", daemon=True).start()
-
-    def _load(self) -> None:
-        try:
-            set_threads(1)  # one thread answers a short query fastest
-            engine = Engine(self.index, embedder=load_embedder(self.model) if self.model else None)
-            engine.ask("warm up", top_k=1)  # the first real question then pays no first-call costs
-        except BaseException as exc:  # handed to the page, which says what to do
-            self.future.set_exception(exc)
-            return
-        self.future.set_result(engine)
-        self.sync(engine)
-
-    def engine(self) -> Engine:
-        return self.future.result()
-
-    def sync(self, engine: Engine) -> None:
-        """Serve exactly the indexed versions of the documents: publish new ones, delete the rest."""
-        if not st.get_option("server.enableStaticServing"):
-            return
-        with self._sync_lock:
-            generation = engine.store.generation
-            if self.synced == generation:
-                return
-            documents = engine.documents()
-            removed = ui.prune_published(self.static_dir, [ui.published_name(d) for d in documents])
-            if removed:
-                pageview.clear_cache()
-            for document in documents:
-                publish(engine, document, self.static_dir)
-            self.synced = generation
-
-
-@st.cache_resource(show_spinner=False)
-def engine_loader(index: str, model: str) -> EngineLoader:
-    return EngineLoader(index, model, STATIC_DIR)
+# --- the engine: loaded once per process, in the background from the server's start -------------
 
 
 def loader_key() -> tuple[str, str]:
     return str(index_dir().resolve()), os.environ.get("QA_MODEL", "").strip()
 
 
-def publish(engine: Engine, document: Document, static_dir: Path) -> str | None:
-    """The URL of the indexed version of a source under the static route, or None when unavailable."""
-    current = engine.store.documents.get(document.doc_id)
-    if current is None or current.content_hash != document.content_hash:
-        return None
-    texts: list[str] = []
-    if document.kind == "html":
-        texts = [p.text for n in range(1, document.n_pages + 1) if (p := engine.page(document.doc_id, n)) is not None]
-    return ui.publish_source(document, engine.source_path(document.doc_id), static_dir, texts)
+def static_dir() -> Path | None:
+    """Where sources are published for "Open at page N", or None when static serving is off."""
+    return STATIC_DIR if st.get_option("server.enableStaticServing") else None
 
 
 def source_url(engine: Engine, document: Document) -> str | None:
-    if not st.get_option("server.enableStaticServing"):
-        return None
-    return publish(engine, document, STATIC_DIR)
+    folder = static_dir()
+    return serving.publish(engine, document, folder) if folder else None
 
 
 def open_engine() -> Engine | None:
     """The shared engine (waiting for it on the first visit), or None after telling the user what to do."""
     index = index_dir()
-    loader = engine_loader(*loader_key())
+    loader = serving.loader(*loader_key(), static_dir())
     if not loader.future.done():
         with st.spinner("Opening the index and loading the model (only after the server starts)…"):
             loader.future.exception()
@@ -130,17 +70,17 @@ def open_engine() -> Engine | None:
         loader.sync(engine)
         return engine
     except IndexMissingError as exc:
-        engine_loader.clear()  # look again on the next visit: the index may have been built by then
+        serving.forget(*loader_key())  # look again on the next visit: the index may have been built by then
         show_setup(index, exc)
     except IndexMismatchError as exc:
         if loader.future.exception() is None:  # rebuilt with another model since: reopen with the model it names
-            engine_loader.clear()
+            serving.forget(*loader_key())
             return open_engine()
-        engine_loader.clear()
+        serving.forget(*loader_key())
         st.error(f"The index cannot be used: {esc(str(exc))}")
         st.info("After rebuilding the index, reload this page.")
     except QAError as exc:
-        engine_loader.clear()
+        serving.forget(*loader_key())
         st.error(f"The index cannot be used: {esc(str(exc))}")
         st.info("After rebuilding the index, reload this page.")
     return None
@@ -475,12 +415,21 @@ SCROLL_SCRIPT = """<script>
     live.style.cssText = "position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap";
     doc.body.appendChild(live);
   }
-  const top = () => {
-    const replies = doc.querySelectorAll('[data-testid="stChatMessage"]');
-    const target = replies[data.index];
-    if (target) target.scrollIntoView({block: "start"});
+  const target = () => doc.querySelectorAll('[data-testid="stChatMessage"]')[data.index];
+  // Streamlit keeps a chat scrolled to its end while content arrives; hold the new reply's top in
+  // view for a moment instead, until the reader scrolls, clicks or types.
+  let held = true;
+  const release = () => { held = false; };
+  ["wheel", "touchstart", "keydown", "mousedown"].forEach((e) => doc.addEventListener(e, release, {once: true, capture: true}));
+  const hold = () => {
+    const el = target();
+    if (!held || !el) return;
+    const top = el.getBoundingClientRect().top;
+    if (Math.abs(top - 3) > 5) el.scrollIntoView({block: "start"});
   };
-  [0, 150, 400, 800].forEach((ms) => setTimeout(top, ms));
+  hold();
+  const timer = setInterval(hold, 100);
+  setTimeout(() => { clearInterval(timer); release(); }, 2500);
   setTimeout(() => { live.textContent = ""; live.textContent = data.message; }, 200);
 })();
 </script>"""
@@ -578,8 +527,23 @@ def main() -> None:
             talk.trim()
             number = len(turns) - 1
             render_answer(engine, talk, turn, number)
-            land_on(turn, number)
     sidebar_exports(talk)
+    if question:
+        land_on(turns[-1], len(turns) - 1)  # last, so no later element moves the view again
 
 
-main()
+if __name__ == "__main__":  # each browser run of the page
+    main()
+else:  # `streamlit run app.py` first imports this file as the server: load the engine as it starts
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    from starlette.middleware import Middleware
+
+    @asynccontextmanager
+    async def _load_at_start(_app: object):  # type: ignore[no-untyped-def]
+        started = serving.loader(*loader_key(), static_dir())
+        await asyncio.to_thread(started.future.exception)  # listen once the engine is ready (or has failed)
+        yield None
+
+    app = st.App(__file__, lifespan=_load_at_start, middleware=[Middleware(serving.NoCrossOriginStatic)])

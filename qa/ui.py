@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from .records import Answer, Document, Passage
 from .readers import sha256_file
+from .records import Answer, Document, Passage
 
 _PUNCTUATION = frozenset(string.punctuation)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

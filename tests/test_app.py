@@ -18,12 +18,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from conftest import ROOT, FakeEmbedder, make_pdf
 from pypdf import PdfReader, PdfWriter
 from streamlit import config as st_config
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, FakeEmbedder, make_pdf
 from qa import ui
 from qa.ingest import IngestSettings, ingest
 
@@ -230,7 +230,7 @@ def test_page_view_draws_the_cited_page_with_the_quote_marked(app: AppTest) -> N
     rendered = next(v for k, v in pageview._CACHE.items() if k[1] == 1 and any(STOCKPORT_SENTENCE in q for q in k[2]))
     assert rendered.boxes
     picture = Image.open(io.BytesIO(rendered.png)).convert("RGB")
-    x0, y0, x1, y1 = rendered.boxes[0]
+    x0, y0, x1, _y1 = rendered.boxes[0]
     assert picture.getpixel(((x0 + x1) // 2, y0 + 2))[2] < 200  # yellow: little blue
     # A Markdown source shows its section with the sentence highlighted instead.
     ask(app, "How long did teenagers with a mentor stay in education?")
