@@ -406,6 +406,33 @@ SCROLL_SCRIPT = """<script>
 (() => {
   const data = %s;
   const doc = window.parent ? window.parent.document : document;
+  const messages = () => doc.querySelectorAll('[data-testid="stChatMessage"]');
+  const target = () => messages()[data.index];
+  /* the reply has arrived once its message holds a heading or a notice */
+  const arrived = () => { const r = messages()[data.index + 1]; return !!(r && r.querySelector("h3, [role=alert]")); };
+  // Streamlit keeps a chat scrolled to its end while content arrives; hold the new reply's top in
+  // view for a moment instead, until the reader scrolls, clicks or types.
+  let held = true;
+  const release = () => { held = false; };
+  ["wheel", "touchstart", "keydown", "mousedown"].forEach((e) => doc.addEventListener(e, release, {once: true, capture: true}));
+  let steady = 0;
+  const hold = () => {
+    const el = target();
+    if (!held || !el) return;
+    const top = el.getBoundingClientRect().top;
+    if (Math.abs(top - 3) > 5) { steady = 0; el.scrollIntoView({block: "start"}); } else if (arrived()) { steady += 1; }
+    if (steady >= 15) release();  /* in place for 1.5 s: the page has settled */
+  };
+  hold();
+  const timer = setInterval(() => { if (held) hold(); else clearInterval(timer); }, 100);
+  setTimeout(release, 15000);
+})();
+</script>"""
+
+ANNOUNCE_SCRIPT = """<script>
+(() => {
+  const data = %s;
+  const doc = window.parent ? window.parent.document : document;
   let live = doc.getElementById("qa-live");
   if (!live) {
     live = doc.createElement("div");
@@ -415,28 +442,23 @@ SCROLL_SCRIPT = """<script>
     live.style.cssText = "position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap";
     doc.body.appendChild(live);
   }
-  const target = () => doc.querySelectorAll('[data-testid="stChatMessage"]')[data.index];
-  // Streamlit keeps a chat scrolled to its end while content arrives; hold the new reply's top in
-  // view for a moment instead, until the reader scrolls, clicks or types.
-  let held = true;
-  const release = () => { held = false; };
-  ["wheel", "touchstart", "keydown", "mousedown"].forEach((e) => doc.addEventListener(e, release, {once: true, capture: true}));
-  const hold = () => {
-    const el = target();
-    if (!held || !el) return;
-    const top = el.getBoundingClientRect().top;
-    if (Math.abs(top - 3) > 5) el.scrollIntoView({block: "start"});
-  };
-  hold();
-  const timer = setInterval(hold, 100);
-  setTimeout(() => { clearInterval(timer); release(); }, 2500);
-  setTimeout(() => { live.textContent = ""; live.textContent = data.message; }, 200);
+  setTimeout(() => { live.textContent = ""; live.textContent = data.message; }, 100);
 })();
 </script>"""
 
 
-def land_on(turn: ui.Turn, number: int) -> None:
-    """Scroll to the top of the new reply (its question) and announce it to screen readers."""
+def _script_data(value: object) -> str:
+    """JSON for a script, with nothing in it that could end the script element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def hold_view(number: int) -> None:
+    """Keep the new question at the top of the view while its reply arrives (until the reader moves)."""
+    st.html(SCROLL_SCRIPT % _script_data({"index": 2 * number}), unsafe_allow_javascript=True, width=1)
+
+
+def announce(turn: ui.Turn) -> None:
+    """Tell screen readers the reply has arrived (an aria-live region), with its first sentence."""
     answer = turn.answer
     if turn.error:
         message = "The question could not be answered: " + turn.error
@@ -447,9 +469,7 @@ def land_on(turn: ui.Turn, number: int) -> None:
             " ".join(s.text for s in answer.sentences[:1])
     else:
         message = f"The corpus does not cover this question; {len(answer.passages)} weak matches are listed."
-    data = json.dumps({"index": 2 * number, "message": message[:400]})
-    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")  # nothing can end the script
-    st.html(SCROLL_SCRIPT % data, unsafe_allow_javascript=True, width=1)
+    st.html(ANNOUNCE_SCRIPT % _script_data({"message": message[:400]}), unsafe_allow_javascript=True, width=1)
 
 
 def queue_question(question: str) -> None:
@@ -520,6 +540,7 @@ def main() -> None:
     if question:
         with st.chat_message("user"):
             st.markdown(esc(question))
+            hold_view(len(turns))
         with st.chat_message("assistant"):
             with st.spinner("Searching the reports…"):
                 turn = ask(engine, question, filters, [t.question for t in turns])
@@ -529,7 +550,7 @@ def main() -> None:
             render_answer(engine, talk, turn, number)
     sidebar_exports(talk)
     if question:
-        land_on(turns[-1], len(turns) - 1)  # last, so no later element moves the view again
+        announce(turns[-1])
 
 
 if __name__ == "__main__":  # each browser run of the page
