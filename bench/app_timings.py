@@ -246,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         "inside the window. Each warm question is asked in an emptied conversation, so every page",
         "has the same size; the first question is the first one typed after a fresh server start.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"load average {os.getloadavg()[0]:.1f} at the end (shared machine: figures are noisy).",
+        (f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+         f"load average {os.getloadavg()[0]:.1f} at the end (shared machine: figures are noisy)."),
         "",
         "| what | n | p50 (s) | p95 (s) |",
         "| --- | --- | --- | --- |",

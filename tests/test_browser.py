@@ -209,7 +209,7 @@ def test_read_and_cite_in_the_browser(served) -> None:  # type: ignore[no-untype
     sidebar = driver.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar']")
     for label, name in (("Quotes (Word)", "quotes.docx"), ("References (BibTeX)", "references.bib"),
                         ("References (RIS)", "references.ris")):
-        button = wait.until(lambda d: next((b for b in sidebar.find_elements(By.TAG_NAME, "button")
+        button = wait.until(lambda d, label=label: next((b for b in sidebar.find_elements(By.TAG_NAME, "button")
                                             if b.text.strip().endswith(label)), None))
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
         button.click()
