@@ -318,39 +318,48 @@ def render_passage(engine: Engine, talk: sessions.Conversation, turn: ui.Turn, n
         where = esc(" · ".join(parts))
         where += f" · similarity {passage.dense_score:.2f}" + ("" if answer.found else " · weak match")
         st.markdown(where)
-        start, end = pageview.excerpt_span(chunk.text, sentences)
-        text = chunk.text[start:end]
-        st.markdown(("…" if start > 0 else "") + ui.highlight_markdown(text, sentences)
-                    + ("…" if end < len(chunk.text) else ""))
-        row = st.container(horizontal=True, gap="small")
-        with row:
-            url = source_url(engine, doc)
-            if url:
-                page_label = esc(chunk.page_label or str(chunk.page))  # labels come from the PDF: escape them too
-                label = f"Open at page {page_label}" if doc.kind == "pdf" else "Open the source text"
-                st.link_button(label, ui.page_url(url, doc, chunk.page), icon=":material/open_in_new:",
-                               help="Open the document at this page in a new tab", key=f"open-{key}")
-            else:
-                st.caption("The source file is not available to open (moved, changed or not served).")
-            pinned = {p.key for p in talk.pins}
-            for i, sentence in enumerate(sentences):
-                quote_ = export.quote_from(passage, sentence, turn.question)
-                has = quote_.key in pinned
-                words = export.one_line(sentence).split()
-                tag = " ".join(words[:6]) + ("…" if len(words) > 6 else "")
-                st.button(f"{'Unpin' if has else 'Pin'} “{esc(tag)}”", icon=":material/format_quote:",
-                          key=f"pin-{key}-{i}", on_click=toggle_quote, args=(talk.pins, quote_),
-                          help="Take this quote out of your collection" if has else
-                          "Keep this sentence as a quote with its citation (sidebar, Collection)")
-        label = "Show on the page" if doc.kind == "pdf" else "Show the section"
-        if st.toggle(label, key=f"page-{key}", help="The cited page with the quoted sentences marked"):
-            render_page_view(engine, passage, sentences, key)
-        with st.expander("Show context"):
-            page = engine.page(doc.doc_id, chunk.page)
-            if page is not None:
-                st.markdown(ui.highlight_markdown(page.text, sentences))
-            st.caption("Reference")
-            st.code(passage.citation.reference, language=None, wrap_lines=True)
+        if sentences or st.toggle("Show the passage", key=f"more-{key}",
+                                  help="A passage the answer does not quote: its text, page and context"):
+            render_card_body(engine, talk, turn, passage, sentences, key)
+
+
+def render_card_body(engine: Engine, talk: sessions.Conversation, turn: ui.Turn, passage: Passage,
+                     sentences: list[str], key: str) -> None:
+    """The quoted sentences within a few lines, the links and pins, the page view and the whole page."""
+    doc, chunk = passage.document, passage.chunk
+    start, end = pageview.excerpt_span(chunk.text, sentences)
+    text = chunk.text[start:end]
+    st.markdown(("…" if start > 0 else "") + ui.highlight_markdown(text, sentences)
+                + ("…" if end < len(chunk.text) else ""))
+    row = st.container(horizontal=True, gap="small")
+    with row:
+        url = source_url(engine, doc)
+        if url:
+            page_label = esc(chunk.page_label or str(chunk.page))  # labels come from the PDF: escape them too
+            label = f"Open at page {page_label}" if doc.kind == "pdf" else "Open the source text"
+            st.link_button(label, ui.page_url(url, doc, chunk.page), icon=":material/open_in_new:",
+                           help="Open the document at this page in a new tab", key=f"open-{key}")
+        else:
+            st.caption("The source file is not available to open (moved, changed or not served).")
+        pinned = {p.key for p in talk.pins}
+        for i, sentence in enumerate(sentences):
+            quote_ = export.quote_from(passage, sentence, turn.question)
+            has = quote_.key in pinned
+            words = export.one_line(sentence).split()
+            tag = " ".join(words[:6]) + ("…" if len(words) > 6 else "")
+            st.button(f"{'Unpin' if has else 'Pin'} “{esc(tag)}”", icon=":material/format_quote:",
+                      key=f"pin-{key}-{i}", on_click=toggle_quote, args=(talk.pins, quote_),
+                      help="Take this quote out of your collection" if has else
+                      "Keep this sentence as a quote with its citation (sidebar, Collection)")
+    label = "Show on the page" if doc.kind == "pdf" else "Show the section"
+    if st.toggle(label, key=f"page-{key}", help="The cited page with the quoted sentences marked"):
+        render_page_view(engine, passage, sentences, key)
+    with st.expander("Show context"):
+        page = engine.page(doc.doc_id, chunk.page)
+        if page is not None:
+            st.markdown(ui.highlight_markdown(page.text, sentences))
+        st.caption("Reference")
+        st.code(passage.citation.reference, language=None, wrap_lines=True)
 
 
 def ask_alone(talk: sessions.Conversation, index: int) -> None:

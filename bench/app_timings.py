@@ -138,16 +138,34 @@ def ask(driver, question: str) -> tuple[float, float]:  # type: ignore[no-untype
     return elapsed, float(height)
 
 
-def clear(driver) -> None:  # type: ignore[no-untyped-def]
-    """Empty the conversation (sidebar button), so every timed question renders a page of the same size."""
+def idle(driver, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the app has finished its current run (Streamlit's running indicator is gone)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    button = next(b for b in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stSidebar'] button")
-                  if b.text.strip().endswith("Clear conversation"))
-    driver.execute_script("arguments[0].click()", button)
-    WebDriverWait(driver, 30).until(
-        lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stChatMessage']"))
+    WebDriverWait(driver, timeout, poll_frequency=0.05).until(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
+
+
+def clear(driver) -> None:  # type: ignore[no-untyped-def]
+    """Empty the conversation (sidebar button), so every timed question renders a page of the same size."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    for _ in range(3):
+        idle(driver)
+        button = next(b for b in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stSidebar'] button")
+                      if b.text.strip().endswith("Clear conversation"))
+        driver.execute_script("arguments[0].click()", button)
+        try:
+            WebDriverWait(driver, 10).until(
+                lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stChatMessage']"))
+            idle(driver)
+            return
+        except TimeoutException:
+            continue
+    raise SystemExit("the conversation could not be cleared")
 
 
 def engine_times(index: Path, questions: list[str]) -> list[float]:
@@ -217,10 +235,8 @@ def main(argv: list[str] | None = None) -> int:
                 driver.quit()
             driver = browser(work / "profile-phone", 390, 844)
             try:
-                open_page(driver, server.base)
-                for n, q in enumerate(questions[:5]):
-                    if n:
-                        clear(driver)
+                for q in questions[:5]:  # the sidebar is folded on a phone: a fresh page per question
+                    open_page(driver, server.base)
                     phone.append(ask(driver, q)[1])
             finally:
                 driver.quit()
