@@ -181,11 +181,12 @@ def test_read_and_cite_in_the_browser(served) -> None:  # type: ignore[no-untype
     assert re.search(r"\.pdf#page=\d+$", page_link.get_attribute("href"))
 
     # The cited PDF page, drawn with the quoted sentence marked.
-    cited_rank = target.rsplit("-", 1)[1]
-    toggles = reply.find_elements(By.XPATH, ".//label[.//*[contains(text(), 'Show on the page')]]")
-    assert toggles
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", toggles[int(cited_rank) - 1])
-    toggles[int(cited_rank) - 1].click()
+    toggle = driver.execute_script(
+        "const block = arguments[0].closest('[data-testid=\"stVerticalBlock\"]');"
+        "return [...block.querySelectorAll('label')].find(l => l.textContent.includes('Show on the page'));", card)
+    assert toggle is not None, "the cited card offers no page view"
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", toggle)
+    toggle.click()
     image = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stImage'] img")))
     wait.until(lambda d: "marked in yellow" in body_text(d))
     with urllib.request.urlopen(image.get_attribute("src"), timeout=10) as response:
