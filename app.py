@@ -429,7 +429,8 @@ SCROLL_SCRIPT = """<script>
     const el = target();
     if (!held || !el) return;
     const top = el.getBoundingClientRect().top;
-    if (Math.abs(top - 3) > 5) { steady = 0; el.scrollIntoView({block: "start"}); } else if (arrived()) { steady += 1; }
+    const want = parseFloat(getComputedStyle(el).scrollMarginTop) || 0;  /* clear of the page header */
+    if (Math.abs(top - want) > 6) { steady = 0; el.scrollIntoView({block: "start"}); } else if (arrived()) { steady += 1; }
     if (steady >= 15) release();  /* in place for 1.5 s: the page has settled */
   };
   hold();

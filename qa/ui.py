@@ -376,6 +376,7 @@ APP_CSS = f"""<style>
 [data-testid="stMetricLabel"], [data-testid="stMetricLabel"] *,
 [data-testid="stImageCaption"] {{ color: {FADED_TEXT} !important; opacity: 1 !important; }}
 [data-testid="stChatInputTextArea"]::placeholder {{ color: {PLACEHOLDER} !important; opacity: 1 !important; }}
-[data-testid="stMain"] [data-testid="stHeading"] h3 {{ font-size: 1.15rem !important; line-height: 1.4 !important;
-  padding: 0.1rem 0 !important; }}
+h3[id^="source-"] {{ font-size: 1.15rem !important; line-height: 1.4 !important; padding: 0.1rem 0 !important;
+  scroll-margin-top: 4.5rem; }}
+[data-testid="stChatMessage"] {{ scroll-margin-top: 4rem; }}
 </style>"""
