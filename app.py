@@ -418,6 +418,7 @@ SCROLL_SCRIPT = """<script>
   const messages = () => doc.querySelectorAll('[data-testid="stChatMessage"]');
   const target = () => messages()[data.index];
   /* the reply has arrived once its message holds a heading or a notice */
+  const running = () => !!doc.querySelector('[data-testid="stStatusWidget"]');  /* the app is still running */
   const arrived = () => { const r = messages()[data.index + 1]; return !!(r && r.querySelector("h3, [role=alert]")); };
   // Streamlit keeps a chat scrolled to its end while content arrives; hold the new reply's top in
   // view for a moment instead, until the reader scrolls, clicks or types.
@@ -430,8 +431,8 @@ SCROLL_SCRIPT = """<script>
     if (!held || !el) return;
     const top = el.getBoundingClientRect().top;
     const want = parseFloat(getComputedStyle(el).scrollMarginTop) || 0;  /* clear of the page header */
-    if (Math.abs(top - want) > 6) { steady = 0; el.scrollIntoView({block: "start"}); } else if (arrived()) { steady += 1; }
-    if (steady >= 15) release();  /* in place for 1.5 s: the page has settled */
+    if (Math.abs(top - want) > 6) { steady = 0; el.scrollIntoView({block: "start"}); } else if (arrived() && !running()) { steady += 1; }
+    if (steady >= 20) release();  /* in place for 2 s after the run ended: the page has settled */
   };
   hold();
   const timer = setInterval(() => { if (held) hold(); else clearInterval(timer); }, 100);
