@@ -415,28 +415,22 @@ SCROLL_SCRIPT = """<script>
 (() => {
   const data = %s;
   const doc = window.parent ? window.parent.document : document;
-  const messages = () => doc.querySelectorAll('[data-testid="stChatMessage"]');
-  const target = () => messages()[data.index];
-  /* the reply has arrived once its message holds a heading or a notice */
-  const running = () => !!doc.querySelector('[data-testid="stStatusWidget"]');  /* the app is still running */
-  const arrived = () => { const r = messages()[data.index + 1]; return !!(r && r.querySelector("h3, [role=alert]")); };
-  // Streamlit keeps a chat scrolled to its end while content arrives; hold the new reply's top in
-  // view for a moment instead, until the reader scrolls, clicks or types.
+  const target = () => doc.querySelectorAll('[data-testid="stChatMessage"]')[data.index];
+  // Streamlit keeps a chat scrolled to its end while content arrives, and the end of a run removes
+  // elements of the previous one; hold the new question at the top for a while instead, until the
+  // reader scrolls, clicks or types.
   let held = true;
   const release = () => { held = false; };
   ["wheel", "touchstart", "keydown", "mousedown"].forEach((e) => doc.addEventListener(e, release, {once: true, capture: true}));
-  let steady = 0;
   const hold = () => {
     const el = target();
     if (!held || !el) return;
-    const top = el.getBoundingClientRect().top;
     const want = parseFloat(getComputedStyle(el).scrollMarginTop) || 0;  /* clear of the page header */
-    if (Math.abs(top - want) > 6) { steady = 0; el.scrollIntoView({block: "start"}); } else if (arrived() && !running()) { steady += 1; }
-    if (steady >= 20) release();  /* in place for 2 s after the run ended: the page has settled */
+    if (Math.abs(el.getBoundingClientRect().top - want) > 6) el.scrollIntoView({block: "start"});
   };
   hold();
   const timer = setInterval(() => { if (held) hold(); else clearInterval(timer); }, 100);
-  setTimeout(release, 15000);
+  setTimeout(release, 12000);
 })();
 </script>"""
 

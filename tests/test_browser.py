@@ -30,6 +30,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 QUESTION = "How much did the first round invest?"
 LINKED = "What did the wave 1 evaluation recommend?"
+WHERE = "Where can I find the official evaluation reports on GOV.UK?"
 CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run")
 
@@ -133,6 +134,21 @@ def in_view(driver, element) -> bool:  # type: ignore[no-untyped-def]
     return -2 <= top < float(driver.execute_script("return window.innerHeight")) / 2
 
 
+def settles_in_view(driver, element, seconds: float = 1.0, timeout: float = 15) -> bool:  # type: ignore[no-untyped-def]
+    """True once the element has stayed in view for ``seconds`` (the page may still move while it loads)."""
+    deadline = time.monotonic() + timeout
+    since = None
+    while time.monotonic() < deadline:
+        if in_view(driver, element):
+            since = since or time.monotonic()
+            if time.monotonic() - since >= seconds:
+                return True
+        else:
+            since = None
+        time.sleep(0.1)
+    return False
+
+
 def wait_file(folder: Path, name: str, timeout: float = 30) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -164,9 +180,7 @@ def test_read_and_cite_in_the_browser(served) -> None:  # type: ignore[no-untype
     wait.until(lambda d: "£110 million" in body_text(d) and d.find_elements(By.ID, "source-1-1"))
     messages = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stChatMessage']")
     reply = messages[-1]
-    wait.until(lambda d: in_view(d, reply))
-    time.sleep(1)  # the view must stay there once the page has settled
-    assert in_view(driver, reply), top_of(driver, reply)
+    assert settles_in_view(driver, reply), top_of(driver, reply)
     live = driver.find_element(By.ID, "qa-live")
     assert live.get_attribute("aria-live") == "polite" and "Answer" in live.get_attribute("textContent")
     driver.save_screenshot(str(site.parent / "reply.png"))
@@ -236,6 +250,18 @@ def test_read_and_cite_in_the_browser(served) -> None:  # type: ignore[no-untype
     wait.until(lambda d: LINKED in body_text(d) and d.find_elements(By.ID, "source-1-1"))
     assert QUESTION not in body_text(driver)  # a new conversation
     wait.until(lambda d: "q=" not in d.current_url)  # asked once: a reload will not ask it again
+
+    # A web address in a document's text shows as text, not as a link.
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']")))
+    box.send_keys(WHERE)
+    box.send_keys(Keys.ENTER)
+    wait.until(lambda d: d.find_elements(By.ID, "source-2-1"))
+    main = driver.find_element(By.CSS_SELECTOR, ".stMain, [data-testid='stMain']")
+    for summary in main.find_elements(By.XPATH, ".//summary[.//*[contains(text(), 'Show context')]]"):
+        driver.execute_script("arguments[0].click()", summary)
+    wait.until(lambda d: "gov.uk/government/collections" in main.text.replace("\u2060", ""))
+    hrefs = [a.get_attribute("href") or "" for a in main.find_elements(By.TAG_NAME, "a")]
+    assert not [h for h in hrefs if "gov.uk" in h], hrefs
 
     # A withdrawn or unknown file is not served.
     try:
