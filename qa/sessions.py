@@ -19,7 +19,7 @@ from .export import Quote
 from .ui import Turn
 
 _ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-MAX_TURNS = 100
+MAX_TURNS = 50
 
 
 def new_id() -> str:
@@ -47,7 +47,7 @@ class Conversation:
 class Conversations:
     """Conversations by id, at most ``limit`` of them (least recently used forgotten first)."""
 
-    def __init__(self, limit: int = 1000) -> None:
+    def __init__(self, limit: int = 200) -> None:
         self._items: OrderedDict[str, Conversation] = OrderedDict()
         self._lock = threading.Lock()
         self.limit = limit
