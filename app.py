@@ -2,27 +2,30 @@
 
 Start it with ``make run`` (or ``streamlit run app.py``). Like the CLI it reads
 QA_INDEX_DIR, QA_CORPUS_DIR and QA_MODEL. Retrieval and answering live in
-``qa``; this file only renders. Text from documents is untrusted and always
-escaped (``qa.ui.escape_markdown``) before it is shown; no HTML is ever allowed.
+``qa``; this file only renders. Text from documents, the index and error
+messages is untrusted and always escaped (``qa.ui.escape_markdown``) before it
+is shown; the only HTML is the app's own style sheet and its scroll script.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
-import pandas as pd
 import streamlit as st
 
-from qa import ui
-from qa.embed import Embedder, load_embedder, set_threads
+from qa import export, pageview, serving, sessions, ui
+from qa.cite import page_reference
 from qa.engine import Engine, corpus_dir, index_dir
 from qa.errors import IndexMismatchError, IndexMissingError, QAError
 from qa.ingest import discover
 from qa.records import Document, Passage
+from qa.store import current_generation
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"  # served under /app/static/ (server.enableStaticServing)
 TITLE = "Evidence Q&A"
@@ -31,45 +34,54 @@ EXAMPLES = (
     "What did the wave 1 evaluation recommend?",
     "Did the projects manage to cut social workers' caseloads?",
 )
+OFFICIAL = "https://www.gov.uk/government/collections/childrens-social-care-innovation-programme-insights-and-evaluation"
+MAX_QUESTION = 1000
 esc = ui.escape_markdown
 
 
-# --- the engine: loaded once per process, shared by every browser session -------------------
+# --- the engine: loaded once per process, in the background from the server's start -------------
 
 
-@st.cache_resource(show_spinner="Loading the embedding model (first visit only)…")
-def load_model(model: str) -> Embedder:
-    return load_embedder(model)
+def loader_key() -> tuple[str, str]:
+    return str(index_dir().resolve()), os.environ.get("QA_MODEL", "").strip()
 
 
-@st.cache_resource(show_spinner="Loading the embedding model and opening the index (first visit only)…")
-def load_engine(index: str, model: str) -> Engine:
-    """The engine for an index folder; with no QA_MODEL it uses the model the index was built with."""
-    set_threads(1)  # one thread answers a short query fastest
-    return Engine(index, embedder=load_model(model) if model else None)
+def static_dir() -> Path | None:
+    """Where sources are published for "Open at page N", or None when static serving is off."""
+    return STATIC_DIR if st.get_option("server.enableStaticServing") else None
 
 
-@st.cache_resource(show_spinner=False)
-def source_url(_engine: Engine, doc_id: str, content_hash: str, static_dir: str) -> str | None:
-    """Publish a source under the static folder once per version; its URL, or None when unavailable."""
-    document = _engine.store.documents.get(doc_id)
-    if document is None or document.content_hash != content_hash:
-        return None
-    texts: list[str] = []
-    if document.kind == "html":
-        texts = [p.text for n in range(1, document.n_pages + 1) if (p := _engine.page(doc_id, n)) is not None]
-    return ui.publish_source(document, _engine.source_path(doc_id), Path(static_dir), texts)
+def source_url(engine: Engine, document: Document) -> str | None:
+    folder = static_dir()
+    return serving.publish(engine, document, folder) if folder else None
 
 
 def open_engine() -> Engine | None:
-    """The shared engine, or None after telling the user what to do."""
+    """The shared engine (waiting for it on the first visit), or None after telling the user what to do."""
     index = index_dir()
+    loader = serving.loader(*loader_key(), static_dir())
+    if not loader.future.done():
+        with st.spinner("Opening the index and loading the model (only after the server starts)…"):
+            loader.future.exception()
     try:
-        return load_engine(str(index.resolve()), os.environ.get("QA_MODEL", "").strip())
+        engine = loader.engine()
+        if engine.refresh():
+            st.toast(f"The index was updated: {engine.info().documents} documents.")
+        loader.sync(engine)
+        return engine
     except IndexMissingError as exc:
+        serving.forget(*loader_key())  # look again on the next visit: the index may have been built by then
         show_setup(index, exc)
+    except IndexMismatchError as exc:
+        if loader.future.exception() is None:  # rebuilt with another model since: reopen with the model it names
+            serving.forget(*loader_key())
+            return open_engine()
+        serving.forget(*loader_key())
+        st.error(f"The index cannot be used: {esc(str(exc))}")
+        st.info("After rebuilding the index, reload this page.")
     except QAError as exc:
-        st.error(f"The index cannot be used: {exc}")
+        serving.forget(*loader_key())
+        st.error(f"The index cannot be used: {esc(str(exc))}")
         st.info("After rebuilding the index, reload this page.")
     return None
 
@@ -78,7 +90,6 @@ def show_setup(index: Path, exc: QAError) -> None:
     """The empty state: no index yet, so say how to build one."""
     corpus = corpus_dir()
     files = discover(corpus)[0] if corpus.is_dir() else []
-    st.title(TITLE)
     if not files:
         st.info(
             f"There is nothing to search yet: the corpus folder **{esc(str(corpus))}** has no documents. "
@@ -95,7 +106,28 @@ def show_setup(index: Path, exc: QAError) -> None:
     st.caption(esc(str(exc)))
 
 
-# --- sidebar: corpus overview, filters, collection, downloads ----------------------------
+# --- the conversation's memory: ?s= in the URL names it -------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def conversations() -> sessions.Conversations:
+    return sessions.Conversations()
+
+
+def conversation() -> sessions.Conversation:
+    """This browser's conversation, found again after a reload through ``?s=`` in the URL."""
+    params = st.query_params
+    sid = params.get("s")
+    if not sessions.valid_id(sid):
+        sid = st.session_state.get("sid") or sessions.new_id()
+        params["s"] = sid
+    st.session_state.sid = sid
+    talk = conversations().get(str(sid))
+    st.session_state.turns, st.session_state.pins = talk.turns, talk.pins  # the same lists, for tests and tools
+    return talk
+
+
+# --- sidebar: about, corpus, filters, collection, downloads -------------------------------------
 
 
 @dataclass(frozen=True)
@@ -119,22 +151,29 @@ def sidebar(engine: Engine) -> Filters:
     info = engine.info()
     documents = sorted(engine.documents(), key=lambda d: (d.year or 0, d.title))
     by_id = {d.doc_id: d for d in documents}
+    years = Counter(d.year for d in documents if d.year)
     with st.sidebar:
+        with st.expander("About this corpus"):
+            st.markdown(
+                "The documents in `corpus/` are short **sample briefings** written for this project from the "
+                "public record of England's Children's Social Care Innovation Programme (2014–2020); each says so "
+                "on its first page. They are not official publications. The official evaluation reports are "
+                f"published on GOV.UK under the Open Government Licence in the collection [Children's social care "
+                f"innovation programme: insights and evaluation]({OFFICIAL}); `qa fetch` downloads them into "
+                "the corpus."
+            )
         st.header("Corpus")
-        a, b, c = st.columns(3)
-        a.metric("Documents", info.documents)
-        b.metric("Pages", info.pages)
-        c.metric("Passages", info.chunks)
+        span_text = f", {min(years)}–{max(years)}" if years else ""
+        st.markdown(f"{info.documents} documents, {info.pages} pages, {info.chunks} passages{span_text}.")
         st.caption(f"Model {esc(info.model)} · index built {esc(info.built_at)}")
         with st.expander("Documents"):
-            table = pd.DataFrame(
-                [{"Title": d.title, "Year": _year(d), "Pages": d.n_pages, "File": d.doc_id} for d in documents]
-            )
-            st.dataframe(table, hide_index=True, width="stretch")
-        years = Counter(d.year for d in documents if d.year)
-        if years:
-            chart = pd.DataFrame({"Year": [str(y) for y in sorted(years)], "Documents": [years[y] for y in sorted(years)]})
-            st.bar_chart(chart, x="Year", y="Documents", height=160)
+            lines = []
+            for d in documents:
+                url = source_url(engine, d)
+                name = esc(d.title)
+                pages = f"{d.n_pages} page{'s' if d.n_pages != 1 else ''}" if d.kind == "pdf" else d.kind.upper()
+                lines.append(f"- {f'[{name}]({url})' if url else name} ({_year(d)}, {pages})")
+            st.markdown("\n".join(lines) or "No documents.")
 
         st.header("Filters")
         if "filter_docs" in state:  # drop documents an ingest removed since the last run
@@ -161,118 +200,281 @@ def sidebar(engine: Engine) -> Filters:
     )
 
 
-def sidebar_exports() -> None:
+def move_pin(pins: list[export.Quote], index: int, step: int) -> None:
+    """Move one quote up (-1) or down (+1) in the collection, or drop it (step 0)."""
+    if not 0 <= index < len(pins):
+        return
+    if step == 0:
+        del pins[index]
+        return
+    other = index + step
+    if 0 <= other < len(pins):
+        pins[index], pins[other] = pins[other], pins[index]
+
+
+def sidebar_exports(talk: sessions.Conversation) -> None:
     """The collection and the downloads, drawn after the question so they include its answer."""
-    state = st.session_state
+    accessed = export.accessed_date()
     with st.sidebar:
         st.header("Collection")
-        pins: list[ui.Pin] = state.pins
+        pins = talk.pins
         if pins:
-            for number, pin in enumerate(pins, start=1):
-                st.caption(f"{number}\\. {esc(pin.passage.citation.short)}")
-            st.download_button("Collection (Markdown)", ui.pins_markdown(pins), file_name="pinned-passages.md",
-                               mime="text/markdown", on_click="ignore", icon=":material/download:", key="dl_pins_md")
-            st.download_button("Collection citations (CSV)", ui.citations_csv((p.question, p.passage) for p in pins),
-                               file_name="pinned-citations.csv", mime="text/csv", on_click="ignore",
-                               icon=":material/download:", key="dl_pins_csv")
+            for i, pin in enumerate(pins):
+                with st.container(border=True):
+                    st.markdown(f"{i + 1}\\. “{esc(pin.text)}” {esc(pin.short)}")
+                    row = st.container(horizontal=True, gap="small")
+                    row.button("Up", key=f"pin-up-{i}", icon=":material/arrow_upward:", disabled=i == 0,
+                               on_click=move_pin, args=(pins, i, -1), help="Move this quote up")
+                    row.button("Down", key=f"pin-down-{i}", icon=":material/arrow_downward:",
+                               disabled=i == len(pins) - 1, on_click=move_pin, args=(pins, i, 1),
+                               help="Move this quote down")
+                    row.button("Remove", key=f"pin-drop-{i}", icon=":material/close:", on_click=move_pin,
+                               args=(pins, i, 0), help="Take this quote out of the collection")
+            sources = export.sources_of(pins)
+            downloads = (
+                ("Quotes (Word)", export.quotes_docx(pins, accessed), "quotes.docx",
+                 "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "dl_quotes_docx"),
+                ("Quotes (text)", export.quotes_text(pins, accessed), "quotes.txt", "text/plain", "dl_quotes_txt"),
+                ("Quotes (Markdown)", export.quotes_markdown(pins, accessed), "quotes.md", "text/markdown",
+                 "dl_quotes_md"),
+                ("References (BibTeX)", export.bibtex(sources), "references.bib", "application/x-bibtex",
+                 "dl_quotes_bib"),
+                ("References (RIS)", export.ris(sources), "references.ris", "application/x-research-info-systems",
+                 "dl_quotes_ris"),
+            )
+            for label, data, name, mime, key in downloads:
+                st.download_button(label, data, file_name=name, mime=mime, on_click="ignore",
+                                   icon=":material/download:", key=key)
             st.button("Clear collection", on_click=pins.clear, key="clear_pins")
         else:
-            st.caption("Pin passages to collect them here, then download them with their citations.")
+            st.caption("Pin a quoted sentence from a source to collect it here with its citation, "
+                       "then download the quotes for course notes or the references for a reference manager.")
 
         st.header("Conversation")
-        turns: list[ui.Turn] = state.turns
+        turns = talk.turns
+        cited = export.sources_of(p for _, p in ui.conversation_rows(turns))
         st.download_button("Conversation (Markdown)", ui.conversation_markdown(turns), file_name="conversation.md",
                            mime="text/markdown", on_click="ignore", disabled=not turns,
                            icon=":material/download:", key="dl_conversation_md")
         st.download_button("Citations (CSV)", ui.citations_csv(ui.conversation_rows(turns)), file_name="citations.csv",
                            mime="text/csv", on_click="ignore", disabled=not turns,
                            icon=":material/download:", key="dl_citations_csv")
+        st.download_button("Cited documents (BibTeX)", export.bibtex(cited), file_name="cited-documents.bib",
+                           mime="application/x-bibtex", on_click="ignore", disabled=not cited,
+                           icon=":material/download:", key="dl_conversation_bib")
+        st.download_button("Cited documents (RIS)", export.ris(cited), file_name="cited-documents.ris",
+                           mime="application/x-research-info-systems", on_click="ignore", disabled=not cited,
+                           icon=":material/download:", key="dl_conversation_ris")
         st.button("Clear conversation", on_click=turns.clear, disabled=not turns, key="clear_conversation")
 
 
 # --- the conversation -----------------------------------------------------------------------
 
 
-def toggle_pin(question: str, passage: Passage) -> None:
-    """Add a passage to the collection, or take it out if it is there."""
-    pins: list[ui.Pin] = st.session_state.pins
-    key = ui.pin_key(passage)
-    kept = [p for p in pins if p.key != key]
+def anchor(number: int, rank: int) -> str:
+    """The id of a source card, the target of the answer's [n] links."""
+    return f"source-{number + 1}-{rank}"
+
+
+def toggle_quote(pins: list[export.Quote], quote_: export.Quote) -> None:
+    """Add a quote to the collection, or take it out if it is there."""
+    kept = [p for p in pins if p.key != quote_.key]
     if len(kept) == len(pins):
-        kept.append(ui.Pin(question, passage))
+        kept.append(quote_)
     pins[:] = kept
 
 
-def render_passage(engine: Engine, turn: ui.Turn, number: int, passage: Passage) -> None:
-    """One source card: heading, citation, similarity, highlighted text, reference, link, pin, context."""
+def render_page_view(engine: Engine, passage: Passage, sentences: list[str], key: str) -> None:
+    """The cited page with the quoted sentences marked: an image for a PDF, highlighted text otherwise."""
+    doc, chunk = passage.document, passage.chunk
+    path = engine.source_path(doc.doc_id)
+    if doc.kind == "pdf" and path is not None:
+        marks = sentences or [chunk.text[:200]]
+        try:
+            image = pageview.render_pdf_page(path, chunk.page, marks, key=doc.content_hash)
+        except (ValueError, OSError, RuntimeError) as exc:  # pdfium errors are RuntimeErrors
+            st.caption(f"The page cannot be drawn: {esc(str(exc))}")
+            return
+        what = "the quoted sentences" if sentences else "the start of the passage"
+        found = "marked in yellow with a bar in the margin" if image.boxes else "not found on the drawn page"
+        st.image(image.png, caption=f"PDF page {chunk.page}: {what} {found}.", width="stretch")
+        return
+    page = engine.page(doc.doc_id, chunk.page)
+    st.markdown(ui.highlight_markdown(page.text if page else chunk.text, sentences or ()))
+
+
+def render_passage(engine: Engine, talk: sessions.Conversation, turn: ui.Turn, number: int, passage: Passage) -> None:
+    """One source card: heading, location, the quoted sentences in a few lines, then page, context and pins."""
     answer = turn.answer
     assert answer is not None
     doc, chunk = passage.document, passage.chunk
+    sentences = ui.sentences_for(answer, passage.rank)
+    key = f"{number}-{passage.rank}"
     with st.container(border=True):
-        head, score = st.columns([4, 1])
-        weak = "" if answer.found else " · _weak match_"
-        head.markdown(f"**\\[{passage.rank}\\] {esc(doc.title)}** · {_year(doc)}{weak}")
-        where = esc(passage.citation.short)
-        if chunk.section and chunk.section not in passage.citation.short:
-            where += f" · Section: {esc(chunk.section)}"
-        head.caption(where)
-        score.progress(ui.relevance(passage), text=f"Similarity {passage.dense_score:.2f}")
-        st.markdown(ui.highlight_markdown(chunk.text, ui.sentences_for(answer, passage.rank)))
+        st.subheader(f"\\[{passage.rank}\\] {esc(doc.title)}", anchor=anchor(number, passage.rank))
+        parts = [_year(doc)] + ([page_reference(doc, chunk)] if doc.kind == "pdf" else [])
+        if chunk.section:
+            parts.append(f"Section: {chunk.section}")
+        where = esc(" · ".join(parts))
+        where += f" · similarity {passage.dense_score:.2f}" + ("" if answer.found else " · weak match")
+        st.markdown(where)
+        if sentences or st.toggle("Show the passage", key=f"more-{key}",
+                                  help="A passage the answer does not quote: its text, page and context"):
+            render_card_body(engine, talk, turn, passage, sentences, key)
+
+
+def render_card_body(engine: Engine, talk: sessions.Conversation, turn: ui.Turn, passage: Passage,
+                     sentences: list[str], key: str) -> None:
+    """The quoted sentences within a few lines, the links and pins, the page view and the whole page."""
+    doc, chunk = passage.document, passage.chunk
+    start, end = pageview.excerpt_span(chunk.text, sentences)
+    text = chunk.text[start:end]
+    st.markdown(("…" if start > 0 else "") + ui.highlight_markdown(text, sentences)
+                + ("…" if end < len(chunk.text) else ""))
+    row = st.container(horizontal=True, gap="small")
+    with row:
+        url = source_url(engine, doc)
+        if url:
+            page_label = esc(chunk.page_label or str(chunk.page))  # labels come from the PDF: escape them too
+            label = f"Open at page {page_label}" if doc.kind == "pdf" else "Open the source text"
+            st.link_button(label, ui.page_url(url, doc, chunk.page), icon=":material/open_in_new:",
+                           help="Open the document at this page in a new tab", key=f"open-{key}")
+        else:
+            st.caption("The source file is not available to open (moved, changed or not served).")
+        pinned = {p.key for p in talk.pins}
+        for i, sentence in enumerate(sentences):
+            quote_ = export.quote_from(passage, sentence, turn.question)
+            has = quote_.key in pinned
+            words = export.one_line(sentence).split()
+            tag = " ".join(words[:6]) + ("…" if len(words) > 6 else "")
+            st.button(f"{'Unpin' if has else 'Pin'} “{esc(tag)}”", icon=":material/format_quote:",
+                      key=f"pin-{key}-{i}", on_click=toggle_quote, args=(talk.pins, quote_),
+                      help="Take this quote out of your collection" if has else
+                      "Keep this sentence as a quote with its citation (sidebar, Collection)")
+    label = "Show on the page" if doc.kind == "pdf" else "Show the section"
+    if st.toggle(label, key=f"page-{key}", help="The cited page with the quoted sentences marked"):
+        render_page_view(engine, passage, sentences, key)
+    with st.expander("Show context"):
+        page = engine.page(doc.doc_id, chunk.page)
+        if page is not None:
+            st.markdown(ui.highlight_markdown(page.text, sentences))
+        st.caption("Reference")
         st.code(passage.citation.reference, language=None, wrap_lines=True)
-        left, right = st.columns(2)
-        with left:
-            url = None
-            if st.get_option("server.enableStaticServing"):
-                url = source_url(engine, doc.doc_id, doc.content_hash, str(STATIC_DIR))
-            if url:
-                page_label = esc(chunk.page_label or str(chunk.page))  # labels come from the PDF: escape them too
-                label = f"Open at page {page_label}" if doc.kind == "pdf" else "Open the source text"
-                st.link_button(label, ui.page_url(url, doc, chunk.page), icon=":material/open_in_new:",
-                               help="Open at this page", key=f"open-{number}-{passage.rank}")
-            else:
-                st.caption("The source file is not available to open (moved, changed or not served).")
-        with right:
-            pinned = any(p.key == ui.pin_key(passage) for p in st.session_state.pins)
-            st.button("Unpin" if pinned else "Pin", icon=":material/push_pin:", key=f"pin-{number}-{passage.rank}",
-                      on_click=toggle_pin, args=(turn.question, passage),
-                      help="Remove from your collection" if pinned else "Add to your collection (sidebar)")
-        with st.expander("Show context"):
-            before, after = engine.context(passage)
-            if not before.strip() and not after.strip():
-                st.caption("The passage is the whole page.")
-            if before.strip():
-                st.caption("Before the passage")
-                st.markdown("…" + ui.highlight_markdown(before))
-            if after.strip():
-                st.caption("After the passage")
-                st.markdown(ui.highlight_markdown(after) + "…")
 
 
-def render_answer(engine: Engine, turn: ui.Turn, number: int) -> None:
-    """The reply to one question: the quoted answer (or the not-covered notice), then its passages."""
+def ask_alone(talk: sessions.Conversation, index: int) -> None:
+    """Ask a turn again as written, without the earlier questions (the "Search only my question" button)."""
+    if 0 <= index < len(talk.turns):
+        st.session_state.standalone = index
+
+
+def render_answer(engine: Engine, talk: sessions.Conversation, turn: ui.Turn, number: int) -> None:
+    """The reply to one question: the quoted answer with links to its sources, then the source cards."""
     if turn.error:
-        st.error(turn.error)
+        st.error(esc(turn.error))
         return
     answer = turn.answer
     assert answer is not None
     if answer.query.strip() != turn.question.strip():
-        st.caption(f"Searched for: {esc(answer.query)}")
+        st.caption(f"Searched as: {esc(answer.query)}")
+        st.button("Search only my question", key=f"alone-{number}", icon=":material/search:",
+                  on_click=ask_alone, args=(talk, number),
+                  help="Ask this question again without the earlier questions as context")
     if turn.filters:
         st.caption(f"Filters: {esc(turn.filters)}")
     if not answer.passages:
         st.info("No passage matched. Widen the filters in the sidebar or rephrase the question.")
         return
+    by_rank = {p.rank: p for p in answer.passages}
     if answer.found:
-        st.markdown("\n".join(f"- {esc(s.text)} {esc(ui.markers(s.passages))}" for s in answer.sentences))
-        st.caption("Sentences quoted from the passages below; the numbers point to them.")
+        lines = []
+        for s in answer.sentences:
+            refs = []
+            for rank in s.passages:
+                p = by_rank.get(rank)
+                where = ""
+                if p is not None and p.document.kind == "pdf":
+                    label = esc(p.chunk.page_label or str(p.chunk.page))
+                    url = source_url(engine, p.document)
+                    where = f", [p\\. {label}]({ui.page_url(url, p.document, p.chunk.page)})" if url else f", p\\. {label}"
+                refs.append(f"[\\[{rank}\\]](#{anchor(number, rank)}){where}")
+            lines.append(f"- {esc(s.text)} {'; '.join(refs)}")
+        st.markdown("\n".join(lines))
+        st.caption("Sentences quoted from the sources below: \\[n\\] goes to the source, the page opens the document.")
     else:
         st.warning(
             "The corpus does not cover this question: no passage answers it closely. "
             "The nearest passages are listed below as weak matches; check them before relying on them."
         )
-    st.markdown("**Sources**" if answer.found else "**Closest passages (weak matches)**")
+    st.markdown(f"[Link to this question](?{urlencode({'q': turn.question}, quote_via=quote)})")
     for passage in answer.passages:
-        render_passage(engine, turn, number, passage)
+        render_passage(engine, talk, turn, number, passage)
+
+
+SCROLL_SCRIPT = """<script>
+(() => {
+  const data = %s;
+  const doc = window.parent ? window.parent.document : document;
+  const target = () => doc.querySelectorAll('[data-testid="stChatMessage"]')[data.index];
+  // Streamlit keeps a chat scrolled to its end while content arrives, and the end of a run removes
+  // elements of the previous one; hold the new question at the top for a while instead, until the
+  // reader scrolls, clicks or types.
+  let held = true;
+  const release = () => { held = false; };
+  ["wheel", "touchstart", "keydown", "mousedown"].forEach((e) => doc.addEventListener(e, release, {once: true, capture: true}));
+  const hold = () => {
+    const el = target();
+    if (!held || !el) return;
+    const want = parseFloat(getComputedStyle(el).scrollMarginTop) || 0;  /* clear of the page header */
+    if (Math.abs(el.getBoundingClientRect().top - want) > 6) el.scrollIntoView({block: "start"});
+  };
+  hold();
+  const timer = setInterval(() => { if (held) hold(); else clearInterval(timer); }, 100);
+  setTimeout(release, 12000);
+})();
+</script>"""
+
+ANNOUNCE_SCRIPT = """<script>
+(() => {
+  const data = %s;
+  const doc = window.parent ? window.parent.document : document;
+  let live = doc.getElementById("qa-live");
+  if (!live) {
+    live = doc.createElement("div");
+    live.id = "qa-live";
+    live.setAttribute("role", "status");
+    live.setAttribute("aria-live", "polite");
+    live.style.cssText = "position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap";
+    doc.body.appendChild(live);
+  }
+  setTimeout(() => { live.textContent = ""; live.textContent = data.message; }, 100);
+})();
+</script>"""
+
+
+def _script_data(value: object) -> str:
+    """JSON for a script, with nothing in it that could end the script element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def hold_view(number: int) -> None:
+    """Keep the new question at the top of the view while its reply arrives (until the reader moves)."""
+    st.html(SCROLL_SCRIPT % _script_data({"index": 2 * number}), unsafe_allow_javascript=True, width=1)
+
+
+def announce(turn: ui.Turn) -> None:
+    """Tell screen readers the reply has arrived (an aria-live region), with its first sentence."""
+    answer = turn.answer
+    if turn.error:
+        message = "The question could not be answered: " + turn.error
+    elif answer is None or not answer.passages:
+        message = "No passage matched the question."
+    elif answer.found:
+        message = f"Answer with {len(answer.sentences)} quoted sentences from {len(answer.passages)} sources: " + \
+            " ".join(s.text for s in answer.sentences[:1])
+    else:
+        message = f"The corpus does not cover this question; {len(answer.passages)} weak matches are listed."
+    st.html(ANNOUNCE_SCRIPT % _script_data({"message": message[:400]}), unsafe_allow_javascript=True, width=1)
 
 
 def queue_question(question: str) -> None:
@@ -280,44 +482,55 @@ def queue_question(question: str) -> None:
     st.session_state.pending = question
 
 
-def ask(engine: Engine, question: str, filters: Filters, turns: list[ui.Turn]) -> ui.Turn:
+def ask(engine: Engine, question: str, filters: Filters, history: list[str]) -> ui.Turn:
     """Ask with the filters and the earlier questions as context, after picking up a newer index."""
     try:
         engine.refresh()
         answer = engine.ask(
             question, top_k=filters.top_k, docs=filters.docs, year_from=filters.year_from, year_to=filters.year_to,
-            history=[t.question for t in turns],
+            history=history,
         )
     except QAError as exc:
         return ui.Turn(question=question, error=str(exc), filters=filters.description)
-    return ui.Turn(question=question, answer=answer, filters=filters.description)
+    return ui.Turn(question=question, answer=answer, filters=filters.description, standalone=not history)
+
+
+def incoming_question(typed: object) -> str:
+    """The question to ask on this run: typed, an example, or ``?q=`` in the URL (once)."""
+    state = st.session_state
+    question = typed or state.pop("pending", None)
+    linked = st.query_params.get("q")
+    if linked is not None:
+        del st.query_params["q"]  # asked once: a reload then shows the conversation, not a second copy
+        if not question and linked.strip():
+            question = linked
+    return question.strip()[:MAX_QUESTION] if isinstance(question, str) else ""
 
 
 def main() -> None:
-    """One run of the page: engine, sidebar, conversation, then the exports."""
+    """One run of the page: title and question box first, then the engine, conversation and sidebar."""
     st.set_page_config(page_title=TITLE, page_icon=":material/menu_book:", layout="wide")
+    st.html(ui.APP_CSS)
     state = st.session_state
-    state.setdefault("turns", [])
-    state.setdefault("pins", [])
-    engine = open_engine()
-    if engine is None:
-        return
-    try:
-        if engine.refresh():
-            st.toast(f"The index was updated: {engine.info().documents} documents.")
-    except IndexMismatchError:
-        load_engine.clear()  # rebuilt with another model: reopen with the model it names
-        engine = open_engine()
-        if engine is None:
-            return
-    filters = sidebar(engine)
-
+    talk = conversation()
     st.title(TITLE)
     st.caption("Plain-language questions over the evaluation reports of England's Children's Social Care "
                "Innovation Programme. Answers are sentences quoted from the reports, each with its source and page.")
-    turns: list[ui.Turn] = state.turns
-    typed = st.chat_input("Ask a question about the evaluation reports", key="question")
-    question = typed or state.pop("pending", None)
+    if not current_generation(index_dir()):
+        show_setup(index_dir(), IndexMissingError(f"no index in {index_dir()}"))
+        return
+    # The question box comes before the wait for the index, so a first visitor can type while it loads.
+    typed = st.chat_input("Ask a question about the evaluation reports", key="question", max_chars=MAX_QUESTION)
+    engine = open_engine()
+    if engine is None:
+        return
+    filters = sidebar(engine)
+    question = incoming_question(typed)
+    turns = talk.turns
+    alone = state.pop("standalone", None)
+    if isinstance(alone, int) and 0 <= alone < len(turns):
+        old = turns[alone]
+        turns[alone] = ask(engine, old.question, filters, [])
     if not turns and not question:
         st.markdown("Try one of these, or type your own question below:")
         for number, example in enumerate(EXAMPLES):
@@ -327,17 +540,36 @@ def main() -> None:
         with st.chat_message("user"):
             st.markdown(esc(turn.question))
         with st.chat_message("assistant"):
-            render_answer(engine, turn, number)
+            render_answer(engine, talk, turn, number)
 
-    if isinstance(question, str) and question.strip():
+    if question:
         with st.chat_message("user"):
             st.markdown(esc(question))
+            hold_view(len(turns))
         with st.chat_message("assistant"):
             with st.spinner("Searching the reports…"):
-                turn = ask(engine, question.strip(), filters, turns)
+                turn = ask(engine, question, filters, [t.question for t in turns])
             turns.append(turn)
-            render_answer(engine, turn, len(turns) - 1)
-    sidebar_exports()
+            talk.trim()
+            number = len(turns) - 1
+            render_answer(engine, talk, turn, number)
+    sidebar_exports(talk)
+    if question:
+        announce(turns[-1])
 
 
-main()
+if __name__ == "__main__":  # each browser run of the page
+    main()
+else:  # `streamlit run app.py` first imports this file as the server: load the engine as it starts
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    from starlette.middleware import Middleware
+
+    @asynccontextmanager
+    async def _load_at_start(_app: object):  # type: ignore[no-untyped-def]
+        started = serving.loader(*loader_key(), static_dir())
+        await asyncio.to_thread(started.future.exception)  # listen once the engine is ready (or has failed)
+        yield None
+
+    app = st.App(__file__, lifespan=_load_at_start, middleware=[Middleware(serving.NoCrossOriginStatic)])

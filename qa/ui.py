@@ -17,12 +17,12 @@ import shutil
 import string
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from .files import sha256_file
 from .records import Answer, Document, Passage
-from .readers import sha256_file
 
 _PUNCTUATION = frozenset(string.punctuation)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -39,8 +39,20 @@ def _normalise(text: str) -> str:
     return _LEADING_SPACE.sub("", text)
 
 
+# GitHub-flavoured Markdown turns bare "www.", "http://" and e-mail addresses into links even
+# when every punctuation mark is escaped (it links the text after escapes are resolved). An
+# invisible word joiner before the name, or after the "@", stops that without changing what is read.
+_AUTOLINK_START = re.compile(r"(?i)(?<!\u2060)\b(?=https?:|ftp:|mailto:|www\.|xmpp:)")
+_AT = re.compile(r"@(?!\u2060)")
+
+
+def defuse_autolinks(text: str) -> str:
+    """Text in which no bare URL, ``www.`` name or e-mail address becomes a link."""
+    return _AT.sub("@\u2060", _AUTOLINK_START.sub("\u2060", text))
+
+
 def _escape_chars(text: str) -> str:
-    return "".join("\\" + c if c in _PUNCTUATION else c for c in text)
+    return "".join("\\" + c if c in _PUNCTUATION else c for c in defuse_autolinks(text))
 
 
 def escape_markdown(text: str) -> str:
@@ -54,25 +66,33 @@ def escape_markdown(text: str) -> str:
     return _escape_chars(_normalise(text))
 
 
-_EXPORT_SPECIAL = frozenset("\\`*_{}[]<>!|~$&")
-_EXPORT_LINE_START = re.compile(r"(?m)^([#>+=-]|\d+(?=[.)]))")
+_EXPORT_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
+_EXPORT_ENTITY = re.compile(r"&(?=#?\w+;)")
+_EXPORT_LINE_START = re.compile(r"(?m)^(>|[#+=-](?=\s|$)|\d+(?=[.)](?:\s|$)))")
 
 
 def escape_export(text: str) -> str:
-    """Lighter escaping for downloaded Markdown: only what could start markup.
+    """Light escaping for downloaded Markdown: only what would start markup.
 
-    Brackets, angle brackets, emphasis and code markers, pipes, dollars and
-    ampersands are escaped everywhere; headings, quotes and list markers at
-    the start of a line. Bare http(s) URLs may still auto-link, which is harmless.
+    Brackets, angle brackets, emphasis and code marks, pipes, tildes, dollars
+    and entity-like ampersands get a backslash, and a heading, quote or list
+    marker at the start of a line; "4.1", "self-harm" and "Q&A" stay as they
+    are, so the file reads cleanly when pasted as plain text.
     """
-    text = _normalise(text)
-    text = "".join("\\" + c if c in _EXPORT_SPECIAL else c for c in text)
+    text = _EXPORT_SPECIAL.sub(r"\\\1", _normalise(text))
+    text = _EXPORT_ENTITY.sub(r"\\&", text)
     return _EXPORT_LINE_START.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1), text)
 
 
+def paragraphs(text: str) -> list[str]:
+    """The text's paragraphs with the PDF's hard line breaks inside them joined."""
+    return [" ".join(line.strip() for line in block.split("\n") if line.strip())
+            for block in re.split(r"\n\s*\n", _normalise(text)) if block.strip()]
+
+
 def quote_block(text: str) -> str:
-    """Escaped text as a Markdown block quote, blank lines kept as quoted paragraph breaks."""
-    return "\n".join(f"> {line}".rstrip() for line in escape_export(text).strip().split("\n"))
+    """Escaped text as a Markdown block quote: one quoted line per paragraph, blank quoted lines between."""
+    return "\n>\n".join(f"> {escape_export(p)}" for p in paragraphs(text))
 
 
 # --- highlighting ------------------------------------------------------------------------
@@ -167,25 +187,7 @@ class Turn:
     answer: Answer | None = None
     error: str = ""
     filters: str = ""  # a human description of the filters in force, "" when none
-
-
-@dataclass
-class Pin:
-    """A passage a user kept, with the question that found it."""
-
-    question: str
-    passage: Passage
-    key: str = field(default="")
-
-    def __post_init__(self) -> None:
-        if not self.key:
-            self.key = pin_key(self.passage)
-
-
-def pin_key(passage: Passage) -> str:
-    """Identity of a passage across questions: document, page and span."""
-    c = passage.chunk
-    return f"{c.doc_id}#{c.page}:{c.start}-{c.end}"
+    standalone: bool = False  # asked without the earlier questions as context
 
 
 def _year(document: Document) -> str:
@@ -228,15 +230,6 @@ def conversation_markdown(turns: Sequence[Turn], title: str = "Evidence Q&A conv
             parts += [f"_Filters:_ {escape_export(turn.filters)}", ""]
         parts += [answer_markdown(answer), "### Sources" if answer.found else "### Closest passages (weak matches)", ""]
         parts += [passage_markdown(p) for p in answer.passages]
-    return "\n".join(parts).rstrip() + "\n"
-
-
-def pins_markdown(pins: Sequence[Pin], title: str = "Pinned passages") -> str:
-    """The pinned collection: each passage quoted with its full citation and the question that found it."""
-    parts = [f"# {escape_export(title)}", ""]
-    for number, pin in enumerate(pins, start=1):
-        parts.append(passage_markdown(pin.passage, heading=f"{number}."))
-        parts += [f"_Found for the question:_ {escape_export(pin.question)}", ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -340,3 +333,50 @@ def publish_source(document: Document, source: Path | None, static_dir: Path, pa
 def page_url(url: str, document: Document, page: int) -> str:
     """The link that opens a source at a physical page (PDF viewers read ``#page=N``)."""
     return f"{url}#page={page}" if document.kind == "pdf" else url
+
+
+def prune_published(static_dir: Path, keep: Iterable[str]) -> list[str]:
+    """Delete published copies that are not in ``keep`` (``published_name`` values); what was deleted.
+
+    Run after every index change, so a document removed from the corpus, or
+    an older version of a changed one, is no longer served at its old URL.
+    Files being written (dot-named temporaries) are left alone.
+    """
+    root = static_dir / "corpus"
+    if not root.is_dir():
+        return []
+    wanted = {str(Path(k)) for k in keep}
+    removed: list[str] = []
+    with _PUBLISH_LOCK:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                rel = str(path.relative_to(static_dir))
+                if rel not in wanted:
+                    path.unlink(missing_ok=True)
+                    removed.append(rel)
+        for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            try:
+                folder.rmdir()  # only empty folders go
+            except OSError:
+                pass
+    return removed
+
+
+# --- the look: colours chosen for contrast (WCAG AA, 4.5:1 for text) ---------------------------
+
+TEXT = "#1b1f24"
+FADED_TEXT = "#454c57"  # captions, widget and metric labels (Streamlit's default is the text colour at 60%)
+PLACEHOLDER = "#59606b"
+BACKGROUND = "#ffffff"
+SIDEBAR = "#f0f2f6"
+
+APP_CSS = f"""<style>
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] *,
+[data-testid="stWidgetLabel"], [data-testid="stWidgetLabel"] *,
+[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] *,
+[data-testid="stImageCaption"] {{ color: {FADED_TEXT} !important; opacity: 1 !important; }}
+[data-testid="stChatInputTextArea"]::placeholder {{ color: {PLACEHOLDER} !important; opacity: 1 !important; }}
+h3[id^="source-"] {{ font-size: 1.15rem !important; line-height: 1.4 !important; padding: 0.1rem 0 !important;
+  scroll-margin-top: 4.5rem; }}
+[data-testid="stChatMessage"] {{ scroll-margin-top: 4rem; }}
+</style>"""

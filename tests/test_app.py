@@ -15,14 +15,15 @@ import re
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from conftest import ROOT, FakeEmbedder, make_pdf
 from pypdf import PdfReader, PdfWriter
 from streamlit import config as st_config
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, FakeEmbedder, make_pdf
 from qa import ui
 from qa.ingest import IngestSettings, ingest
 
@@ -73,14 +74,17 @@ def fake_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """What the app's download buttons offer, by file name (captured from the media file manager)."""
-    captured: dict[str, str] = {}
+def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, str | bytes]:
+    """What the app's download buttons offer, by file name (text decoded; binary files as bytes)."""
+    captured: dict[str, str | bytes] = {}
     original = MediaFileManager.add
 
     def add(self, path_or_data, mimetype, coordinates, file_name=None, is_for_static_download=False):  # type: ignore[no-untyped-def]
         if file_name:
-            captured[file_name] = path_or_data.decode("utf-8") if isinstance(path_or_data, bytes) else path_or_data
+            data = path_or_data
+            if isinstance(data, bytes) and not file_name.endswith(".docx"):
+                data = data.decode("utf-8")
+            captured[file_name] = data
         return original(self, path_or_data, mimetype, coordinates, file_name=file_name,
                         is_for_static_download=is_for_static_download)
 
@@ -109,7 +113,7 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corpus: Path, inde
     monkeypatch.setenv("QA_CORPUS_DIR", str(corpus))
     monkeypatch.delenv("QA_MODEL", raising=False)
     by_name = {m.name: m for m in models}
-    monkeypatch.setattr("qa.engine.load_embedder", lambda name=None: by_name.get(name or "", models[0]))
+    monkeypatch.setattr("qa.engine.load_embedder", lambda name=None, from_index=False: by_name.get(name or "", models[0]))
     return AppTest.from_file(script, default_timeout=60)
 
 
@@ -144,14 +148,28 @@ def last_answer(at: AppTest):  # type: ignore[no-untyped-def]
 
 # --- tests -------------------------------------------------------------------------------------
 
+LINK = re.compile(r"\[(?:\\.|[^\]\\])*\]\((?:#source-\d+-\d+|app/static/corpus/[^)\s]+|\?q=[^)\s]+|"
+                  r"https://www\.gov\.uk/government/collections/[^)\s]+)\)")
+
+
+def main_text(at: AppTest) -> str:
+    """Markdown-rendered bodies of the main area (not the sidebar)."""
+    bodies = [e.value for e in at.main.markdown] + [e.value for e in at.main.caption]
+    bodies += [e.value for kind in (at.main.info, at.main.warning, at.main.error) for e in kind]
+    return "\n".join(bodies)
+
 
 def test_first_page_shows_corpus_overview_and_examples(app: AppTest) -> None:
     assert not app.exception
-    metrics = {m.label: m.value for m in app.sidebar.metric}
-    assert metrics["Documents"] == "3"
-    assert metrics["Pages"] == "4"
-    table = app.sidebar.dataframe[0].value
-    assert sorted(table["Title"]) == ["Hostile markup report", "Mentoring for teenagers", "Stockport family support"]
+    sidebar = "\n".join(m.value for m in app.sidebar.markdown)
+    assert "3 documents, 4 pages" in sidebar
+    # The documents are listed as text with links to the served files, not as a canvas grid.
+    assert not app.get("arrow_data_frame") and not app.sidebar.dataframe
+    for title in ("Hostile markup report", "Mentoring for teenagers", "Stockport family support"):
+        assert re.search(rf"\[{re.escape(title)}\]\(app/static/corpus/\w+/", sidebar), title
+    about = next(e for e in app.sidebar.expander if e.label == "About this corpus")
+    note = " ".join(m.value for m in about.markdown)
+    assert "sample briefings" in note and "not official publications" in note and "gov.uk" in note.lower()
     examples = [b for b in app.button if b.key and b.key.startswith("example-")]
     assert examples
     examples[0].click().run()  # an example is asked as if typed
@@ -159,29 +177,36 @@ def test_first_page_shows_corpus_overview_and_examples(app: AppTest) -> None:
     assert not any(b.key and b.key.startswith("example-") for b in app.button)
 
 
-def test_question_shows_answer_and_cited_passages(app: AppTest, tmp_path: Path) -> None:
+def test_question_shows_answer_linked_to_its_sources(app: AppTest, tmp_path: Path) -> None:
     ask(app, STOCKPORT_Q)
     answer = last_answer(app)
     assert answer.found
     top = answer.passages[0]
     assert top.document.doc_id == "alpha.pdf" and top.chunk.page == 1
-    body = joined(app)
-    # The answer sentence with its marker, the card heading and its page citation.
-    assert ui.escape_markdown(STOCKPORT_SENTENCE)[:-2] in body
-    assert "\\[1\\]" in body
-    assert ui.escape_markdown("Stockport family support (2015), p. 11 (PDF p. 1)") in body
-    assert "**" + ui.escape_markdown(STOCKPORT_SENTENCE) in body  # the answering sentence is highlighted
-    # The full reference is offered in a code block (with its copy button).
-    assert top.citation.reference.startswith("Test Author (2015) Stockport family support.")
-    assert top.citation.reference.endswith("https://example.org/alpha")
-    assert top.citation.reference in [c.value for c in app.code]
-    assert any(e.label == "Show context" for e in app.expander)
-    # "Open at this page" points at the PDF served from the app's static folder, at the physical page.
+    body = main_text(app)
+    # Each answer sentence links its [n] to the source card and its page to the PDF at that page.
+    line = next(m.value for m in app.main.markdown if m.value.startswith("- "))
+    assert ui.escape_markdown(STOCKPORT_SENTENCE)[:-2] in line
+    assert "[\\[1\\]](#source-1-1)" in line
+    assert re.search(r"\[p\\\. 11\]\(app/static/corpus/\w+/alpha\.pdf#page=1\)", line), line
+    # The source card is a heading with the anchor the marker points at.
+    heading = next(h for h in app.main.subheader if h.value.startswith("\\[1\\]"))
+    assert heading.value == "\\[1\\] Stockport family support" and heading.proto.anchor == "source-1-1"
+    assert ui.escape_markdown("2015 · p. 11 (PDF p. 1)") in body
+    # The card shows the quoted sentence highlighted within a few lines, not the whole page.
+    excerpt = next(m.value for m in app.main.markdown if "**" + ui.escape_markdown(STOCKPORT_SENTENCE) in m.value)
+    assert len(excerpt) < 400
+    # The whole page and the full reference are behind "Show context".
+    context = next(e for e in app.main.expander if e.label == "Show context")
+    assert top.citation.reference in [c.value for c in context.code]
+    # "Open at page" points at the PDF served from the app's static folder, at the physical page.
     link = next(b for b in app.get("link_button") if b.proto.label.startswith("Open at page 11"))
     url = link.proto.url
     assert url.startswith("app/static/corpus/") and url.endswith("/alpha.pdf#page=1")
     served = tmp_path / "static" / url.removeprefix("app/static/").split("#")[0]
     assert served.read_bytes().startswith(b"%PDF")
+    # A link to ask the same question again.
+    assert f"[Link to this question](?q={quote(STOCKPORT_Q)})" in body
     # A Markdown source opens as plain text.
     ask(app, "How long did teenagers with a mentor stay in education?")
     md_link = next(b for b in app.get("link_button") if b.proto.label == "Open the source text")
@@ -189,25 +214,55 @@ def test_question_shows_answer_and_cited_passages(app: AppTest, tmp_path: Path) 
     assert (tmp_path / "static" / md_link.proto.url.removeprefix("app/static/")).read_text().startswith("# Mentoring")
 
 
+def test_page_view_draws_the_cited_page_with_the_quote_marked(app: AppTest) -> None:
+    from PIL import Image
+
+    from qa import pageview
+
+    ask(app, STOCKPORT_Q)
+    assert not app.main.get("image")  # drawn only when asked for
+    app.toggle(key="page-0-1").set_value(True).run()
+    images = app.main.get("image")
+    assert len(images) == 1
+    caption = images[0].captions[0]
+    assert caption.startswith("PDF page 1: the quoted sentences marked")
+    # The drawn page itself carries the highlight: boxes, and yellow pixels inside the first one.
+    rendered = next(v for k, v in pageview._CACHE.items() if k[1] == 1 and any(STOCKPORT_SENTENCE in q for q in k[2]))
+    assert rendered.boxes
+    picture = Image.open(io.BytesIO(rendered.png)).convert("RGB")
+    x0, y0, x1, _y1 = rendered.boxes[0]
+    assert picture.getpixel(((x0 + x1) // 2, y0 + 2))[2] < 200  # yellow: little blue
+    # A Markdown source shows its section with the sentence highlighted instead.
+    ask(app, "How long did teenagers with a mentor stay in education?")
+    number = len(app.session_state["turns"]) - 1
+    app.toggle(key=f"page-{number}-1").set_value(True).run()
+    assert any("**Teenagers with a mentor" in m.value for m in app.main.markdown)
+
+
 def test_uncovered_question_says_so_and_lists_weak_matches(app: AppTest) -> None:
     ask(app, UNCOVERED_Q)
     assert not last_answer(app).found
     warning = " ".join(w.value for w in app.warning)
     assert "does not cover this question" in warning
-    assert "weak match" in joined(app)
-    assert not any(m.value.startswith("- ") for m in app.markdown)  # no answer sentences
+    assert "weak match" in main_text(app)
+    assert not any(m.value.startswith("- ") for m in app.main.markdown)  # no answer sentences
+    assert not [b for b in app.button if b.key and b.key.startswith("pin-")]  # nothing quoted, nothing to pin
 
 
-def test_follow_up_shows_the_searched_query(app: AppTest) -> None:
+def test_follow_up_shows_what_was_searched_and_can_search_the_question_alone(app: AppTest) -> None:
     ask(app, STOCKPORT_Q)
     ask(app, "what about costs?")
     answer = last_answer(app)
     assert answer.query == f"{STOCKPORT_Q} what about costs?"
     captions = [c.value for c in app.caption]
-    assert f"Searched for: {ui.escape_markdown(answer.query)}" in captions
+    assert f"Searched as: {ui.escape_markdown(answer.query)}" in captions
     assert answer.passages[0].chunk.page == 2  # the costs page
-    # The first question was searched as asked, so it carries no such caption.
-    assert sum(c.startswith("Searched for:") for c in captions) == 1
+    assert sum(c.startswith("Searched as:") for c in captions) == 1  # the first was searched as asked
+    app.button(key="alone-1").click().run()
+    again = last_answer(app)
+    assert again.question == again.query == "what about costs?"
+    assert len(app.session_state["turns"]) == 2  # replaced in place, not appended
+    assert not any(c.value.startswith("Searched as:") for c in app.caption)
 
 
 def test_document_filter_excludes_other_documents(app: AppTest) -> None:
@@ -215,7 +270,7 @@ def test_document_filter_excludes_other_documents(app: AppTest) -> None:
     ask(app, STOCKPORT_Q)
     answer = last_answer(app)
     assert answer.passages and {p.document.doc_id for p in answer.passages} == {"beta.md"}
-    body = joined(app)
+    body = main_text(app)
     assert "Filters: Mentoring for teenagers" in body
     assert "Stockport family support" not in body
 
@@ -227,48 +282,97 @@ def test_year_filter_and_passage_count(app: AppTest) -> None:
     answer = last_answer(app)
     assert len(answer.passages) == 1
     assert answer.passages[0].document.year in (2019, 2021)
-    assert "Filters: 2019–2021" in joined(app)
+    assert "Filters: 2019–2021" in main_text(app)
 
 
-def test_pin_and_exports(app: AppTest, downloads: dict[str, str]) -> None:
+def test_quotes_collection_reorders_drops_and_exports(app: AppTest, downloads: dict[str, str | bytes]) -> None:
+    import docx
+
     ask(app, STOCKPORT_Q)
-    app.button(key="pin-0-1").click().run()
-    reference = last_answer(app).passages[0].citation.reference
+    app.button(key="pin-0-1-0").click().run()
+    ask(app, "How long did teenagers with a mentor stay in education?")
+    app.button(key="pin-1-1-0").click().run()
     pins = app.session_state["pins"]
-    assert [p.passage.document.doc_id for p in pins] == ["alpha.pdf"]
-    assert app.button(key="pin-0-1").label == "Unpin"
-
-    collection = downloads["pinned-passages.md"]
-    assert f"> Key workers in Stockport\n> {STOCKPORT_SENTENCE}" in collection
-    assert f"Reference: {reference}" in collection
-    assert f"_Found for the question:_ {STOCKPORT_Q}" in collection
-
+    assert [p.doc_id for p in pins] == ["alpha.pdf", "beta.md"]
+    said = pins[0].text  # the answer sentence as quoted, heading and all
+    assert said.endswith(STOCKPORT_SENTENCE) and said in [s.text for s in app.session_state["turns"][0].answer.sentences]
+    cited = f"“{said}” (Stockport family support, 2015, p. 11 (PDF p. 1))"
+    assert app.button(key="pin-0-1-0").label.startswith("Unpin")
+    # The collection shows each quote's text with its citation.
+    collection = "\n".join(m.value for m in app.sidebar.markdown)
+    assert ui.escape_markdown(cited) in collection
+    # One pin moves, one goes.
+    app.button(key="pin-down-0").click().run()
+    assert [p.doc_id for p in app.session_state["pins"]] == ["beta.md", "alpha.pdf"]
+    text = downloads["quotes.txt"]
+    assert text.index("mentor") < text.index(STOCKPORT_SENTENCE)
+    assert cited in text
+    assert "Test Author (2015) Stockport family support. Test Publisher. Available at: https://example.org/alpha " \
+           "(Accessed: " in text
+    markdown = downloads["quotes.md"]
+    assert f"> {cited}" in markdown
+    assert "\\" not in markdown  # plain prose needs no escapes
+    word = docx.Document(io.BytesIO(downloads["quotes.docx"]))  # type: ignore[arg-type]
+    paragraphs = [p.text for p in word.paragraphs]
+    assert cited in paragraphs
+    bib = downloads["references.bib"]
+    assert "title = {{Stockport family support}}" in bib and "year = {2015}" in bib
+    assert "url = {https://example.org/alpha}" in bib and "urldate = {" in bib
+    ris = downloads["references.ris"]
+    assert "TI  - Stockport family support" in ris and "PY  - 2015" in ris and "UR  - https://example.org/alpha" in ris
+    assert ris.count("TY  - RPRT") == 2 and ris.count("ER  - ") == 2
+    app.button(key="pin-drop-0").click().run()
+    assert [p.doc_id for p in app.session_state["pins"]] == ["alpha.pdf"]
+    # The conversation's downloads keep working: Markdown, CSV and the cited documents.
     conversation = downloads["conversation.md"]
-    assert f"## 1. {STOCKPORT_Q}" in conversation
-    assert f"- {STOCKPORT_SENTENCE}" in conversation or f"{STOCKPORT_SENTENCE}" in conversation
-    assert reference in conversation
-
+    assert f"## 1. {STOCKPORT_Q}" in conversation and STOCKPORT_SENTENCE in conversation
     rows = list(csv.reader(io.StringIO(downloads["citations.csv"])))
     assert tuple(rows[0]) == ui.CSV_COLUMNS
-    answer = last_answer(app)
-    assert len(rows) == 1 + len(answer.passages)
     first = dict(zip(rows[0], rows[1]))
-    assert first["question"] == STOCKPORT_Q
     assert first["citation"] == "Stockport family support (2015), p. 11 (PDF p. 1)"
-    assert first["reference"] == reference
     assert (first["page"], first["page_label"]) == ("1", "11")
-    pinned_rows = list(csv.reader(io.StringIO(downloads["pinned-citations.csv"])))
-    assert len(pinned_rows) == 2
-
-    # Unpinning removes it again; clearing the conversation empties the chat.
-    app.button(key="pin-0-1").click().run()
-    assert len(app.session_state["pins"]) == 0
+    assert "Stockport family support" in downloads["cited-documents.bib"]
     app.button(key="clear_conversation").click().run()
     assert app.session_state["turns"] == []
     assert not app.chat_message
 
 
-def test_document_markup_is_rendered_inert(app: AppTest, downloads: dict[str, str]) -> None:
+def test_question_link_is_asked_on_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        fake_index: tuple[Path, Path], static_serving: None) -> None:
+    corpus, index = fake_index
+    at = make_app(tmp_path, monkeypatch, corpus, index)
+    at.query_params["q"] = STOCKPORT_Q
+    at.run()
+    assert not at.exception
+    assert [t.question for t in at.session_state["turns"]] == [STOCKPORT_Q]
+    assert "q" not in at.query_params  # asked once: a reload shows the conversation instead of asking again
+    at.run()
+    assert len(at.session_state["turns"]) == 1
+
+
+def test_conversation_survives_a_reload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        fake_index: tuple[Path, Path], static_serving: None) -> None:
+    corpus, index = fake_index
+    first = make_app(tmp_path, monkeypatch, corpus, index).run()
+    ask(first, STOCKPORT_Q)
+    first.button(key="pin-0-1-0").click().run()
+    sid = first.query_params["s"]
+    sid = sid[0] if isinstance(sid, list) else sid
+    again = make_app(tmp_path, monkeypatch, corpus, index)  # a new browser session with the same URL
+    again.query_params["s"] = sid
+    again.run()
+    assert [t.question for t in again.session_state["turns"]] == [STOCKPORT_Q]
+    assert [p.text for p in again.session_state["pins"]] == [p.text for p in first.session_state["pins"]]
+    assert any(m.value == ui.escape_markdown(STOCKPORT_Q) for m in again.main.markdown)
+    other = make_app(tmp_path, monkeypatch, corpus, index).run()  # another browser: its own conversation
+    assert other.session_state["turns"] == []
+    forged = make_app(tmp_path, monkeypatch, corpus, index)
+    forged.query_params["s"] = "../../etc"
+    forged.run()
+    assert forged.session_state["turns"] == [] and forged.query_params["s"] != "../../etc"
+
+
+def test_document_markup_is_rendered_inert(app: AppTest, downloads: dict[str, str | bytes]) -> None:
     ask(app, HOSTILE_Q)
     answer = last_answer(app)
     assert answer.found and answer.passages[0].document.doc_id == "hostile.pdf"
@@ -276,21 +380,44 @@ def test_document_markup_is_rendered_inert(app: AppTest, downloads: dict[str, st
     shown = "\n".join(bodies)
     # The passage is shown, with its markup escaped character by character...
     assert "\\<script\\>alert\\(\\'x\\'\\)\\<\\/script\\>" in shown
-    assert "\\!\\[tracker\\]\\(http\\:\\/\\/evil\\.example\\/pixel\\.png\\)" in shown
-    # ...and nothing in any rendered body could start a tag, a link or an image.
+    assert "\\!\\[tracker\\]\\(\u2060http\\:\\/\\/evil\\.example\\/pixel\\.png\\)" in shown
+    # ...and nothing in any rendered body could start a tag, a link or an image but the app's own links.
     for body in bodies:
-        assert not re.search(r"(?<!\\)[<\[]", body), body  # no unescaped tag or link/image opener
+        assert not re.search(r"(?<!\\)[<\[]", LINK.sub("", body)), body
     # The page label (from the PDF) is escaped in the link button's label too.
     labels = [b.proto.label for b in app.get("link_button")]
     assert f"Open at page {ui.escape_markdown(HOSTILE_LABEL + '1')}" in labels
     assert all(not re.search(r"(?<!\\)[<\[]", label) for label in labels)
-    # No element may render HTML.
+    # No element renders HTML but the app's style sheet and its scroll script, whose data cannot end it.
     assert all(not m.proto.allow_html for m in list(app.markdown) + list(app.caption))
-    assert len(app.get("html")) == 0
+    for element in app.get("html"):
+        body = element.proto.body
+        assert body == ui.APP_CSS or (body.startswith("<script>") and body.count("<") == 2), body
     # Exports keep the text but escape what a Markdown viewer would run or fetch.
     exported = downloads["conversation.md"]
     assert "\\<script\\>" in exported and not re.search(r"(?<!\\)<", exported)
     assert "!\\[tracker\\]" in exported and "![tracker]" not in exported
+
+
+def test_bare_urls_in_documents_do_not_become_links() -> None:
+    shown = ui.escape_markdown("See www.evil.example, https://evil.example/x or mail me@evil.example.")
+    # A word joiner before each name (and after @) stops GitHub-flavoured Markdown's autolinks.
+    assert "\u2060www\\.evil" in shown and "\u2060https\\:" in shown and "\\@\u2060evil" in shown
+    highlighted = ui.highlight_markdown("Visit www.evil.example now.", ["Visit www.evil.example now."])
+    assert "\u2060www" in highlighted
+
+
+def test_index_error_text_is_not_rendered_as_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      fake_index: tuple[Path, Path]) -> None:
+    corpus, _ = fake_index
+    index = tmp_path / "index"
+    hostile = FakeEmbedder(name="![i](http://evil.example/i.png)")  # the manifest names this model
+    ingest(corpus, index, hostile, settings=IngestSettings(workers=0))
+    at = make_app(tmp_path, monkeypatch, corpus, index, models=[FakeEmbedder(dimension=32)]).run()
+    assert not at.exception
+    error = " ".join(e.value for e in at.error)
+    assert "rebuild" in error
+    assert "evil" in error and not re.search(r"(?<!\\)[<\[]", error)  # shown, but as text
 
 
 def test_no_index_and_empty_corpus_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -332,7 +459,27 @@ def test_refresh_picks_up_a_new_ingest(tmp_path: Path, monkeypatch: pytest.Monke
     ingest(corpus, index, FakeEmbedder(), settings=IngestSettings(workers=0))
     ask(at, "Which project trained social workers in motivational interviewing?")
     assert last_answer(at).passages[0].document.doc_id == "gamma.md"
-    assert {m.label: m.value for m in at.sidebar.metric}["Documents"] == "4"
+    assert "4 documents" in "\n".join(m.value for m in at.sidebar.markdown)
+
+
+def test_removed_or_changed_documents_are_no_longer_served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          fake_index: tuple[Path, Path], static_serving: None) -> None:
+    corpus, index = fake_index
+    corpus = shutil.copytree(corpus, tmp_path / "corpus")
+    index = shutil.copytree(index, tmp_path / "index")
+    at = make_app(tmp_path, monkeypatch, corpus, index).run()
+    served = sorted(p.relative_to(tmp_path / "static").as_posix() for p in (tmp_path / "static").rglob("*.*"))
+    alpha = next(p for p in served if p.endswith("/alpha.pdf"))
+    beta = next(p for p in served if p.endswith("/beta.md.txt"))
+    (corpus / "alpha.pdf").unlink()
+    (corpus / "beta.md").write_text("# Mentoring for teenagers\n\nRewritten text about mentors.\n", encoding="utf-8")
+    ingest(corpus, index, FakeEmbedder(), settings=IngestSettings(workers=0))
+    ask(at, "mentors")
+    static = tmp_path / "static"
+    assert not (static / alpha).exists()  # removed from the corpus: gone, so its URL answers 404
+    assert not (static / beta).exists()  # changed: the old version is gone...
+    assert any(p.name == "beta.md.txt" for p in static.rglob("*.txt"))  # ...and the new one is served
+    assert "alpha.pdf" not in {p.name for p in static.rglob("*")}
 
 
 def test_index_rebuilt_with_another_model_is_reopened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -346,6 +493,36 @@ def test_index_rebuilt_with_another_model_is_reopened(tmp_path: Path, monkeypatc
     assert not at.error
     assert last_answer(at).passages[0].document.doc_id == "alpha.pdf"
     assert "fake\\-hash\\-32" in joined(at)  # the sidebar names the new model
+
+
+def _luminance(colour: str) -> float:
+    rgb = [int(colour.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two #rrggbb colours."""
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_every_text_colour_has_enough_contrast() -> None:
+    import tomllib
+
+    theme = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))["theme"]
+    backgrounds = [theme["backgroundColor"], theme["secondaryBackgroundColor"]]
+    pairs = [(theme[name], bg) for name in ("textColor", "linkColor") for bg in backgrounds]
+    pairs += [(theme["codeTextColor"], theme["codeBackgroundColor"]), ("#ffffff", theme["primaryColor"])]
+    pairs += [(theme["primaryColor"], bg) for bg in backgrounds]  # slider values, tertiary buttons
+    pairs += [(theme[f"{c}TextColor"], theme[f"{c}BackgroundColor"]) for c in ("blue", "green", "yellow", "orange", "red")]
+    css_colours = re.findall(r"color:\s*(#[0-9a-fA-F]{6})", ui.APP_CSS)
+    assert css_colours  # the caption, label and placeholder colours the app sets
+    pairs += [(c, bg) for c in css_colours for bg in backgrounds]
+    assert ui.BACKGROUND == theme["backgroundColor"] and ui.SIDEBAR == theme["secondaryBackgroundColor"]
+    low = [(fg, bg, round(contrast(fg, bg), 2)) for fg, bg in pairs if contrast(fg, bg) < 4.5]
+    assert not low, low
+    assert round(contrast("#767676", "#ffffff"), 1) == 4.5  # the formula, checked on a known pair
 
 
 # --- the pure helpers behind the app --------------------------------------------------------
@@ -366,8 +543,8 @@ INJECTIONS = [
 @pytest.mark.parametrize("text", INJECTIONS)
 def test_escape_markdown_leaves_no_markup(text: str) -> None:
     escaped = ui.escape_markdown(text)
-    # Removing the backslash escapes gives back the text (minus indentation): nothing was lost...
-    assert escaped.replace("\\", "") == "\n".join(line.lstrip() for line in text.split("\n"))
+    # Removing the backslash escapes and word joiners gives back the text (minus indentation)...
+    assert escaped.replace("\\", "").replace("\u2060", "") == "\n".join(line.lstrip() for line in text.split("\n"))
     # ...and every punctuation character is escaped, so none can open markup.
     for i, ch in enumerate(escaped):
         if ch in "<>[]()!*_`#|$&~:-=":

@@ -1,13 +1,16 @@
 """End to end: the real app, the real model and the sample corpus in a headless Chromium.
 
-Runs ``streamlit run`` on a copy of ``app.py`` and ``.streamlit/config.toml`` in a
-temporary folder (so the sources the app publishes under ``static/`` land there),
-asks a question through the chat box, waits for a cited passage and follows its
-"Open at page" link to check the app itself serves the PDF at the right page.
+One server and one browser for the module. Runs ``streamlit run`` on a copy of
+``app.py`` and ``.streamlit/config.toml`` in a temporary folder (so the sources
+the app publishes under ``static/`` land there) with this checkout's ``qa`` on
+the path, then reads and cites the way a user does: asks, lands on the reply,
+follows [1] to its source, looks at the marked page, pins a quote, downloads
+the Word, BibTeX and RIS files, reloads, and opens a ``?q=`` link.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -15,16 +18,21 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
-
 from conftest import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 QUESTION = "How much did the first round invest?"
+LINKED = "What did the wave 1 evaluation recommend?"
+WHERE = "Where can I find the official evaluation reports on GOV.UK?"
+CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run")
 
 pytestmark = [
     pytest.mark.browser,
@@ -42,7 +50,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -57,73 +65,49 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
     pytest.fail(f"streamlit did not become healthy in {timeout:.0f} s:\n{log.read_text(errors='replace')}")
 
 
-def chrome(profile: Path):  # type: ignore[no-untyped-def]
+def chrome(profile: Path, downloads: Path):  # type: ignore[no-untyped-def]
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1400,1400", f"--user-data-dir={profile}"):
+    for arg in (*CHROME_FLAGS, "--window-size=1400,1000", f"--user-data-dir={profile}"):
         options.add_argument(arg)
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    return driver
 
 
-def test_ask_and_open_the_cited_pdf_page(tmp_path: Path, sample_index: tuple[Path, Path]) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
-
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, sample_index: tuple[Path, Path]):  # type: ignore[no-untyped-def]
+    """(base URL, site folder, driver, downloads folder): the app served from a copy, and one browser."""
     corpus, index = sample_index
-    site = tmp_path / "site"
+    base_dir = tmp_path_factory.mktemp("browser")
+    site = base_dir / "site"
     (site / ".streamlit").mkdir(parents=True)
+    (site / "static").mkdir()
     shutil.copyfile(ROOT / "app.py", site / "app.py")
     shutil.copyfile(ROOT / ".streamlit" / "config.toml", site / ".streamlit" / "config.toml")
     env = {k: v for k, v in os.environ.items() if k != "QA_MODEL"}
-    env.update(QA_INDEX_DIR=str(index), QA_CORPUS_DIR=str(corpus), HF_HUB_OFFLINE="1")
+    env.update(QA_INDEX_DIR=str(index), QA_CORPUS_DIR=str(corpus), HF_HUB_OFFLINE="1",
+               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     port = free_port()
     base = f"http://localhost:{port}"
-    log = tmp_path / "streamlit.log"
+    log = base_dir / "streamlit.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true"],
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
             cwd=site, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     driver = None
     try:
         wait_healthy(base, proc, log)
-        driver = chrome(tmp_path / "profile")
-        driver.get(base)
-        wait = WebDriverWait(driver, 90)
-        box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']")))
-        box.send_keys(QUESTION)
-        box.send_keys(Keys.ENTER)
-        link = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "a[href*='app/static/corpus/']")))
-        wait.until(lambda d: "£110 million" in d.find_element(By.TAG_NAME, "body").text)
-        first = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stChatMessage']")[0]
-        driver.execute_script("arguments[0].scrollIntoView()", first)
-        time.sleep(1)  # let the cards paint before the screenshot
-        driver.save_screenshot(str(tmp_path / "app.png"))
-
-        page_text = driver.find_element(By.TAG_NAME, "body").text
-        assert re.search(r"\(\d{4}\), p\. \w+", page_text), "no page citation on the page"
-        assert "Open at page" in link.text
-        href = link.get_attribute("href")
-        assert href and href.startswith(f"{base}/app/static/corpus/")
-        match = re.search(r"\.pdf#page=(\d+)$", href)
-        assert match, href
-        with urllib.request.urlopen(href.split("#")[0], timeout=10) as response:
-            body = response.read()
-            content_type = response.headers.get("Content-Type", "")
-        assert content_type.startswith("application/pdf")
-        assert body.startswith(b"%PDF")
-        from pypdf import PdfReader
-
-        served = PdfReader(str(site / "static" / href.split("/app/static/")[1].split("#")[0]))
-        assert 1 <= int(match.group(1)) <= len(served.pages)
+        downloads = base_dir / "downloads"
+        downloads.mkdir()
+        driver = chrome(base_dir / "profile", downloads)
+        yield base, site, driver, downloads, log
     finally:
         if driver is not None:
             driver.quit()
@@ -133,3 +117,155 @@ def test_ask_and_open_the_cited_pdf_page(tmp_path: Path, sample_index: tuple[Pat
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def body_text(driver) -> str:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
+def top_of(driver, element) -> float:  # type: ignore[no-untyped-def]
+    return float(driver.execute_script("return arguments[0].getBoundingClientRect().top", element))
+
+
+def in_view(driver, element) -> bool:  # type: ignore[no-untyped-def]
+    top = top_of(driver, element)
+    return -2 <= top < float(driver.execute_script("return window.innerHeight")) / 2
+
+
+def settles_in_view(driver, element, seconds: float = 1.0, timeout: float = 15) -> bool:  # type: ignore[no-untyped-def]
+    """True once the element has stayed in view for ``seconds`` (the page may still move while it loads)."""
+    deadline = time.monotonic() + timeout
+    since = None
+    while time.monotonic() < deadline:
+        if in_view(driver, element):
+            since = since or time.monotonic()
+            if time.monotonic() - since >= seconds:
+                return True
+        else:
+            since = None
+        time.sleep(0.1)
+    return False
+
+
+def wait_file(folder: Path, name: str, timeout: float = 30) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        path = folder / name
+        if path.is_file() and path.stat().st_size and not list(folder.glob("*.crdownload")):
+            return path
+        time.sleep(0.2)
+    raise AssertionError(f"{name} was not downloaded; the folder holds {sorted(p.name for p in folder.iterdir())}")
+
+
+def test_read_and_cite_in_the_browser(served) -> None:  # type: ignore[no-untyped-def]
+    import docx
+    import numpy as np
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, site, driver, downloads, log = served
+    wait = WebDriverWait(driver, 90)
+    driver.get(base)
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']")))
+    assert "no static folder" not in log.read_text(errors="replace")
+
+    # Ask: the view lands on the top of the new reply, and the reply is announced.
+    box.send_keys(QUESTION)
+    box.send_keys(Keys.ENTER)
+    wait.until(lambda d: "£110 million" in body_text(d) and d.find_elements(By.ID, "source-1-1"))
+    messages = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stChatMessage']")
+    reply = messages[-1]
+    assert settles_in_view(driver, reply), top_of(driver, reply)
+    live = driver.find_element(By.ID, "qa-live")
+    assert live.get_attribute("aria-live") == "polite" and "Answer" in live.get_attribute("textContent")
+    driver.save_screenshot(str(site.parent / "reply.png"))
+
+    # [n] in the answer leads to its source card.
+    marker = reply.find_element(By.CSS_SELECTOR, "li a[href^='#source-1-']")
+    target = marker.get_attribute("href").split("#")[1]
+    card = driver.find_element(By.ID, target)
+    marker.click()
+    wait.until(lambda d: in_view(d, card))
+    page_link = reply.find_element(By.CSS_SELECTOR, "li a[href*='app/static/corpus/']")
+    assert re.search(r"\.pdf#page=\d+$", page_link.get_attribute("href"))
+
+    # The cited PDF page, drawn with the quoted sentence marked.
+    toggle = driver.execute_script(
+        "const block = arguments[0].closest('[data-testid=\"stVerticalBlock\"]');"
+        "return [...block.querySelectorAll('label')].find(l => l.textContent.includes('Show on the page'));", card)
+    assert toggle is not None, "the cited card offers no page view"
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", toggle)
+    toggle.click()
+    image = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stImage'] img")))
+    wait.until(lambda d: "marked in yellow" in body_text(d))
+    with urllib.request.urlopen(image.get_attribute("src"), timeout=10) as response:
+        picture = Image.open(io.BytesIO(response.read())).convert("RGB")
+    pixels = np.asarray(picture).reshape(-1, 3).astype(int)
+    r, g, b = pixels[:, 0], pixels[:, 1], pixels[:, 2]
+    marked = int(((r > 240) & (g >= 215) & (g <= 250) & (b >= 110) & (b <= 180)).sum())
+    assert marked > 500, marked  # a highlight is drawn on the page
+
+    # The served PDF opens at the page, and another site's page may not read it.
+    with urllib.request.urlopen(page_link.get_attribute("href").split("#")[0], timeout=10) as response:
+        assert response.read(5) == b"%PDF-"
+        assert response.headers.get("Content-Type", "").startswith("application/pdf")
+        assert response.headers.get("Access-Control-Allow-Origin") is None
+
+    # Pin one sentence; download it as Word, and the references as BibTeX and RIS.
+    reply = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stChatMessage']")[-1]
+    pin = next(b for b in reply.find_elements(By.TAG_NAME, "button") if "Pin “" in b.text)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pin)
+    pin.click()
+    sidebar = driver.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar']")
+    for label, name in (("Quotes (Word)", "quotes.docx"), ("References (BibTeX)", "references.bib"),
+                        ("References (RIS)", "references.ris")):
+        button = wait.until(lambda d, label=label: next((b for b in sidebar.find_elements(By.TAG_NAME, "button")
+                                            if b.text.strip().endswith(label)), None))
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+        button.click()
+        wait_file(downloads, name)
+    word = docx.Document(str(downloads / "quotes.docx"))
+    quoted = [p.text for p in word.paragraphs if p.text.startswith("“")]
+    assert len(quoted) == 1 and re.search(r"” \(.+, \d{4}, p\. \w+", quoted[0]), quoted
+    assert "£110 million" in quoted[0] or "first round" in quoted[0].lower()
+    bib = (downloads / "references.bib").read_text(encoding="utf-8")
+    assert re.search(r"title = \{\{.+\}\}", bib) and re.search(r"year = \{\d{4}\}", bib)
+    assert "url = {https://www.gov.uk/" in bib and "urldate = {" in bib
+    ris = (downloads / "references.ris").read_text(encoding="utf-8")
+    assert re.search(r"^TI  - .+$", ris, re.MULTILINE) and re.search(r"^PY  - \d{4}", ris, re.MULTILINE)
+    assert re.search(r"^UR  - https://www\.gov\.uk/", ris, re.MULTILINE) and re.search(r"^Y2  - \d{4}/\d\d/\d\d", ris, re.MULTILINE)
+
+    # A reload keeps the conversation and the collection.
+    driver.refresh()
+    wait.until(lambda d: "£110 million" in body_text(d) and QUESTION in body_text(d))
+    assert "Quotes (Word)" in body_text(driver)
+
+    # A ?q= link asks its question on load.
+    driver.get(f"{base}/?q={quote(LINKED)}")
+    wait.until(lambda d: LINKED in body_text(d) and d.find_elements(By.ID, "source-1-1"))
+    assert QUESTION not in body_text(driver)  # a new conversation
+    wait.until(lambda d: "q=" not in d.current_url)  # asked once: a reload will not ask it again
+
+    # A web address in a document's text shows as text, not as a link.
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']")))
+    box.send_keys(WHERE)
+    box.send_keys(Keys.ENTER)
+    wait.until(lambda d: d.find_elements(By.ID, "source-2-1"))
+    main = driver.find_element(By.CSS_SELECTOR, ".stMain, [data-testid='stMain']")
+    for summary in main.find_elements(By.XPATH, ".//summary[.//*[contains(text(), 'Show context')]]"):
+        driver.execute_script("arguments[0].click()", summary)
+    wait.until(lambda d: "gov.uk/government/collections" in main.text.replace("\u2060", ""))
+    hrefs = [a.get_attribute("href") or "" for a in main.find_elements(By.TAG_NAME, "a")]
+    assert not [h for h in hrefs if "gov.uk" in h], hrefs
+
+    # A withdrawn or unknown file is not served.
+    try:
+        urllib.request.urlopen(f"{base}/app/static/corpus/0000000000000000/gone.pdf", timeout=10)
+        raise AssertionError("an unknown file was served")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404

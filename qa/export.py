@@ -1,0 +1,265 @@
+"""Quotes and references to take away: plain text, Markdown, Word, BibTeX and RIS.
+
+A trainer collects single sentences as quotes, each with its short citation
+(``"…" (Title, 2017, p. 4)``); a researcher takes the cited documents into a
+reference manager. Nothing here needs Streamlit. Document text is untrusted:
+the Markdown export neutralises only what would start markup (so "4.1", "-"
+and "Q&A" stay as typed), BibTeX braces are balanced and RIS fields are one line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .cite import page_reference
+from .records import Document, Passage
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SPACES = re.compile(r"[ \t\u00a0]*\n[ \t\u00a0]*|[ \t\u00a0]{2,}")
+
+
+def one_line(text: str) -> str:
+    """Text with the PDF's hard line breaks and runs of spaces joined into single spaces."""
+    text = _CONTROL.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _SPACES.sub(" ", text).strip()
+
+
+def accessed_date(day: dt.date | None = None) -> str:
+    """'30 November 2026': the date a reference was accessed, in the Harvard style."""
+    day = day or dt.date.today()
+    return f"{day.day} {day:%B %Y}"
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One sentence kept from a source, with everything needed to cite it without the index."""
+
+    text: str
+    question: str
+    doc_id: str
+    title: str
+    authors: str
+    year: int | None
+    publisher: str
+    url: str
+    kind: str
+    page: int
+    page_label: str
+    where: str  # "p. 4", "p. iv (PDF p. 4)" or "section '…'" as cited
+
+    @property
+    def key(self) -> str:
+        """Identity of a quote: the same sentence of the same page is one pin."""
+        return f"{self.doc_id}#{self.page}:{one_line(self.text).casefold()}"
+
+    @property
+    def year_text(self) -> str:
+        return str(self.year) if self.year else "n.d."
+
+    @property
+    def short(self) -> str:
+        """'(Title, 2017, p. 4)': the in-text citation."""
+        parts = [self.title, self.year_text] + ([self.where] if self.where else [])
+        return "(" + ", ".join(parts) + ")"
+
+    @property
+    def cited(self) -> str:
+        """'“The sentence.” (Title, 2017, p. 4)': the quote as pasted into course notes."""
+        return f"“{one_line(self.text)}” {self.short}"
+
+
+def quote_from(passage: Passage, sentence: str, question: str) -> Quote:
+    """A quote of one sentence of a passage."""
+    d, c = passage.document, passage.chunk
+    return Quote(
+        text=one_line(sentence), question=one_line(question), doc_id=d.doc_id, title=one_line(d.title),
+        authors=one_line(d.meta.authors), year=d.year, publisher=one_line(d.meta.publisher), url=d.meta.url.strip(),
+        kind=d.kind, page=c.page, page_label=c.page_label, where=one_line(page_reference(d, c)),
+    )
+
+
+def reference(quote_or_doc: Quote | Document, accessed: str) -> str:
+    """A Harvard-style reference of the document (not the page), with its URL and the accessed date."""
+    if isinstance(quote_or_doc, Document):
+        meta = quote_or_doc.meta
+        title, authors, year, publisher, url = meta.title, meta.authors, meta.year, meta.publisher, meta.url
+    else:
+        q = quote_or_doc
+        title, authors, year, publisher, url = q.title, q.authors, q.year, q.publisher, q.url
+    author = one_line(authors or publisher or "Anon.")
+    parts = [f"{author} ({year or 'n.d.'}) {one_line(title)}."]
+    if publisher and one_line(publisher) != author:
+        parts.append(f"{one_line(publisher)}.")
+    if url:
+        parts.append(f"Available at: {url.strip()} (Accessed: {accessed}).")
+    return " ".join(parts)
+
+
+def _unique_docs(quotes: Sequence[Quote]) -> list[Quote]:
+    seen: dict[str, Quote] = {}
+    for q in quotes:
+        seen.setdefault(q.doc_id, q)
+    return list(seen.values())
+
+
+def quotes_text(quotes: Sequence[Quote], accessed: str, title: str = "Quotes") -> str:
+    """The collection as plain text: numbered quotes with citations, then the references."""
+    lines = [title, ""]
+    for n, q in enumerate(quotes, start=1):
+        lines += [f"{n}. {q.cited}", ""]
+    lines += ["References", ""]
+    lines += [reference(q, accessed) for q in _unique_docs(quotes)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+_MD_ALWAYS = re.compile(r"([\\`*_\[\]<>|~$])")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+_MD_LINE_START = re.compile(r"^([#>+=-]|\d+(?=[.)]\s))")
+
+
+def markdown_text(text: str) -> str:
+    """One line of untrusted text as Markdown: characters that start markup are escaped, nothing else.
+
+    Prose such as "4.1", "self-harm" or "Q&A" keeps its characters; brackets,
+    angle brackets, emphasis and code marks, pipes and entity-like ampersands
+    get a backslash, so no link, image, tag or entity can form.
+    """
+    text = _MD_ALWAYS.sub(r"\\\1", one_line(text))
+    text = _MD_ENTITY.sub(r"\\&", text)
+    return _MD_LINE_START.sub(r"\\\1", text)
+
+
+def quotes_markdown(quotes: Sequence[Quote], accessed: str, title: str = "Quotes") -> str:
+    """The collection as Markdown: each quote a block quote with its citation, then the references."""
+    parts = [f"# {markdown_text(title)}", ""]
+    for q in quotes:
+        parts += [f"> “{markdown_text(q.text)}” {markdown_text(q.short)}", ""]
+    parts += ["## References", ""]
+    parts += [f"- {markdown_text(reference(q, accessed))}" for q in _unique_docs(quotes)]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _docx_safe(text: str) -> str:
+    """Text Word accepts: XML forbids most control characters."""
+    return "".join(c for c in text if c in "\t\n" or unicodedata.category(c) != "Cc")
+
+
+def quotes_docx(quotes: Sequence[Quote], accessed: str, title: str = "Quotes") -> bytes:
+    """The collection as a Word document: a heading, each quote with its citation, then the references."""
+    from docx import Document as WordDocument  # imported here: only exports need it
+
+    word = WordDocument()
+    word.core_properties.title = _docx_safe(title)
+    word.add_heading(_docx_safe(title), level=1)
+    for q in quotes:
+        para = word.add_paragraph(style="Quote")
+        para.add_run(_docx_safe(f"“{one_line(q.text)}” "))
+        para.add_run(_docx_safe(q.short))
+    word.add_heading("References", level=2)
+    for q in _unique_docs(quotes):
+        word.add_paragraph(_docx_safe(reference(q, accessed)))
+    out = io.BytesIO()
+    word.save(out)
+    return out.getvalue()
+
+
+# --- reference managers -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a reference manager needs about one cited document."""
+
+    doc_id: str
+    title: str
+    authors: str
+    year: int | None
+    publisher: str
+    url: str
+
+    @classmethod
+    def of(cls, item: Quote | Document) -> Source:
+        if isinstance(item, Document):
+            m = item.meta
+            return cls(item.doc_id, one_line(m.title), one_line(m.authors), m.year, one_line(m.publisher), m.url.strip())
+        return cls(item.doc_id, item.title, item.authors, item.year, item.publisher, item.url)
+
+
+def sources_of(items: Iterable[Quote | Document | Passage]) -> list[Source]:
+    """The distinct documents behind quotes, documents or passages, in order of first citation."""
+    seen: dict[str, Source] = {}
+    for item in items:
+        source = Source.of(item.document if isinstance(item, Passage) else item)
+        seen.setdefault(source.doc_id, source)
+    return list(seen.values())
+
+
+def _bib_value(text: str) -> str:
+    """A BibTeX field value: LaTeX specials escaped, so braces stay balanced and nothing runs."""
+    specials = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&", "#": r"\#",
+                "$": r"\$", "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
+    return "".join(specials.get(c, c) for c in one_line(text))
+
+
+def _bib_key(source: Source, used: set[str]) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", unicodedata.normalize("NFKD", source.title))
+    base = (words[0].lower() if words else "doc") + (str(source.year) if source.year else "nd")
+    base += "".join(w.lower() for w in words[1:3])
+    key, n = base, 1
+    while key in used:
+        n += 1
+        key = f"{base}{chr(ord('a') + n - 1) if n <= 26 else n}"
+    used.add(key)
+    return key
+
+
+def _authors(source: Source) -> list[str]:
+    return [a.strip() for a in re.split(r"\s*;\s*|\s+and\s+", source.authors) if a.strip()]
+
+
+def bibtex(sources: Sequence[Source], accessed: dt.date | None = None) -> str:
+    """@misc entries (reports) with title, author, year, publisher, URL and the accessed date."""
+    day = (accessed or dt.date.today()).isoformat()
+    used: set[str] = set()
+    entries = []
+    for s in sources:
+        fields = [("title", "{" + _bib_value(s.title) + "}")]  # inner braces keep the title's capitals
+        authors = _authors(s)
+        if authors:
+            fields.append(("author", " and ".join("{" + _bib_value(a) + "}" for a in authors)))
+        if s.year:
+            fields.append(("year", str(s.year)))
+        if s.publisher:
+            fields.append(("publisher", _bib_value(s.publisher)))
+            fields.append(("institution", _bib_value(s.publisher)))
+        if s.url:
+            fields.append(("url", _bib_value(s.url).replace(r"\_", "_").replace(r"\%", "%").replace(r"\#", "#")
+                           .replace(r"\&", "&").replace(r"\~{}", "~")))
+            fields.append(("urldate", day))
+            fields.append(("note", f"Accessed {day}"))
+        body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+        entries.append(f"@misc{{{_bib_key(s, used)},\n{body}\n}}\n")
+    return "\n".join(entries)
+
+
+def ris(sources: Sequence[Source], accessed: dt.date | None = None) -> str:
+    """RIS records (type RPRT) with title, authors, year, publisher, URL and the accessed date."""
+    day = accessed or dt.date.today()
+    records = []
+    for s in sources:
+        lines = ["TY  - RPRT", f"TI  - {one_line(s.title)}"]
+        lines += [f"AU  - {a}" for a in _authors(s)]
+        if s.year:
+            lines += [f"PY  - {s.year}", f"DA  - {s.year}"]
+        if s.publisher:
+            lines.append(f"PB  - {s.publisher}")
+        if s.url:
+            lines += [f"UR  - {s.url}", f"Y2  - {day:%Y/%m/%d}"]
+        lines.append("ER  - ")
+        records.append("\r\n".join(lines) + "\r\n")
+    return "\r\n".join(records)
