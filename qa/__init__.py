@@ -11,7 +11,7 @@ from .embed import load_embedder
 from .engine import AskSettings, Engine, corpus_dir, index_dir
 from .errors import DocumentError, FetchError, IndexLockedError, IndexMismatchError, IndexMissingError, ModelError, QAError
 from .ingest import IngestSettings, ingest
-from .records import Answer, AnswerSentence, Citation, Chunk, Document, IngestReport, Passage
+from .records import Answer, AnswerSentence, Chunk, Citation, Document, IngestReport, Passage
 
 __all__ = [
     "Answer", "AnswerSentence", "AskSettings", "Chunk", "Citation", "Document", "DocumentError", "Engine",

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the splitter loads when text is first cut, not for `qa --help` or `qa fetch`
@@ -79,7 +80,7 @@ def _splitter(settings: ChunkSettings, count: TokenCounter) -> RecursiveCharacte
 def _segments(page: Page, headings: Sequence[Heading], count: TokenCounter, min_tokens: int) -> list[tuple[int, int]]:
     """Cut a page's text at its headings; a short segment joins the one after it."""
     cuts = sorted({0, *(h.offset for h in headings if 0 < h.offset < len(page.text))})
-    bounds = [(start, end) for start, end in zip(cuts, cuts[1:] + [len(page.text)]) if page.text[start:end].strip()]
+    bounds = [(start, end) for start, end in pairwise([*cuts, len(page.text)]) if page.text[start:end].strip()]
     merged: list[tuple[int, int]] = []
     pending: int | None = None
     for start, end in bounds:

@@ -136,7 +136,7 @@ def _edge_numbers(lines: Sequence[str], keys: set[str]) -> list[int]:
     """
     content_idx = [i for i, line in enumerate(lines) if line]
     head, tail = content_idx[:_EDGE_LINES], content_idx[-_EDGE_LINES:][::-1]
-    order = list(dict.fromkeys(i for pair in zip(tail, head) for i in pair))
+    order = list(dict.fromkeys(i for pair in zip(tail, head, strict=True) for i in pair))
     order += [i for i in tail + head if i not in order]
     numbers: list[int] = []
     for i in order:
@@ -349,7 +349,7 @@ def clean_pages(raw_pages: Sequence[RawPage], *, edges: bool = True) -> tuple[li
         for i, numbers in enumerate(candidates)
     ]
     texts: list[str] = []
-    for raw_page, lines in zip(raw_pages, split):
+    for raw_page, lines in zip(raw_pages, split, strict=True):
         expected = {raw_page.page + offset for offset in offsets} | {raw_page.page}
         if raw_page.label.isdigit():
             expected.add(int(raw_page.label))
@@ -371,7 +371,7 @@ def clean_document(raw: RawDocument) -> tuple[list[Page], list[Heading]]:
     outline = {_norm(title) for _, title in raw.outline} or None
     pages: list[Page] = []
     headings: list[Heading] = []
-    for raw_page, text, label in zip(raw.pages, texts, labels):
+    for raw_page, text, label in zip(raw.pages, texts, labels, strict=True):
         pages.append(Page(doc_id=raw.rel_path, page=raw_page.page, label=label, text=text))
         headings.extend(find_headings(raw_page.page, text, outline))
     return pages, headings

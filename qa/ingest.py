@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -159,10 +159,12 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False,
                 dirnames.remove(name)
             elif not _valid_name(name):
                 dirnames.remove(name)
-                shown = (here / name).relative_to(corpus_dir).as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                raw_name = (here / name).relative_to(corpus_dir).as_posix()
+                shown = raw_name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
                 skipped.append(Skipped(shown, "its folder name is not valid UTF-8; rename the folder"))
             elif (here / name).is_symlink() and not follow_symlinks:
-                skipped.append(Skipped((here / name).relative_to(corpus_dir).as_posix(), "a symbolic link to a folder; not followed (use --follow-symlinks)"))
+                skipped.append(Skipped((here / name).relative_to(corpus_dir).as_posix(), "a symbolic link to a folder; not "
+                                                                                         "followed (use --follow-symlinks)"))
         dirnames.sort()
         for name in sorted(filenames):
             path = here / name
@@ -183,7 +185,8 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False,
                     skipped.append(Skipped(rel, "broken symbolic link or link loop; fix or remove it"))
                     continue
                 if not follow_symlinks and not target.is_relative_to(root):
-                    skipped.append(Skipped(rel, "symbolic link pointing outside the corpus; not followed (use --follow-symlinks)"))
+                    skipped.append(Skipped(rel, "symbolic link pointing outside the corpus; not followed (use "
+                                                "--follow-symlinks)"))
                     continue
             try:
                 st = path.stat()
@@ -192,7 +195,8 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False,
                 continue
             if not stat.S_ISREG(st.st_mode):
                 if not stat.S_ISDIR(st.st_mode):
-                    skipped.append(Skipped(rel, "is not a regular file (a pipe, socket or device); replace it with the document itself"))
+                    skipped.append(Skipped(rel, "is not a regular file (a pipe, socket or device); replace it with the document "
+                                                "itself"))
                 continue
             if st.st_size > max_bytes:
                 skipped.append(Skipped(rel, f"is larger than {max_bytes / 2**20:g} MB; split it or raise --max-file-mb"))
@@ -248,7 +252,8 @@ def _sources(files: list[tuple[Path, str]], catalogue: dict[str, DocMeta]) -> tu
         try:
             sources.append(SourceFile(path, rel, _file_key(path, meta), meta))
         except OSError as exc:
-            skipped.append(Skipped(rel, f"cannot be read ({exc.strerror or exc}); check the file and its permissions", passing=True))
+            skipped.append(Skipped(rel, f"cannot be read ({exc.strerror or exc}); check the file and its "
+                                        "permissions", passing=True))
     return sources, skipped
 
 
@@ -712,7 +717,7 @@ def ingest(
                 model_hash=embedder.fingerprint,
                 dimension=embedder.dimension,
                 chunking=chunking,
-                built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                built_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 corpus_dir=str(corpus_dir.resolve()),
                 documents=documents,
                 counts={"documents": len(documents), "pages": writer.pages, "chunks": writer.next_id},

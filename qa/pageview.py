@@ -155,7 +155,7 @@ def _render(path: Path, page: int, quotes: Sequence[str], scale: float) -> PageI
                 draw.rectangle(box, fill=(*HIGHLIGHT, 110))
             base = Image.alpha_composite(base.convert("RGBA"), overlay).convert("RGB")
             draw = ImageDraw.Draw(base)
-            for x0, y0, x1, y1 in boxes:
+            for x0, y0, _x1, y1 in boxes:
                 draw.line([(x0 - 3, y0), (x0 - 3, y1)], fill=OUTLINE, width=3)  # a bar in the margin of each line
         textpage.close()
         pdf_page.close()

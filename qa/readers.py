@@ -15,6 +15,7 @@ import codecs
 import logging
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import BinaryIO
 
@@ -232,7 +233,7 @@ def page_spans(text: str, headings: list[TextHeading], limit: int = PAGE_CHARS) 
         opener = heading
     bounds = cuts + [len(text)]
     spans: list[tuple[int, int]] = []
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in pairwise(bounds):
         pos = start
         for cut in _long_cuts(text, start, end, limit):
             spans.append((pos, cut))
@@ -300,7 +301,8 @@ def decode_text(data: bytes, rel_path: str, *, partial: bool = False) -> str:
             try:
                 return _decode(data, encoding, partial)
             except UnicodeDecodeError as exc:
-                raise DocumentError(rel_path, f"starts with a {encoding} byte-order mark but is not valid {encoding}; re-save it as UTF-8") from exc
+                raise DocumentError(rel_path, f"starts with a {encoding} byte-order mark but is not valid {encoding}; re-save it "
+                                              "as UTF-8") from exc
     head = data[:8192]
     if b"\x00" in head:
         utf16 = _utf16_without_bom(head)
@@ -357,7 +359,8 @@ _CHROME_CLASS = re.compile(
 )
 _SECTIONING = ("article", "main", "section")
 # Elements that end a line, and those that stand as a paragraph of their own.
-_HTML_LINE = {"div", "li", "dt", "dd", "tr", "thead", "tbody", "tfoot", "caption", "figcaption", "summary", "legend", "option", "label"}
+_HTML_LINE = {"div", "li", "dt", "dd", "tr", "thead", "tbody", "tfoot", "caption", "figcaption", "summary", "legend",
+              "option", "label"}
 _HTML_PARAGRAPH = {"p", "ul", "ol", "dl", "blockquote", "pre", "figure", "section", "article", "main", "aside",
                    "details", "hr", "address", "fieldset", "header", "footer", "table", "body", "html", "hgroup"}
 _HTML_SPACE = re.compile(r"[ \t\n\r\f\v]+")  # HTML's own whitespace; a no-break space is text
@@ -532,7 +535,8 @@ def _read_pdf(handle: BinaryIO, rel_path: str, digest: str, *, max_pages: int, m
     handle.seek(0)
     if b"%PDF-" not in head:
         if _looks_like_html(head):
-            raise DocumentError(rel_path, "is an HTML page saved with a .pdf name (often a download error page), not a PDF; download the real PDF again")
+            raise DocumentError(rel_path, "is an HTML page saved with a .pdf name (often a download error page), not a PDF; "
+                                          "download the real PDF again")
         raise DocumentError(rel_path, "is not a PDF (no %PDF header); check the file or download it again")
     try:
         reader = pypdf.PdfReader(handle, strict=False)
@@ -540,7 +544,8 @@ def _read_pdf(handle: BinaryIO, rel_path: str, digest: str, *, max_pages: int, m
             try:
                 ok = reader.decrypt("")
             except DependencyError as exc:
-                raise DocumentError(rel_path, f"is encrypted with AES, which needs the `cryptography` package ({exc}); install it (`pip install cryptography`) or save an unprotected copy") from exc
+                raise DocumentError(rel_path, f"is encrypted with AES, which needs the `cryptography` package ({exc}); install "
+                                              "it (`pip install cryptography`) or save an unprotected copy") from exc
             except Exception as exc:  # noqa: BLE001 - pypdf raises several types for unsupported crypto
                 raise DocumentError(rel_path, f"is encrypted and cannot be opened ({exc}); save an unprotected copy") from exc
             if not ok:
@@ -549,9 +554,11 @@ def _read_pdf(handle: BinaryIO, rel_path: str, digest: str, *, max_pages: int, m
     except DocumentError:
         raise
     except RecursionError as exc:
-        raise DocumentError(rel_path, "is nested too deeply for pypdf to open (a damaged or hostile file); download it again") from exc
+        raise DocumentError(rel_path, "is nested too deeply for pypdf to open (a damaged or hostile file); download it "
+                                      "again") from exc
     except Exception as exc:  # noqa: BLE001 - any parser failure means "unreadable"
-        raise DocumentError(rel_path, f"is damaged or truncated and pypdf cannot open it ({type(exc).__name__}: {exc}); download it again") from exc
+        raise DocumentError(rel_path, f"is damaged or truncated and pypdf cannot open it ({type(exc).__name__}: {exc}); download "
+                                      "it again") from exc
     if n_pages == 0:
         raise DocumentError(rel_path, "has no pages; download it again")
 
@@ -581,7 +588,8 @@ def _read_pdf(handle: BinaryIO, rel_path: str, digest: str, *, max_pages: int, m
     if with_text == 0:
         if failed and len(failed) == len(pages):
             raise DocumentError(rel_path, "no page could be read by pypdf; the file is damaged, download it again")
-        raise DocumentError(rel_path, "has no text layer (a scanned or image-only PDF); run OCR on it first (for example `ocrmypdf in.pdf out.pdf`) and ingest the result")
+        raise DocumentError(rel_path, "has no text layer (a scanned or image-only PDF); run OCR on it first (for example "
+                                      "`ocrmypdf in.pdf out.pdf`) and ingest the result")
     # Mostly blank pages (not merely short ones, as on a slide) mean a scanned document
     # with a stray text page or two: indexing those would hide that the rest is missing.
     read = len(pages) - len(failed)

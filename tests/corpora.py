@@ -86,8 +86,9 @@ def build_corpus(folder: Path, n_docs: int = 8, pages_per_pdf: int = 3, with_cat
 
 def build_index(folder: Path, n_docs: int) -> tuple[Path, Path]:
     """(corpus, index) under ``folder``: a generated corpus ingested in this process with ``FakeEmbedder``."""
-    from conftest import FakeEmbedder
     from qa.ingest import IngestSettings, ingest
+
+    from conftest import FakeEmbedder
 
     corpus = build_corpus(folder / "corpus", n_docs=n_docs)
     index = folder / "index"

@@ -178,7 +178,8 @@ def make_hostile_corpus(folder: Path) -> list[Case]:
     cases: list[Case] = []
     good = make_pdf(folder / "good-report.pdf", [GOOD_TEXT + " " + "Social workers kept caseloads low. " * 6,
                                                  "Evaluation findings on kinship care and placement stability. " * 5])
-    (folder / "good-notes.md").write_text("# Good notes\n\nEdge of care teams worked with adolescents at risk of care.\n", encoding="utf-8")
+    (folder / "good-notes.md").write_text("# Good notes\n\nEdge of care teams worked with adolescents at risk of "
+                                          "care.\n", encoding="utf-8")
     cases.append(Case("ordinary PDF (control)", "good-report.pdf", "read", text="Family group conferences", outcome="read"))
 
     def write(name: str, data: bytes) -> Path:
@@ -193,7 +194,8 @@ def make_hostile_corpus(folder: Path) -> list[Case]:
     cases.append(Case("PDF truncated half-way", "truncated.pdf", "skipped", ("damaged", "download")))
     write("random-bytes.pdf", bytes((i * 7919 + 13) % 251 for i in range(20_000)))
     cases.append(Case("random bytes named .pdf", "random-bytes.pdf", "skipped", ("not a pdf", "download")))
-    write("error-page.pdf", b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body><p>Not found</p></body></html>\n")
+    write("error-page.pdf", b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body><p>Not "
+                            b"found</p></body></html>\n")
     cases.append(Case("HTML error page saved as .pdf", "error-page.pdf", "skipped", ("html", "download")))
     write("junk-before-header.pdf", b"\r\n\r\n" + good_bytes)
     cases.append(Case("bytes before the %PDF header", "junk-before-header.pdf", "read", text="Family group conferences"))
@@ -201,10 +203,12 @@ def make_hostile_corpus(folder: Path) -> list[Case]:
     write("encrypted-password.pdf", encrypted_pdf(good, "secret"))
     cases.append(Case("encrypted, user password set (RC4)", "encrypted-password.pdf", "skipped", ("password", "unprotected")))
     write("encrypted-no-password.pdf", encrypted_pdf(good, ""))
-    cases.append(Case("encrypted, empty user password (RC4)", "encrypted-no-password.pdf", "read", text="Family group conferences"))
+    cases.append(Case("encrypted, empty user password "
+                      "(RC4)", "encrypted-no-password.pdf", "read", text="Family group conferences"))
     if has_aes():
         write("encrypted-aes-no-password.pdf", encrypted_pdf(good, "", "AES-256"))
-        cases.append(Case("encrypted, empty user password (AES-256)", "encrypted-aes-no-password.pdf", "read", text="Family group conferences"))
+        cases.append(Case("encrypted, empty user password "
+                          "(AES-256)", "encrypted-aes-no-password.pdf", "read", text="Family group conferences"))
     else:
         cases.append(Case("encrypted, empty user password (AES-256)", "encrypted-aes-no-password.pdf", "read",
                           needs="the `cryptography` package (pypdf needs it to write or read AES)"))
@@ -224,7 +228,8 @@ def make_hostile_corpus(folder: Path) -> list[Case]:
 
     bomb = zlib.compress(b"\0" * 100_000_000, 9)
     write("flate-bomb.pdf", simple_pdf(["Edge of care services reduced entries to care.", "x"],
-                                        extra_objects={99: b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(bomb) + bomb + b"\nendstream"},
+                                        extra_objects={99: b"<< /Length %d /Filter /FlateDecode "
+                                                           b">>\nstream\n" % len(bomb) + bomb + b"\nendstream"},
                                         contents=None).replace(b"/Contents 13 0 R", b"/Contents 99 0 R"))
     cases.append(Case("page whose stream inflates to 100 MB (zip bomb)", "flate-bomb.pdf", "partial",
                       text="Edge of care services", pages=2, missing_pages=(2,)))
@@ -245,20 +250,26 @@ def make_hostile_corpus(folder: Path) -> list[Case]:
     cases.append(Case("/Parent chain that loops", "cyclic-parent.pdf", "skipped", ("damaged", "download")))
     outline = {5: b"<< /Type /Outlines /First 6 0 R /Last 6 0 R /Count 1 >>",
                6: b"<< /Title (Introduction) /Parent 5 0 R /Next 6 0 R /First 6 0 R /Dest [10 0 R /Fit] >>"}
-    write("cyclic-outline.pdf", simple_pdf(["Social pedagogy shaped residential care practice."], catalog_extra=b"/Outlines 5 0 R ", extra_objects=outline))
+    write("cyclic-outline.pdf", simple_pdf(["Social pedagogy shaped residential care "
+                                            "practice."], catalog_extra=b"/Outlines 5 0 R ", extra_objects=outline))
     cases.append(Case("outline (bookmarks) that loops", "cyclic-outline.pdf", "read", text="Social pedagogy"))
     form = {20: stream(text_ops("Drawn by a form that draws itself.") + b" /X1 Do",
-                       b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> /XObject << /X1 20 0 R >> >>")}
+                       b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> /XObject << /X1 "
+                       b"20 0 R >> >>")}
     data = simple_pdf(["Signs of Safety was used in assessments."], extra_objects=form,
                       contents={0: text_ops("Signs of Safety was used in assessments.") + b" /X1 Do"})
-    data = data.replace(b"/Resources << /Font << /F1 3 0 R >> >>", b"/Resources << /Font << /F1 3 0 R >> /XObject << /X1 20 0 R >> >>")
+    data = data.replace(b"/Resources << /Font << /F1 3 0 R >> "
+                        b">>", b"/Resources << /Font << /F1 3 0 R >> /XObject << /X1 20 0 R >> >>")
     write("self-drawing-form.pdf", _fix_xref(data))
     cases.append(Case("form XObject that draws itself", "self-drawing-form.pdf", "read", text="Signs of Safety"))
     labels = {5: b"<< /Kids [5 0 R] >>"}
-    write("cyclic-page-labels.pdf", simple_pdf(["Mockingbird constellations supported foster carers."], catalog_extra=b"/PageLabels 5 0 R ", extra_objects=labels))
-    cases.append(Case("/PageLabels number tree that loops", "cyclic-page-labels.pdf", "read", text="Mockingbird", outcome="read; physical page numbers"))
+    write("cyclic-page-labels.pdf", simple_pdf(["Mockingbird constellations supported foster "
+                                                "carers."], catalog_extra=b"/PageLabels 5 0 R ", extra_objects=labels))
+    cases.append(Case("/PageLabels number tree that "
+                      "loops", "cyclic-page-labels.pdf", "read", text="Mockingbird", outcome="read; physical page numbers"))
     deep = b"<< /A " * 50_000 + b"1" + b" >>" * 50_000
-    write("deep-catalog.pdf", simple_pdf(["Deep nesting sits beside ordinary text about practice."], catalog_extra=b"/Deep " + deep + b" "))
+    write("deep-catalog.pdf", simple_pdf(["Deep nesting sits beside ordinary text about "
+                                          "practice."], catalog_extra=b"/Deep " + deep + b" "))
     cases.append(Case("dictionary nested 50,000 deep", "deep-catalog.pdf", "read", text="ordinary text"))
     write("reference-loop.pdf", simple_pdf(["unused"]).replace(b"/Contents 11 0 R", b"/Contents 30 0 R")
           .replace(b"xref", b"30 0 obj\n31 0 R\nendobj\n31 0 obj\n30 0 R\nendobj\nxref", 1))
@@ -279,7 +290,7 @@ def make_hostile_corpus(folder: Path) -> list[Case]:
     cases.append(Case("UTF-16 text without a byte-order mark", "utf16-no-bom.txt", "read", text="without a mark"))
     write("latin1.txt", "Latin-1 text: café, naïve, señor; the Ofsted rating improved.".encode("latin-1"))
     cases.append(Case("Latin-1 text", "latin1.txt", "read", text="café, naïve, señor"))
-    write("invalid-utf8.txt", "Mostly UTF-8 “quoted” naïve text".encode("utf-8") + b" \xff\xfe broken bytes " + "café".encode("utf-8"))
+    write("invalid-utf8.txt", "Mostly UTF-8 “quoted” naïve text".encode() + b" \xff\xfe broken bytes " + "café".encode())
     cases.append(Case("UTF-8 with invalid bytes", "invalid-utf8.txt", "read", text="“quoted” naïve",
                       outcome="read; bad bytes become U+FFFD, the rest stays UTF-8"))
     write("binary.txt", b"\x00\x01\x02\x03binary\x00data" * 100)
@@ -305,7 +316,8 @@ def make_hostile_corpus(folder: Path) -> list[Case]:
     outside.mkdir(exist_ok=True)
     make_pdf(outside / "secret.pdf", ["A document outside the corpus that must not be read."])
     (folder / "link-outside.pdf").symlink_to(outside / "secret.pdf")
-    cases.append(Case("symbolic link to a file outside the corpus", "link-outside.pdf", "skipped", ("outside", "follow-symlinks")))
+    cases.append(Case("symbolic link to a file outside the "
+                      "corpus", "link-outside.pdf", "skipped", ("outside", "follow-symlinks")))
     (folder / "linked-folder").symlink_to(outside, target_is_directory=True)
     cases.append(Case("symbolic link to a folder", "linked-folder", "skipped", ("symbolic link", "follow-symlinks")))
     sub = folder / "loop"

@@ -18,7 +18,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import ROOT, FakeEmbedder, make_pdf
 from pypdf import PdfReader, PdfWriter
 from streamlit import config as st_config
 from streamlit.runtime.media_file_manager import MediaFileManager
@@ -26,6 +25,8 @@ from streamlit.testing.v1 import AppTest
 
 from qa import ui
 from qa.ingest import IngestSettings, ingest
+
+from conftest import ROOT, FakeEmbedder, make_pdf
 
 STOCKPORT_Q = "How many families did the Stockport project support with a key worker?"
 HOSTILE_Q = "What hostile markup does the hostile report contain?"
@@ -328,7 +329,7 @@ def test_quotes_collection_reorders_drops_and_exports(app: AppTest, downloads: d
     assert f"## 1. {STOCKPORT_Q}" in conversation and STOCKPORT_SENTENCE in conversation
     rows = list(csv.reader(io.StringIO(downloads["citations.csv"])))
     assert tuple(rows[0]) == ui.CSV_COLUMNS
-    first = dict(zip(rows[0], rows[1]))
+    first = dict(zip(rows[0], rows[1], strict=True))
     assert first["citation"] == "Stockport family support (2015), p. 11 (PDF p. 1)"
     assert (first["page"], first["page_label"]) == ("1", "11")
     assert "Stockport family support" in downloads["cited-documents.bib"]

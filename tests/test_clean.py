@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import make_pdf
 from qa.clean import (
     clean_document,
     clean_pages,
@@ -19,6 +18,8 @@ from qa.clean import (
 )
 from qa.readers import RawDocument, RawPage, read_document
 from qa.records import Heading
+
+from conftest import make_pdf
 
 BODIES = [
     "Kinship carers said the training helped them plan for contact.",

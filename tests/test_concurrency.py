@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeEmbedder, make_pdf
-from corpora import QUESTIONS, build_index, load_reliability, snapshot
 from qa.engine import Engine
 from qa.errors import IndexLockedError, IndexMissingError
 from qa.ingest import IngestSettings, ingest
 from qa.store import IndexStore, current_generation, generations, write_lock
+
+from conftest import FakeEmbedder, make_pdf
+from corpora import QUESTIONS, build_index, load_reliability, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIAL = IngestSettings(workers=0)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeEmbedder
-from corpora import build_index, load_reliability, snapshot
 from qa.errors import IndexLockedError, IndexWriteError
 from qa.ingest import IngestSettings, ingest
 from qa.store import IndexStore, current_generation, generations, write_lock
+
+from conftest import FakeEmbedder
+from corpora import build_index, load_reliability, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIAL = IngestSettings(workers=0)

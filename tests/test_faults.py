@@ -10,8 +10,8 @@ read-only folder use a small tmpfs when the test may mount one.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import errno
+import importlib
 import json
 import os
 import shutil
@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FakeEmbedder, make_pdf
-from corpora import build_corpus, snapshot
 from qa import cli
 from qa.errors import IndexMismatchError, IndexWriteError, ModelError
 from qa.ingest import IngestSettings, ingest
 from qa.store import CURRENT, LEXICAL, LOCK, MANIFEST, VECTORS, IndexStore, current_generation
+
+from conftest import FakeEmbedder, make_pdf
+from corpora import build_corpus, snapshot
 
 SERIAL = IngestSettings(workers=0)
 INGEST = importlib.import_module("qa.ingest")  # the module; ``qa.ingest`` is also the function the package exports

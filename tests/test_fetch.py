@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from qa import fetch
 from qa.cli import main as qa_main
 from qa.errors import FetchError
-from qa.fetch import FetchOptions, FetchSummary, Failure, configure_parser, fetch_collection, format_summary, run
+from qa.fetch import Failure, FetchOptions, FetchSummary, configure_parser, fetch_collection, format_summary, run
 from qa.fetch.catalogue import (
     LICENCE,
     MAX_NAME,

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeEmbedder, make_pdf
-from hostile import CASE_PATHS, MAX_CHARS, MAX_PAGES, Case, has_aes, make_hostile_corpus
 from qa.errors import DocumentError
 from qa.ingest import IngestSettings, discover, ingest
 from qa.readers import read_document
 from qa.records import IngestReport
 from qa.store import IndexStore
+
+from conftest import FakeEmbedder, make_pdf
+from hostile import CASE_PATHS, MAX_CHARS, MAX_PAGES, Case, has_aes, make_hostile_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,7 +105,8 @@ def test_every_skip_is_expected_and_actionable(hostile: Built) -> None:
     assert set(hostile.skipped) == expected
     for path, reason in hostile.skipped.items():
         # Every reason says what to do: a verb of action a user can follow.
-        assert re.search(r"\b(run|download|replace|save|rename|convert|fix|use|install|check|split|lower|raise)\b", reason), (path, reason)
+        fix = r"\b(run|download|replace|save|rename|convert|fix|use|install|check|split|lower|raise)\b"
+        assert re.search(fix, reason), (path, reason)
 
 
 def test_truncation_and_lost_pages_are_logged(hostile: Built) -> None:
@@ -215,9 +217,9 @@ def test_page_that_raises_is_left_out(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_mostly_scanned_pdf_is_skipped_with_ocr_advice(tmp_path: Path) -> None:
-    from hostile import image_only_pdf
-
     from pypdf import PdfReader, PdfWriter
+
+    from hostile import image_only_pdf
 
     scanned = tmp_path / "scan.pdf"
     scanned.write_bytes(image_only_pdf())
@@ -285,7 +287,8 @@ def test_memory_stays_bounded_for_a_huge_text_file(tmp_path: Path) -> None:
         "after = peak()\n"
         "print(sum(len(p.text) for p in raw.pages), (after - before) // 1024, bool(raw.truncated))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script, str(big), "1000000"], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", script, str(big), "1000000"],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
     chars, grew_mb, truncated = out.stdout.split()
     assert int(chars) == 1_000_000 and truncated == "True"
     assert int(grew_mb) < 40, f"peak memory grew by {grew_mb} MB reading a 100 MB file"

@@ -115,7 +115,8 @@ def test_table_cells_and_definitions_stay_apart() -> None:
     assert lines[lines.index("From:") + 1] == "Department for Education"
     assert html_to_text("<dl><dt>A</dt><dd>b</dd></dl>")[1] == "A\nb"
     assert html_to_text("<table><tr><td>Leeds</td><td>112</td></tr></table>")[1] == "Leeds | 112"
-    assert html_to_text("<table><tr><td>&nbsp;</td><td>Leeds</td><td> </td><td>&nbsp;</td><td>112</td></tr></table>")[1] == "Leeds | 112"
+    assert html_to_text("<table><tr><td>&nbsp;</td><td>Leeds</td><td> "
+                        "</td><td>&nbsp;</td><td>112</td></tr></table>")[1] == "Leeds | 112"
 
 
 def test_govuk_headings_become_pages_and_sections(tmp_path: Path) -> None:

@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FakeEmbedder, make_pdf
-from corpora import build_corpus, snapshot
 from qa.chunking import ChunkSettings
 from qa.engine import Engine
 from qa.errors import DocumentError, IndexMismatchError, IndexMissingError
 from qa.ingest import IngestSettings, ParseJob, _parse_all, ingest, read_catalogue
 from qa.records import ParsedDocument, Skipped
 from qa.store import IndexStore, current_generation, generations
+
+from conftest import FakeEmbedder, make_pdf
+from corpora import build_corpus, snapshot
 
 SERIAL = IngestSettings(workers=0)
 
@@ -185,7 +186,8 @@ def _vectors_from(snap: dict[str, object], doc_id: str) -> np.ndarray:
 def test_incremental_result_equals_a_clean_build(corpus: Path, tmp_path: Path) -> None:
     index = tmp_path / "index"
     _ingest(corpus, index)
-    (corpus / "notes-07-exploitation.md").write_text("# Replaced\n\nDetached youth work reached young people.\n", encoding="utf-8")
+    (corpus / "notes-07-exploitation.md").write_text("# Replaced\n\nDetached youth work reached young "
+                                                     "people.\n", encoding="utf-8")
     (corpus / "report-02-conferences.pdf").unlink()
     make_pdf(corpus / "zz-new.pdf", ["New findings about parenting assessments and court timescales."])
     _ingest(corpus, index)
@@ -198,7 +200,8 @@ def test_catalogue_edit_re_embeds_only_that_document(corpus: Path, tmp_path: Pat
     _ingest(corpus, index)
     text = (corpus / "sources.csv").read_text(encoding="utf-8")
     assert "Evaluation of kinship services" in text
-    (corpus / "sources.csv").write_text(text.replace("Evaluation of kinship services", "Kinship Care Evaluation"), encoding="utf-8")
+    (corpus / "sources.csv").write_text(text.replace("Evaluation of kinship "
+                                                     "services", "Kinship Care Evaluation"), encoding="utf-8")
     embedder = FakeEmbedder()
     report = _ingest(corpus, index, embedder)
     store = IndexStore(index)

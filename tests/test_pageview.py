@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_pdf
 
 from qa import pageview
+
+from conftest import make_pdf
 
 QUOTE = "The Stockport project supported 420 families with a key worker."
 

@@ -70,7 +70,7 @@ def test_cleaning_never_moves_text_between_pages(bodies: list[str], header: str)
             for i, body in enumerate(bodies)]
     texts, printed = clean_pages(raws)
     assert len(texts) == len(raws) == len(printed)
-    for raw, cleaned in zip(raws, texts):
+    for raw, cleaned in zip(raws, texts, strict=True):
         assert _is_subsequence(_squash(cleaned), _squash(normalise(raw.text)))
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_pdf
 from qa.errors import DocumentError
 from qa.readers import decode_text, html_to_text, read_document, usable_title
+
+from conftest import make_pdf
 
 
 def test_pdf_text_is_read_page_by_page(tmp_path: Path) -> None:
@@ -133,8 +134,8 @@ def test_html_title_headings_and_hidden_parts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        ("café naïve".encode("utf-8"), "café naïve"),
-        (codecs.BOM_UTF8 + "café".encode("utf-8"), "café"),
+        ("café naïve".encode(), "café naïve"),
+        (codecs.BOM_UTF8 + "café".encode(), "café"),
         ("\ufeffcafé".encode("utf-16-le"), "café"),
         ("\ufeffcafé".encode("utf-16-be"), "café"),
         ("\ufeffcafé".encode("utf-32-le"), "café"),
@@ -149,7 +150,7 @@ def test_decoding(data: bytes, expected: str) -> None:
 
 
 def test_mostly_utf8_with_a_bad_byte_stays_utf8() -> None:
-    data = "“Quoted” naïve café".encode("utf-8") + b" \xff " + "résumé".encode("utf-8")
+    data = "“Quoted” naïve café".encode() + b" \xff " + "résumé".encode()
     text = decode_text(data, "f.txt")
     assert text == "“Quoted” naïve café \ufffd résumé"
 
@@ -189,6 +190,7 @@ def test_text_cap_cuts_cleanly_inside_multibyte_characters(tmp_path: Path, encod
 
 def test_html_cut_at_the_byte_limit_is_noted(tmp_path: Path) -> None:
     path = tmp_path / "big.html"
-    path.write_text("<html><body>" + "<p>x</p><script>" + "s" * 5000 + "</script>" + "<p>visible</p>" * 10 + "</body></html>", encoding="utf-8")
+    body = "<p>x</p><script>" + "s" * 5000 + "</script>" + "<p>visible</p>" * 10
+    path.write_text(f"<html><body>{body}</body></html>", encoding="utf-8")
     raw = read_document(path, "big.html", max_chars=1000)
     assert raw.truncated and len(raw.pages[0].text) <= 1000

@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FakeEmbedder
-from corpora import build_corpus, build_index
 from qa.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from qa.ingest import IngestSettings, ingest
 from qa.records import Chunk, DocMeta, Document, Page
@@ -33,6 +31,9 @@ from qa.store import (
     read_manifest,
     write_lock,
 )
+
+from conftest import FakeEmbedder
+from corpora import build_corpus, build_index
 
 SERIAL = IngestSettings(workers=0)
 

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import SHARED
 from qa.chunking import ChunkSettings, approximate_tokens, chunk_document
 from qa.clean import clean_document, title_heading
 from qa.ingest import parse_file
-from qa.readers import PAGE_CHARS, page_spans, read_document, text_headings, text_pages
+from qa.readers import PAGE_CHARS, read_document, text_headings, text_pages
+
+from conftest import SHARED
 
 SEED = SHARED / "seeds" / "000_faf52dcf25dc814f.txt"
 PARAGRAPH = ("Edge of care teams worked with adolescents and their families over several months, "
@@ -36,7 +37,8 @@ def _sections(raw_text: str, name: str, tmp_path: Path) -> list[tuple[int, str, 
 
 _block = st.one_of(
     st.builds(lambda level, words: "#" * level + " " + " ".join(words).title(),
-              st.integers(1, 4), st.lists(st.sampled_from(["care", "leavers", "findings", "cost", "Leeds"]), min_size=1, max_size=5)),
+              st.integers(1, 4),
+              st.lists(st.sampled_from(["care", "leavers", "findings", "cost", "Leeds"]), min_size=1, max_size=5)),
     st.builds(lambda n, word: (word + " " + PARAGRAPH) * n, st.integers(1, 30), st.sampled_from(["Kinship", "Fostering", "A"])),
     st.sampled_from(["Systemic practice", "WHAT WORKS", "```", "- a list item", "Photo: somebody", "Title\n=====", "", "   "]),
     st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=400),
@@ -67,7 +69,7 @@ def test_every_section_with_text_starts_a_page(sizes: list[int]) -> None:
     text = "\n".join(parts)
     pages, _ = text_pages(text, "md")
     starts = [p.text for p in pages]
-    for i, n in enumerate(sizes):
+    for i, _ in enumerate(sizes):
         heading = f"## Section {i}\n"
         opened = any(s.startswith(heading) for s in starts)
         previous_has_text = i > 0 and sizes[i - 1] > 0
@@ -195,7 +197,7 @@ def test_cleaning_keeps_every_line_of_real_text_documents(name: str) -> None:
     raw = read_document(path, name)
     assert len(raw.pages) > 1
     pages, headings = clean_document(raw)
-    for raw_page, page in zip(raw.pages, pages):
+    for raw_page, page in zip(raw.pages, pages, strict=True):
         kept = [line.strip() for line in page.text.split("\n") if line.strip()]
         assert len(kept) == len([line for line in raw_page.text.split("\n") if line.strip()])
     assert [h.text for h in headings] == [title for _, title in raw.outline]

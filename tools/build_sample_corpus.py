@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fpdf import FPDF
@@ -35,7 +35,7 @@ SRC_DIR = ROOT / "tools" / "sample_src"
 OUT_DIR = ROOT / "corpus"
 
 #: Fixed creation date so that builds are byte-for-byte reproducible.
-BUILD_DATE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+BUILD_DATE = datetime(2024, 1, 1, tzinfo=UTC)
 AUTHOR = "evidence-qa sample briefing"
 CREATOR = "evidence-qa sample corpus builder"
 FOOTER = "Sample briefing - page {label}"

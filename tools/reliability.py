@@ -43,13 +43,14 @@ for entry in (str(ROOT), str(TESTS)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
-from conftest import FakeEmbedder  # noqa: E402
-from corpora import QUESTIONS, build_corpus, snapshot  # noqa: E402
 from qa.embed import Embedder  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 from qa.ingest import IngestSettings, ingest  # noqa: E402
 from qa.records import Answer  # noqa: E402
 from qa.store import IndexStore, current_generation, generations  # noqa: E402
+
+from conftest import FakeEmbedder  # noqa: E402
+from corpora import QUESTIONS, build_corpus, snapshot  # noqa: E402
 
 WORKER = TESTS / "ingest_worker.py"
 DOC = ROOT / "docs" / "reliability.md"
@@ -385,7 +386,8 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
         if report.documents < 1:
             raise ReliabilityFailure(f"{name}: the good document was not indexed")
         outcome = f"skipped: “{skipped[name]}”" if name in skipped else "indexed"
-        rows.append((f"{label} (parse limit {parse_limit:g} s)", f"{outcome}; ingest finished in {took:.0f} s, the other file indexed"))
+        rows.append((f"{label} (parse limit {parse_limit:g} "
+                     "s)", f"{outcome}; ingest finished in {took:.0f} s, the other file indexed"))
 
     # Source files.
     corpus, index = fresh("unreadable")
@@ -461,7 +463,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
                 else:
                     real_mkdir = os.mkdir
 
-                    def read_only(path: object, *args: object, **kwargs: object) -> None:
+                    def read_only(path: object, *args: object, real_mkdir=real_mkdir, **kwargs: object) -> None:
                         if "tmp-" in str(path):
                             raise OSError(errno.EROFS, "Read-only file system", str(path))
                         real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
@@ -540,7 +542,8 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
             outcome = "LOADED"
         except ModelError as exc:
             outcome = f"refused: “{exc}”"
-    rows.append(("manifest naming a hub model, then loading the index", f"{outcome}; network connections attempted: {len(calls)}"))
+    rows.append(("manifest naming a hub model, then loading the "
+                 "index", f"{outcome}; network connections attempted: {len(calls)}"))
 
     corpus, index = fresh("lock")
     victim = work / "lock" / "victim.txt"
@@ -690,7 +693,8 @@ def machine(load_before: float = -1.0) -> str:
         memory = f", {kb / 1024 / 1024:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    load = f"; load average {load_before:.1f} before the run (work of other processes on the same cores)" if load_before >= 0 else ""
+    load = (f"; load average {load_before:.1f} before the run (work of other processes on the same cores)"
+            if load_before >= 0 else "")
     return (f"{os.cpu_count()} cores ({cpu}){memory}; {platform.system()} {platform.release()}; "
             f"Python {platform.python_version()}{load}")
 
@@ -789,7 +793,7 @@ def render(rows: list[tuple[str, str]], kill: KillFigures, load: LoadFigures, mo
         f"| kill delays | {_ms(min(delays)) if delays else '-'} to {_ms(max(delays)) if delays else '-'} |",
         f"| index still the previous build | {kill.before_switch} |",
         f"| index already the new build | {kill.after_switch} |",
-        f"| index that failed to load or differed from a clean build | 0 |",
+        "| index that failed to load or differed from a clean build | 0 |",
         f"| kills that left a temporary folder or unused generation (removed by the next ingest) | {kill.leftovers} |",
         f"| ingest after the last kill completed and equals a clean build | {'yes' if kill.final_equal else 'no'} |",
         f"| time for the loop | {kill.seconds:.0f} s |",
@@ -822,7 +826,8 @@ def render(rows: list[tuple[str, str]], kill: KillFigures, load: LoadFigures, mo
 def _load_questions(model: str) -> list[str]:
     if model == "fake":
         return list(QUESTIONS)
-    rows = [json.loads(line) for line in (TESTS / "data" / "sample_questions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = (TESTS / "data" / "sample_questions.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
     return [row["question"] for row in rows]
 
 

@@ -166,7 +166,8 @@ def format_summary(summary: FetchSummary) -> str:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the ``qa fetch`` options to ``parser`` (FetchOptions checks their ranges)."""
     add = parser.add_argument
-    add("--collection", default=DEFAULT_COLLECTION, metavar="PATH", help="GOV.UK collection path or URL (default: the programme's)")
+    add("--collection", default=DEFAULT_COLLECTION, metavar="PATH", help="GOV.UK collection path or URL (default: the "
+                                                                         "programme's)")
     add("--into", type=Path, default=FetchOptions.into, metavar="DIR", help="folder for the PDFs (default: corpus/official)")
     add("--limit", type=int, metavar="N", help="follow at most N publications of the collection")
     add("--dry-run", action="store_true", help="list what would be fetched; write nothing")
