@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -89,6 +89,8 @@ class Manifest:
     counts: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, list[str]] = field(default_factory=dict)  # path -> [key, reason], not retried while unchanged
     generation: str = ""
+    # Abstention thresholds calibrated for this model (see qa.abstain); filled on commit when empty.
+    abstain: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -150,6 +152,7 @@ _MANIFEST_TYPES: dict[str, Callable[[object], bool]] = {
     "counts": lambda v: _is_str_map(v, _is_int),
     "skipped": lambda v: _is_str_map(v, lambda x: isinstance(x, list) and len(x) == 2 and all(isinstance(i, str) for i in x)),
     "generation": lambda v: isinstance(v, str),
+    "abstain": lambda v: _is_str_map(v, lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)),
 }
 
 
@@ -451,6 +454,12 @@ class IndexStore:
             log.warning("lexical lookup skipped for %r: %s", match, exc)
             return False
 
+    def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of some chunk ids, one row each in the order given."""
+        if not len(ids):
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        return self.vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
     def all_vectors(self) -> np.ndarray:
         """Every stored vector, row i belonging to chunk id i."""
         if self.vectors.ntotal == 0:
@@ -520,6 +529,10 @@ class GenerationWriter:
         faiss.write_index(index, str(self.tmp / VECTORS))
         name = _new_generation_name(self.index_dir)
         final = Manifest(**{**asdict(manifest), "generation": name})
+        if not final.abstain:  # the thresholds travel with the model they were calibrated for
+            from .abstain import recorded_thresholds
+
+            final = replace(final, abstain=recorded_thresholds(final.model))
         (self.tmp / MANIFEST).write_text(final.to_json(), encoding="utf-8")
         for item in (MANIFEST, DB, VECTORS, LEXICAL):
             _fsync_path(self.tmp / item)
