@@ -63,6 +63,15 @@ _BOILERPLATE = re.compile(
 )
 
 
+def _level(heading: str) -> int:
+    """Depth of a heading: '##' is 2, '2.1' is 2, an unnumbered heading 1."""
+    text = heading.strip()
+    if text.startswith("#"):
+        return len(text) - len(text.lstrip("#"))
+    number = re.match(r"\d{1,2}((?:\.\d{1,2})*)", text)
+    return 1 + number.group(1).count(".") if number else 1
+
+
 def split_sentences(text: str) -> list[str]:
     """Whole sentences and list items of a passage, whitespace collapsed (no headings or fragments)."""
     return [collapse(u.text) for u in units(text) if _answer_unit(u)]
@@ -89,9 +98,14 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
         found = units(passage.chunk.text)
         group += 1
         heading = ""
+        trail: list[tuple[int, str]] = []
         for u in found:
             if u.kind == "heading":
-                heading = _HEADING_MARK.sub("", collapse(u.text))
+                level = _level(u.text)
+                while trail and trail[-1][0] >= level:
+                    trail.pop()
+                trail.append((level, _HEADING_MARK.sub("", _HEADING_MARK.sub("", collapse(u.text)))))
+                heading = ": ".join(t for _, t in trail[-2:])
                 continue
             if not _answer_unit(u) or len(u.text) > settings.max_sentence_chars:
                 continue
@@ -124,8 +138,8 @@ _ASKS = (
                           r"rate|number|figure|budget))\b|\b(?:cost|percentage|proportion|rate)s?\b.*\?$", re.I)),
     ("when", re.compile(r"^\s*(?:when|what (?:year|date|month))\b|\bwhat year\b|\bsince when\b", re.I)),
     ("why", re.compile(r"\bwhy\b|\bwhat (?:was|were|is|are) the reasons?\b|\breasons? (?:for|why)\b|\bwhat caused\b", re.I)),
-    ("who", re.compile(r"^\s*(?:who|whom|whose|which)\b|\bwhich (?:\w+ )?(?:councils?|authorities|areas?|organi[sz]ations?|"
-                       r"projects?|practices|places|bodies|agencies|charities)\b|\bwho\b", re.I)),
+    ("who", re.compile(r"^\s*(?:who|whom|whose)\b|\bwhich (?:\w+ )?(?:councils?|authorities|areas?|organi[sz]ations?|"
+                       r"places|bodies|agencies|charities|local authorities|regions|towns|cities|counties)\b|\bwho\b", re.I)),
     ("recommend", re.compile(r"\b(?:recommend\w*|advi[sc]e\w*|suggest\w*|propos\w*|call(?:ed)? for)\b", re.I)),
     ("define", re.compile(r"^\s*what (?:is|are|does|do)\b(?!.*\b(?:number|proportion|rate|cost)\b)|\bwhat (?:does|do) .* mean\b|"
                           r"\bdefin(?:e|ition)\b|\bmeaning of\b", re.I)),
@@ -139,8 +153,9 @@ _REASON = re.compile(r"\b(?:because|since|due to|owing to|as a result|reasons?|s
                      r"meant that|therefore|thus|given that|nervous|lack of|too (?:little|few|much|many))\b", re.I)
 _DEFINITION = re.compile(r"\b(?:is|are|means?|refers? to|describes?|involves?|consists? of|is defined as|"
                          r"is a|is an|is the)\b", re.I)
-_ADVICE = re.compile(r"\b(?:should|must|recommend\w*|advised?|urged?|call(?:ed|s)? for|asked (?:for|the)|"
+_ADVICE = re.compile(r"\b(?:should|must|recommend(?:ed|s)? (?:that|to)|advised?|urged?|call(?:ed|s)? for|asked (?:for|the)|"
                      r"ought to|need(?:s|ed)? to)\b", re.I)
+_CONSEQUENCE = re.compile(r"^(?:because of this|as a result|therefore|thus|so|consequently|hence)\b", re.I)
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
 
 
@@ -164,7 +179,9 @@ def _supplies(kind: str, cand: Candidate, question: str, q_stems: set[str]) -> f
     if kind == "why":
         if cand.kind == "item" and _REASON.search(cand.lead):
             return 1.0
-        return 1.0 if _REASON.search(text) else 0.0
+        if _CONSEQUENCE.search(text):
+            return -0.5  # what followed, not why
+        return 1.0 if _REASON.search(text) else -0.5
     if kind == "who":
         if cand.kind == "item":
             return 1.0
@@ -173,7 +190,7 @@ def _supplies(kind: str, cand: Candidate, question: str, q_stems: set[str]) -> f
     if kind == "recommend":
         if cand.kind == "item" and _ADVICE.search(cand.lead):
             return 1.0
-        return 1.0 if _ADVICE.search(text) else 0.0
+        return 1.0 if _ADVICE.search(text) else -0.5
     if kind == "define":
         return 1.0 if _DEFINITION.search(text) else 0.0
     return 0.0
@@ -235,5 +252,6 @@ def embed_text(cand: Candidate) -> str:
     "people were nervous about taking part" answers "why did they need more
     time?" only read under "Why they were slow to start" and "gave two reasons".
     """
-    parts = [cand.heading + ":" if cand.heading else "", cand.lead if cand.kind == "item" else "", cand.text]
+    lead = cand.lead if cand.kind == "item" and len(cand.lead) <= 120 else ""  # a long lead-in drowns the item
+    parts = [cand.heading + ":" if cand.heading else "", lead, cand.text]
     return " ".join(p for p in parts if p)
