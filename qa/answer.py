@@ -144,8 +144,8 @@ _ASKS = (
     ("define", re.compile(r"^\s*what (?:is|are|does|do)\b(?!.*\b(?:number|proportion|rate|cost)\b)|\bwhat (?:does|do) .* mean\b|"
                           r"\bdefin(?:e|ition)\b|\bmeaning of\b", re.I)),
 )
-_NUMBER_WORDS = r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|" \
-                r"thousand|million|billion|half|third|quarter|fifth|tenth|dozen|majority|minority|most|few|several"
+_NUMBER_WORDS = r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|" \
+                r"thousand|million|billion|half|third|quarter|fifth|tenth|dozen|majority|minority|one in \w+"
 _NUMBER = re.compile(rf"\d|£|\$|%|\b(?:{_NUMBER_WORDS})\b|\bper ?cent\b", re.I)
 _YEAR_OR_DATE = re.compile(r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|"
                            r"october|november|december)\b", re.I)
@@ -156,6 +156,11 @@ _DEFINITION = re.compile(r"\b(?:is|are|means?|refers? to|describes?|involves?|co
 _ADVICE = re.compile(r"\b(?:should|must|recommend(?:ed|s)? (?:that|to)|advised?|urged?|call(?:ed|s)? for|asked (?:for|the)|"
                      r"ought to|need(?:s|ed)? to)\b", re.I)
 _CONSEQUENCE = re.compile(r"^(?:because of this|as a result|therefore|thus|so|consequently|hence)\b", re.I)
+# Sentences that point elsewhere instead of saying something ("They are grouped below under three headings.").
+_POINTER = re.compile(r"\b(?:below|above|as follows|the following|(?:this|the next|the previous) (?:section|chapter|"
+                      r"briefing|report|table) (?:sets out|describes|covers|summarises|lists))\b", re.I)
+_LIST_QUESTION = re.compile(r"\bwhich\b|\bwhat (?:are|were)\b|\blist\b|\bwhat (?:\w+ ){0,3}(?:did|do|does) .* "
+                            r"(?:recommend|suggest|find)\b|\bways?\b|\bpractices\b|\breasons\b", re.I)
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
 
 
@@ -231,15 +236,17 @@ def choose(
         lexical = len(q_stems & content_stems(embed_text(cand))) / len(q_stems) if q_stems else 0.0
         base = sim if cand.kind != "item" else settings.lead_weight * list_sim[cand.group] + (1 - settings.lead_weight) * sim
         score = base + settings.lexical_weight * lexical + settings.kind_weight * _supplies(kind, cand, question, q_stems)
-        if _novelty(cand.text, q_stems) < 0.34:
+        if _novelty(cand.text, q_stems) < 0.34 or _POINTER.search(cand.text):
             score -= settings.restate_penalty
         scores.append(score)
     best = max(scores)
     order = sorted(range(len(sentences)), key=lambda i: -scores[i])
     top = sentences[order[0]]
     if top.kind == "item":
-        items = [i for i in range(len(sentences)) if sentences[i].group == top.group][: settings.max_items]
-        chosen = items
+        items = [i for i in range(len(sentences)) if sentences[i].group == top.group]
+        if not (kind in ("why", "recommend", "who") or _LIST_QUESTION.search(question)):
+            items = [i for i in items if scores[i] >= best - settings.margin]  # one entry of a list answers
+        chosen = items[: settings.max_items]
     else:
         chosen = [i for i in order if scores[i] >= best - settings.margin and sentences[i].kind != "item"]
         chosen = chosen[: settings.max_sentences]
