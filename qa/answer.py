@@ -196,8 +196,8 @@ def _supplies(kind: str, cand: Candidate, question: str, q_stems: set[str]) -> f
         if cand.kind == "item" and _ADVICE.search(cand.lead):
             return 1.0
         return 1.0 if _ADVICE.search(text) else -0.5
-    if kind == "define":
-        return 1.0 if _DEFINITION.search(text) else 0.0
+    if kind == "define":  # says what the thing asked about is, not just any "is"
+        return 1.0 if _DEFINITION.search(text) and q_stems & content_stems(text) else 0.0
     return 0.0
 
 

@@ -24,6 +24,7 @@ class FusionSettings:
     rrf_k: int = 60
     candidates: int = 60
     per_page: int = 1
+    per_doc: int = 0  # at most this many passages of one document before others get a turn; 0 = no limit
     max_overlap: float = 0.3
 
 
@@ -104,6 +105,7 @@ def diversify(ranked: Sequence[Candidate], chunks: dict[int, Chunk], k: int, set
     picked: list[Candidate] = []
     rest: list[Candidate] = []
     per_page: dict[tuple[str, int], int] = {}
+    per_doc: dict[str, int] = {}
     for cand in ranked:
         chunk = chunks.get(cand.chunk_id)
         if chunk is None:
@@ -111,13 +113,15 @@ def diversify(ranked: Sequence[Candidate], chunks: dict[int, Chunk], k: int, set
         key = (chunk.doc_id, chunk.page)
         if len(picked) >= k:
             break
-        if per_page.get(key, 0) >= settings.per_page or any(
+        if per_page.get(key, 0) >= settings.per_page or (
+            settings.per_doc and per_doc.get(chunk.doc_id, 0) >= settings.per_doc) or any(
             _overlap(chunk, chunks[p.chunk_id]) > settings.max_overlap for p in picked
         ):
             rest.append(cand)
             continue
         picked.append(cand)
         per_page[key] = per_page.get(key, 0) + 1
+        per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
     for cand in rest:
         if len(picked) >= k:
             break
