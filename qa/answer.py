@@ -37,7 +37,7 @@ class AnswerSettings:
     kind_weight: float = 0.10  # supplies what the question asks for
     restate_penalty: float = 0.10  # adds (almost) nothing to the question's own words
     lead_weight: float = 0.5  # a list item's closeness is this share of its list's best, the rest its own
-    max_candidates: int = 32  # sentences embedded per question, chosen by shared words
+    max_candidates: int = 24  # sentences embedded per question, chosen by shared words
     max_sentence_chars: int = 400
 
 

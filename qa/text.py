@@ -299,6 +299,28 @@ def cut_points(text: str, lo: int, hi: int, *, ends: bool) -> list[int]:
     return out
 
 
+def find_spans(text: str, sentences: Iterable[str]) -> list[tuple[int, int]]:
+    """Where quoted sentences occur in ``text`` (whitespace and case folded), merged and sorted.
+
+    For highlighting an answer's sentences in the passage they were quoted from:
+    a sentence was collapsed to single spaces, the passage may wrap it over lines.
+    """
+    spans: list[tuple[int, int]] = []
+    for sentence in sentences:
+        parts = sentence.split()
+        if not parts:
+            continue
+        pattern = re.compile(r"\s+".join(re.escape(w) for w in parts), re.IGNORECASE)
+        spans.extend((m.start(), m.end()) for m in pattern.finditer(text))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def collapse(text: str) -> str:
     """Whitespace collapsed to single spaces, case kept: how an answer sentence is shown."""
     return _WS.sub(" ", text).strip()

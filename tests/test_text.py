@@ -42,3 +42,11 @@ def test_units_mark_headings_items_and_fragments() -> None:
 def test_cut_points_skip_abbreviations() -> None:
     text = "See para. 4 for this. Next one."
     assert cut_points(text, 0, len(text), ends=True) == [text.index(" Next")]
+
+
+def test_find_spans_locates_quoted_sentences_across_line_breaks() -> None:
+    from qa.text import find_spans
+
+    text = "Intro. The council projected\nsavings of £2.6 million. Then more. The council projected savings"
+    spans = find_spans(text, ["The council projected savings of £2.6 million.", "Then more."])
+    assert [text[a:b] for a, b in spans] == ["The council projected\nsavings of £2.6 million.", "Then more."]
