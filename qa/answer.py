@@ -135,7 +135,7 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
 _ASKS = (
     ("number", re.compile(r"\b(how (?:much|many|long|often|big|large|far|quickly)|what (?:proportion|percentage|share|"
                           r"number|amount|rate|fraction|level|size|cost|sum)|how many|what (?:was|is) the (?:cost|total|"
-                          r"rate|number|figure|budget))\b|\b(?:cost|percentage|proportion|rate)s?\b.*\?$", re.I)),
+                          r"rate|number|figure|budget)|what (?:is|was|are|were) the (?:average|median|mean|typical|total|usual))\b|\b(?:cost|percentage|proportion|rate)s?\b.*\?$", re.I)),
     ("when", re.compile(r"^\s*(?:when|what (?:year|date|month))\b|\bwhat year\b|\bsince when\b", re.I)),
     ("why", re.compile(r"\bwhy\b|\bwhat (?:was|were|is|are) the reasons?\b|\breasons? (?:for|why)\b|\bwhat caused\b", re.I)),
     ("who", re.compile(r"^\s*(?:who|whom|whose)\b|\bwhich (?:\w+ )?(?:councils?|authorities|areas?|organi[sz]ations?|"
