@@ -145,7 +145,9 @@ def split_spans(text: str) -> list[tuple[int, int]]:
             at = cursor
             core = text[cursor:].strip()
         end = at + len(core)
-        if spans and _ABBREV_TAIL.search(text[spans[-1][0]:spans[-1][1]]) and (core[:1].isdigit() or core[:1].islower()):
+        glued = bool(spans) and spans[-1][1] == at  # no space after the "end": "![image]", "e.g.x"
+        if spans and (glued or _ABBREV_TAIL.search(text[spans[-1][0]:spans[-1][1]])
+                      and (core[:1].isdigit() or core[:1].islower())):
             spans[-1] = (spans[-1][0], end)
         else:
             spans.append((at, end))
