@@ -147,7 +147,7 @@ class Engine:
         policy = self.policy()
         turns = [Turn(h.query, h.found) if isinstance(h, Answer) else h for h in history]
         query, merged = contextualise(question, turns)
-        if merged and self._off_corpus(question.strip(), store, policy):
+        if merged and self._off_topic(question.strip(), store, policy):
             query, merged = question.strip(), False  # an off-topic question is not a follow-up
         if not query.strip():
             return Answer(question=question, query=query, found=False, sentences=(), passages=(), merged=merged)
@@ -173,14 +173,24 @@ class Engine:
         """What names a passage besides its text: section, document title and file name."""
         return f"{p.chunk.section} {p.document.title} {file_words(p.chunk.doc_id)}"
 
-    @staticmethod
-    def _off_corpus(question: str, store: IndexStore, policy: abstain.AbstainPolicy) -> bool:
-        """Whether most of a question's own content words are unknown to the corpus."""
+    def _off_topic(self, question: str, store: IndexStore, policy: abstain.AbstainPolicy) -> bool:
+        """Whether a question that looks like a follow-up is about something the corpus does not hold.
+
+        Most of its own content words unknown to the corpus, or, for a question
+        with a topic of its own (three content words or more), nothing in the
+        corpus close to it by itself. "and the second stage?" has no topic of its
+        own and is never judged alone.
+        """
         terms = query_terms(question)
         if not terms:
             return False
         absent = [t for t in terms if not store.matches_any(fts_query(t))]
-        return len(absent) >= policy.absent_terms and len(absent) / len(terms) >= policy.absent_share
+        if len(absent) >= policy.absent_terms and len(absent) / len(terms) >= policy.absent_share:
+            return True
+        if len(terms) < 3:
+            return False
+        best = store.search_dense(self.embedder.embed([question])[0], 1)
+        return not best or best[0][1] < policy.min_dense
 
     def _answer_sentences(self, query: str, query_vec: np.ndarray, passages: Sequence[Passage]) -> tuple[tuple, float]:
         settings = self.settings.answer
