@@ -29,7 +29,7 @@ __all__ = ["AnswerSettings", "Candidate", "asks_for", "candidates", "choose", "f
 class AnswerSettings:
     """How answer sentences are found, scored and how many are quoted."""
 
-    max_sentences: int = 3
+    max_sentences: int = 4
     max_items: int = 8  # list items quoted when a list answers
     from_passages: int = 3
     margin: float = 0.10  # sentences within this of the best are quoted too
