@@ -88,9 +88,10 @@ def _answer_unit(u: Unit) -> bool:
 def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: str = "") -> list[Candidate]:
     """Distinct answer units of the first passages, each with every passage rank it appears in.
 
-    With a question, at most ``max_candidates`` are kept: those sharing the most
-    of its content words (and every item of a list whose lead-in does), in
-    reading order; each is embedded at question time.
+    With a question, about ``max_candidates`` are kept: those sharing the most
+    of its content words (with their heading and lead-in), in reading order,
+    and every item of a list one of whose items is kept; each is embedded at
+    question time.
     """
     seen: dict[str, Candidate] = {}
     group = 0
@@ -118,9 +119,12 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
                                   if u.kind == "item" else -1, heading)
     if question and len(seen) > settings.max_candidates:
         terms = {stem(t) for t in content_stems(question)}
-        overlap = {k: len(terms & (content_stems(c.text) | content_stems(c.lead))) for k, c in seen.items()}
+        overlap = {k: len(terms & (content_stems(c.text) | content_stems(c.lead) | content_stems(c.heading)))
+                   for k, c in seen.items()}
         order = sorted(seen, key=lambda k: -overlap[k])  # stable: reading order among equals
         keep = set(order[: settings.max_candidates])
+        lists = {seen[k].group for k in keep if seen[k].kind == "item"}
+        keep |= {k for k, c in seen.items() if c.kind == "item" and c.group in lists}  # a list is kept whole
         seen = {k: v for k, v in seen.items() if k in keep}
     folded = [fold(p.chunk.text) for p in passages]
     out = []

@@ -109,3 +109,11 @@ def test_question_words_in_a_sentence_lift_it() -> None:
     chosen, _ = choose("Did caseloads fall?", sents, np.array([0.6, 0.62]),
                        AnswerSettings(max_sentences=1, lexical_weight=0.15))
     assert chosen[0].text == "Caseloads fell sharply in the projects."
+
+
+def test_a_list_is_kept_whole_when_candidates_are_capped() -> None:
+    filler = " ".join(f"Sentence number {i} mentions the projects once." for i in range(30))
+    cands = candidates([_passage(1, filler + "\n\n" + LIST)], AnswerSettings(max_candidates=5),
+                       "Why were the deregulation projects slow?")
+    items = [c.text for c in cands if c.kind == "item"]
+    assert items == ["people were nervous about taking part;", "the projects needed different legal arrangements."]
