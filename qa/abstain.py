@@ -43,7 +43,7 @@ class AbstainPolicy:
     """
 
     min_dense: float = 0.30
-    min_sentence: float = 0.42
+    min_sentence: float = 0.45
     key_passages: int = 5
     absent_share: float = 1 / 3
     absent_terms: int = 2
