@@ -521,11 +521,16 @@ def bench_answers(sample_index: Path, shared_index: Path | None) -> str:
     if shared_index is not None:
         dev.append(("shared_questions", shared_index))
     engines: dict[Path, Engine] = {}
+    timings: dict[str, list[float]] = {}
     for name, index in dev:
         engine = engines.setdefault(index, Engine(index, embedder=emb))
         questions = load_questions(DATA / f"{name}.jsonl")
         say(f"== answers on {name} ({len(questions)} questions)")
-        answers = [engine.ask(q.question, top_k=ASK_K) for q in questions]
+        answers = []
+        for q in questions:
+            t0 = time.perf_counter()
+            answers.append(engine.ask(q.question, top_k=ASK_K))
+            timings.setdefault(name, []).append(time.perf_counter() - t0)
         for half in ("tuning", "held-out"):
             pairs = [(q, a) for q, a in zip(questions, answers) if split_half(q.id) == half]
             dev_rows.append(_answer_row(f"{name} ({half})", score([q for q, _ in pairs], [a for _, a in pairs])))
@@ -547,6 +552,12 @@ def bench_answers(sample_index: Path, shared_index: Path | None) -> str:
             say(notes[-1])
     else:
         notes.append(f"_validation set skipped: needs {SHARED.name}/eval and the shared corpus_")
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    notes.append("time to answer a question (retrieval, abstention and answer sentences, one process, warm): "
+                 + "; ".join(f"{name} p50 {pct(v, 0.5):.0f} ms, p95 {pct(v, 0.95):.0f} ms" for name, v in timings.items()))
     return "\n".join([
         "Development questions (tuned on the tuning halves; `tests/data/`):", "",
         table(ANSWER_HEADER, dev_rows), "",
