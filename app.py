@@ -24,7 +24,7 @@ from qa.cite import page_reference
 from qa.engine import Engine, corpus_dir, index_dir
 from qa.errors import IndexMismatchError, IndexMissingError, QAError
 from qa.ingest import discover
-from qa.records import Document, Passage
+from qa.records import Answer, Document, Passage
 from qa.store import current_generation
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"  # served under /app/static/ (server.enableStaticServing)
@@ -375,7 +375,7 @@ def render_answer(engine: Engine, talk: sessions.Conversation, turn: ui.Turn, nu
         return
     answer = turn.answer
     assert answer is not None
-    if answer.query.strip() != turn.question.strip():
+    if answer.merged:
         st.caption(f"Searched as: {esc(answer.query)}")
         st.button("Search only my question", key=f"alone-{number}", icon=":material/search:",
                   on_click=ask_alone, args=(talk, number),
@@ -482,8 +482,9 @@ def queue_question(question: str) -> None:
     st.session_state.pending = question
 
 
-def ask(engine: Engine, question: str, filters: Filters, history: list[str]) -> ui.Turn:
-    """Ask with the filters and the earlier questions as context, after picking up a newer index."""
+def ask(engine: Engine, question: str, filters: Filters, history: list[Answer]) -> ui.Turn:
+    """Ask with the filters and the earlier answers as context (a follow-up joins only an answered turn),
+    after picking up a newer index."""
     try:
         engine.refresh()
         answer = engine.ask(
@@ -548,7 +549,7 @@ def main() -> None:
             hold_view(len(turns))
         with st.chat_message("assistant"):
             with st.spinner("Searching the reports…"):
-                turn = ask(engine, question, filters, [t.question for t in turns])
+                turn = ask(engine, question, filters, [t.answer for t in turns if t.answer is not None])
             turns.append(turn)
             talk.trim()
             number = len(turns) - 1

@@ -485,6 +485,104 @@ def bench_quality(indexes: dict[str, tuple[Path, Path]]) -> tuple[str, dict[str,
     return "\n\n".join(blocks), figures
 
 
+def split_half(qid: str) -> str:
+    """The development split a question id falls in: "tuning" or "held-out" (by checksum, not by choice)."""
+    import zlib
+
+    return "tuning" if zlib.crc32(qid.encode("utf-8")) % 2 == 0 else "held-out"
+
+
+ANSWER_HEADER = ["question set", "questions", "recall@5", "MRR@10", "answer@", "answerable found", "unanswerable flagged",
+                 "answer missed"]
+
+
+def _answer_row(name: str, s) -> list[object]:  # type: ignore[no-untyped-def]
+    return [name, f"{s.answerable}+{s.unanswerable}", s.recall_at_5, s.mrr_at_10,
+            s.answer_at if s.with_answers else "-", s.found_answerable,
+            f"{round(s.flagged_unanswerable * s.unanswerable)}/{s.unanswerable}" if s.unanswerable else "-",
+            ", ".join(s.answer_missed) or "none"]
+
+
+def bench_answers(sample_index: Path, shared_index: Path | None) -> str:
+    """Answer quality: development sets split into tuning and held-out halves, then the validation set.
+
+    The validation set (../shared/eval) is only ever measured here, never tuned on.
+    """
+    from qa.embed import load_embedder
+    from qa.engine import Engine
+    from qa.evaluate import (ASK_K, evaluate_conversations, format_conversations, load_conversations,
+                             load_questions, score)
+
+    emb = load_embedder()
+    dev_rows: list[list[object]] = []
+    val_rows: list[list[object]] = []
+    notes: list[str] = []
+    dev = [("sample_questions", sample_index), ("paraphrase_questions", sample_index)]
+    if shared_index is not None:
+        dev.append(("shared_questions", shared_index))
+    engines: dict[Path, Engine] = {}
+    timings: dict[str, list[float]] = {}
+    for name, index in dev:
+        engine = engines.setdefault(index, Engine(index, embedder=emb))
+        questions = load_questions(DATA / f"{name}.jsonl")
+        say(f"== answers on {name} ({len(questions)} questions)")
+        answers = []
+        for q in questions:
+            t0 = time.perf_counter()
+            answers.append(engine.ask(q.question, top_k=ASK_K))
+            timings.setdefault(name, []).append(time.perf_counter() - t0)
+        for half in ("tuning", "held-out"):
+            pairs = [(q, a) for q, a in zip(questions, answers) if split_half(q.id) == half]
+            dev_rows.append(_answer_row(f"{name} ({half})", score([q for q, _ in pairs], [a for _, a in pairs])))
+        dev_rows.append(_answer_row(f"{name} (all)", score(questions, answers)))
+        say(table(ANSWER_HEADER, dev_rows[-3:]))
+    validation = SHARED / "eval"
+    if shared_index is not None and (validation / "questions.jsonl").is_file():
+        engine = engines.setdefault(shared_index, Engine(shared_index, embedder=emb))
+        questions = load_questions(validation / "questions.jsonl")
+        say(f"== answers on the validation set ({len(questions)} questions)")
+        answers = [engine.ask(q.question, top_k=ASK_K) for q in questions]
+        val_rows.append(_answer_row("questions.jsonl", score(questions, answers)))
+        say(table(ANSWER_HEADER, val_rows))
+        if (validation / "conversations.jsonl").is_file():
+            conv = evaluate_conversations(load_conversations(validation / "conversations.jsonl"),
+                                          lambda q, h: engine.ask(q, top_k=ASK_K, history=h))
+            val_rows.append(_answer_row("conversations.jsonl, later turns", conv.turns))
+            notes.append("conversations: " + format_conversations(conv).replace("\n", "; "))
+            say(notes[-1])
+    else:
+        notes.append(f"_validation set skipped: needs {SHARED.name}/eval and the shared corpus_")
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    notes.append("time to answer a question (retrieval, abstention and answer sentences, one process, warm): "
+                 + "; ".join(f"{name} p50 {pct(v, 0.5):.0f} ms, p95 {pct(v, 0.95):.0f} ms" for name, v in timings.items()))
+    return "\n".join([
+        "Development questions (tuned on the tuning halves; `tests/data/`):", "",
+        table(ANSWER_HEADER, dev_rows), "",
+        "Validation set (`../shared/eval`, written apart from the development sets and never tuned on):", "",
+        table(ANSWER_HEADER, val_rows) if val_rows else "", "", *notes,
+        "", "answer@: the quoted answer sentences contain one of the question's answer phrases (folded), over the "
+        "questions that carry answer phrases. A question falls in the tuning or held-out half by a checksum of its id.",
+    ])
+
+
+ANSWERS_START, ANSWERS_END = "<!-- answers: bench/bench.py --answers-only -->", "<!-- /answers -->"
+
+
+def write_answers_section(body: str) -> None:
+    """Replace (or append) the answer-quality section of docs/benchmarks.md, leaving the rest alone."""
+    text = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Benchmarks\n"
+    block = f"{ANSWERS_START}\n## Answer quality (`qa eval`, answer@)\n\n{body}\n{ANSWERS_END}"
+    if ANSWERS_START in text and ANSWERS_END in text:
+        head, rest = text.split(ANSWERS_START, 1)
+        text = head + block + rest.split(ANSWERS_END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(text, encoding="utf-8")
+
+
 def pooled(results: Sequence[dict]) -> str:
     """Every question set together: each figure weighted by the questions it is a share of."""
     rows = []
@@ -510,7 +608,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ingest-runs", type=int, default=2, help="full ingests from scratch to time")
     parser.add_argument("--quick", action="store_true", help="one run each, no 200k-chunk latency, no quantised re-ingest")
     parser.add_argument("--no-write", action="store_true", help=f"print only; leave {DOC.relative_to(ROOT)} alone")
+    parser.add_argument("--answers-only", action="store_true",
+                        help="only the answer-quality section, from existing indexes (--sample-index, --shared-index)")
+    parser.add_argument("--sample-index", type=Path, help="index of corpus/ (with --answers-only)")
+    parser.add_argument("--shared-index", type=Path, help="index of ../shared corpus and seeds (with --answers-only)")
     args = parser.parse_args(argv)
+    if args.answers_only:
+        if args.sample_index is None:
+            parser.error("--answers-only needs --sample-index (and --shared-index for the shared sets)")
+        body = bench_answers(args.sample_index, args.shared_index)
+        if not args.no_write:
+            write_answers_section(body)
+            say(f"wrote the answer section of {DOC}")
+        return 0
     runs = 1 if args.quick else max(1, args.runs)
     started = time.perf_counter()
     info = machine()
@@ -544,6 +654,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             indexes["shared"] = (work / "index-scratch-0", DATA / "shared_questions.jsonl")
         md, quality = bench_quality(indexes)
         sections.append(("Retrieval quality (`qa eval --compare`)", md))
+        say("== answer quality")
+        answers_md = bench_answers(work / "index-sample", work / "index-scratch-0" if corpus is not None else None)
         if not args.quick:
             say("== the int8 model: quality and ingest time against full precision")
             sets = {"sample": (sample_corpus, *indexes["sample"])}
@@ -559,6 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"benchmarks took {total / 60:.1f} min")
     if not args.no_write:
         write_doc(info, sections, total)
+        write_answers_section(answers_md)
         say(f"wrote {DOC}")
     return 0
 

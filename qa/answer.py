@@ -1,7 +1,14 @@
-"""The extractive answer: the few sentences of the top passages that best answer the question.
+"""The extractive answer: the few sentences of the top passages that supply what was asked.
 
 Nothing is written here: every answer sentence is a span of a retrieved
 passage (whitespace folded), marked with the ranks of the passages it is in.
+Only whole sentences and list items are candidates: never a heading, a list's
+lead-in, a fragment cut by the passage's edge or boilerplate. A sentence is
+scored by its closeness to the question (cosine), the question's words it
+shares, whether it supplies the kind of thing asked for (a figure for "how
+much", a name for "who", a reason for "why", a definition for "what is") and
+what it adds beyond the question: a sentence that only restates the question
+loses to the one beside it that answers it.
 """
 
 from __future__ import annotations
@@ -13,92 +20,249 @@ from dataclasses import dataclass
 import numpy as np
 
 from .records import AnswerSentence, Passage
-from .retrieve import query_terms, stem, stems
+from .text import Unit, collapse, content_stems, fold, stem, units
 
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9£])|\n\s*\n|\n(?=\s*(?:[-*]|\d+[.)])\s)")
-_WS = re.compile(r"\s+")
+__all__ = ["AnswerSettings", "Candidate", "asks_for", "candidates", "choose", "fold", "split_sentences"]
 
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    """How many sentences, from how many passages, and how close to the best they must score."""
+    """How answer sentences are found, scored and how many are quoted."""
 
     max_sentences: int = 4
+    max_items: int = 8  # list items quoted when a list answers
     from_passages: int = 3
-    min_score: float = 0.48  # below this the best sentence does not answer: the corpus lacks it
-    margin: float = 0.12
+    margin: float = 0.10  # sentences within this of the best are quoted too
     lexical_weight: float = 0.15
+    kind_weight: float = 0.10  # supplies what the question asks for
+    restate_penalty: float = 0.10  # adds (almost) nothing to the question's own words
+    lead_weight: float = 0.5  # a list item's closeness is this share of its list's best, the rest its own
     max_candidates: int = 24  # sentences embedded per question, chosen by shared words
     max_sentence_chars: int = 400
 
 
-def fold(text: str) -> str:
-    """Whitespace and case folded: how sentences are compared with passages."""
-    return _WS.sub(" ", text).strip().lower()
+@dataclass(frozen=True)
+class Candidate:
+    """An answer unit: its text (whitespace folded), passage ranks, kind and lead-in text."""
+
+    text: str
+    passages: tuple[int, ...]
+    kind: str = "sentence"  # "sentence" or "item"
+    lead: str = ""  # an item's lead-in sentence
+    group: int = -1  # items of one list share a group
+    heading: str = ""  # the heading the unit stands under in its passage, if any
+
+
+_HEADING_MARK = re.compile(r"^#+\s*|^\d{1,2}(?:\.\d{1,2})*\.?\s+")
+_BOILERPLATE = re.compile(
+    r"sample briefing|not an official publication|official report to consult|crown copyright|"
+    r"open government licence|this publication is (?:available|licensed)|any enquiries regarding|"
+    r"\bisbn\b|all rights reserved|follow us on|download this (?:report|publication)|"
+    r"^(?:contents|references|bibliography)\b|page \d+ of \d+",
+    re.I,
+)
+
+
+def _level(heading: str) -> int:
+    """Depth of a heading: '##' is 2, '2.1' is 2, an unnumbered heading 1."""
+    text = heading.strip()
+    if text.startswith("#"):
+        return len(text) - len(text.lstrip("#"))
+    number = re.match(r"\d{1,2}((?:\.\d{1,2})*)", text)
+    return 1 + number.group(1).count(".") if number else 1
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a passage, whitespace collapsed; fragments and headings dropped."""
-    out: list[str] = []
-    for piece in _BOUNDARY.split(text):
-        sentence = _WS.sub(" ", piece).strip(" -*")
-        if len(sentence) < 25 or len(sentence.split()) < 5:
-            continue
-        if sentence[0].islower():  # the tail of a sentence cut at the chunk's start
-            continue
-        out.append(sentence)
+    """Whole sentences and list items of a passage, whitespace collapsed (no headings or fragments)."""
+    return [collapse(u.text) for u in units(text) if _answer_unit(u)]
+
+
+def _answer_unit(u: Unit) -> bool:
+    if u.kind == "sentence":
+        return len(u.text.split()) >= 5 and not _BOILERPLATE.search(u.text)
+    if u.kind == "item":
+        return len(u.text.split()) >= 2 and not _BOILERPLATE.search(u.text)
+    return False
+
+
+def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: str = "") -> list[Candidate]:
+    """Distinct answer units of the first passages, each with every passage rank it appears in.
+
+    With a question, about ``max_candidates`` are kept: those sharing the most
+    of its content words (with their heading and lead-in), in reading order,
+    and every item of a list one of whose items is kept; each is embedded at
+    question time.
+    """
+    seen: dict[str, Candidate] = {}
+    group = 0
+    for passage in passages[: settings.from_passages]:
+        found = units(passage.chunk.text)
+        group += 1
+        heading = ""
+        trail: list[tuple[int, str]] = []
+        for u in found:
+            if u.kind == "heading":
+                level = _level(u.text)
+                while trail and trail[-1][0] >= level:
+                    trail.pop()
+                trail.append((level, _HEADING_MARK.sub("", _HEADING_MARK.sub("", collapse(u.text)))))
+                heading = ": ".join(t for _, t in trail[-2:])
+                continue
+            if not _answer_unit(u) or len(u.text) > settings.max_sentence_chars:
+                continue
+            text = collapse(u.text)
+            key = fold(text)
+            if key in seen:
+                continue
+            lead = collapse(found[u.lead].text) if u.kind == "item" and u.lead is not None else ""
+            seen[key] = Candidate(text, (), u.kind, lead, group * 1000 + (u.lead if u.lead is not None else -1)
+                                  if u.kind == "item" else -1, heading)
+    if question and len(seen) > settings.max_candidates:
+        terms = {stem(t) for t in content_stems(question)}
+        overlap = {k: len(terms & (content_stems(c.text) | content_stems(c.lead) | content_stems(c.heading)))
+                   for k, c in seen.items()}
+        order = sorted(seen, key=lambda k: -overlap[k])  # stable: reading order among equals
+        keep = set(order[: settings.max_candidates])
+        lists = {seen[k].group for k in keep if seen[k].kind == "item"}
+        keep |= {k for k, c in seen.items() if c.kind == "item" and c.group in lists}  # a list is kept whole
+        seen = {k: v for k, v in seen.items() if k in keep}
+    folded = [fold(p.chunk.text) for p in passages]
+    out = []
+    for key, cand in seen.items():
+        ranks = tuple(p.rank for p, text in zip(passages, folded) if key in text)
+        out.append(Candidate(cand.text, ranks, cand.kind, cand.lead, cand.group, cand.heading))
     return out
 
 
-def candidates(passages: Sequence[Passage], settings: AnswerSettings,
-               question: str = "") -> list[tuple[str, tuple[int, ...]]]:
-    """Distinct sentences of the first passages, each with every passage rank it appears in.
+# --- what the question asks for ------------------------------------------------------------------
 
-    With a question, at most ``max_candidates`` are kept: those sharing the most
-    of its content words, in reading order (each is embedded at question time).
-    """
-    seen: dict[str, tuple[str, list[int]]] = {}
-    for passage in passages[: settings.from_passages]:
-        for sentence in split_sentences(passage.chunk.text):
-            key = fold(sentence)
-            if len(sentence) > settings.max_sentence_chars:  # a run-on list or table, not an answer sentence
-                continue
-            if key not in seen:
-                seen[key] = (sentence, [])
-    if question and len(seen) > settings.max_candidates:
-        terms = {stem(t) for t in query_terms(question)}
-        overlap = {key: len(terms & stems(sentence)) for key, (sentence, _) in seen.items()}
-        order = sorted(seen, key=lambda k: -overlap[k])  # stable: reading order among equals
-        keep = set(order[: settings.max_candidates])
-        seen = {k: v for k, v in seen.items() if k in keep}
-    folded = [fold(p.chunk.text) for p in passages]
-    for key, (_, ranks) in seen.items():
-        ranks.extend(p.rank for p, text in zip(passages, folded) if key in text)
-    return [(sentence, tuple(sorted(set(ranks)))) for sentence, ranks in seen.values()]
+_ASKS = (
+    ("number", re.compile(r"\b(how (?:much|many|long|often|big|large|far|quickly)|what (?:proportion|percentage|share|"
+                          r"number|amount|rate|fraction|level|size|cost|sum)|how many|what (?:was|is) the (?:cost|total|"
+                          r"rate|number|figure|budget)|what (?:is|was|are|were) the (?:average|median|mean|typical|total|usual))\b|\b(?:cost|percentage|proportion|rate)s?\b.*\?$", re.I)),
+    ("when", re.compile(r"^\s*(?:when|what (?:year|date|month))\b|\bwhat year\b|\bsince when\b", re.I)),
+    ("why", re.compile(r"\bwhy\b|\bwhat (?:was|were|is|are) the reasons?\b|\breasons? (?:for|why)\b|\bwhat caused\b", re.I)),
+    ("who", re.compile(r"^\s*(?:who|whom|whose)\b|\bwhich (?:\w+ )?(?:councils?|authorities|areas?|organi[sz]ations?|"
+                       r"places|bodies|agencies|charities|local authorities|regions|towns|cities|counties)\b|\bwho\b", re.I)),
+    ("recommend", re.compile(r"\b(?:recommend\w*|advi[sc]e\w*|suggest\w*|propos\w*|call(?:ed)? for)\b", re.I)),
+    ("define", re.compile(r"^\s*what (?:is|are|does|do)\b(?!.*\b(?:number|proportion|rate|cost)\b)|\bwhat (?:does|do) .* mean\b|"
+                          r"\bdefin(?:e|ition)\b|\bmeaning of\b", re.I)),
+)
+_NUMBER_WORDS = r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|" \
+                r"thousand|million|billion|half|third|quarter|fifth|tenth|dozen|majority|minority|one in \w+"
+_NUMBER = re.compile(rf"\d|£|\$|%|\b(?:{_NUMBER_WORDS})\b|\bper ?cent\b", re.I)
+_YEAR_OR_DATE = re.compile(r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|"
+                           r"october|november|december)\b", re.I)
+_REASON = re.compile(r"\b(?:because|since|due to|owing to|as a result|reasons?|so that|in order to|led to|caused|"
+                     r"meant that|therefore|thus|given that|nervous|lack of|too (?:little|few|much|many))\b", re.I)
+_DEFINITION = re.compile(r"\b(?:is|are|means?|refers? to|describes?|involves?|consists? of|is defined as|"
+                         r"is a|is an|is the)\b", re.I)
+_ADVICE = re.compile(r"\b(?:should|must|recommend(?:ed|s)? (?:that|to)|advised?|urged?|call(?:ed|s)? for|asked (?:for|the)|"
+                     r"ought to|need(?:s|ed)? to)\b", re.I)
+_CONSEQUENCE = re.compile(r"^(?:because of this|as a result|therefore|thus|so|consequently|hence)\b", re.I)
+# Sentences that point elsewhere instead of saying something ("They are grouped below under three headings.").
+_POINTER = re.compile(r"\b(?:below|above|as follows|the following|(?:this|the next|the previous) (?:section|chapter|"
+                      r"briefing|report|table) (?:sets out|describes|covers|summarises|lists))\b", re.I)
+_LIST_QUESTION = re.compile(r"\bwhich\b|\bwhat (?:are|were)\b|\blist\b|\bwhat (?:\w+ ){0,3}(?:did|do|does) .* "
+                            r"(?:recommend|suggest|find)\b|\bways?\b|\bpractices\b|\breasons\b", re.I)
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
+
+
+def asks_for(question: str) -> str:
+    """What kind of thing the question wants: number, when, why, who, define or '' (anything)."""
+    for kind, pattern in _ASKS:
+        if pattern.search(question.strip()):
+            return kind
+    return ""
+
+
+def _supplies(kind: str, cand: Candidate, question: str, q_stems: set[str]) -> float:
+    """1 when the unit supplies what is asked, -1 when it plainly does not, 0 when unknown."""
+    text = cand.text
+    if kind == "number":
+        new = [m.group(0) for m in _NUMBER.finditer(text) if stem(m.group(0).lower()) not in q_stems]
+        digits = [d for d in re.findall(r"\d[\d,.]*", text) if d.strip(".,") not in question]
+        return 1.0 if digits or new else -1.0
+    if kind == "when":
+        return 1.0 if any(m.group(0).lower() not in question.lower() for m in _YEAR_OR_DATE.finditer(text)) else -0.5
+    if kind == "why":
+        if cand.kind == "item" and _REASON.search(cand.lead):
+            return 1.0
+        if _CONSEQUENCE.search(text):
+            return -0.5  # what followed, not why
+        return 1.0 if _REASON.search(text) else -0.5
+    if kind == "who":
+        if cand.kind == "item":
+            return 1.0
+        names = [n for n in _NAME.findall(text) if not (content_stems(n) <= q_stems)]
+        return 1.0 if names else 0.0
+    if kind == "recommend":
+        if cand.kind == "item" and _ADVICE.search(cand.lead):
+            return 1.0
+        return 1.0 if _ADVICE.search(text) else -0.5
+    if kind == "define":  # says what the thing asked about is, not just any "is"
+        return 1.0 if _DEFINITION.search(text) and q_stems & content_stems(text) else 0.0
+    return 0.0
+
+
+def _novelty(text: str, q_stems: set[str]) -> float:
+    """Share of a unit's content words the question does not already hold."""
+    own = content_stems(text)
+    if not own:
+        return 0.0
+    return len(own - q_stems) / len(own)
 
 
 def choose(
     question: str,
-    sentences: Sequence[tuple[str, tuple[int, ...]]],
+    sentences: Sequence[Candidate],
     similarity: np.ndarray,
     settings: AnswerSettings,
-) -> tuple[AnswerSentence, ...]:
-    """Pick up to ``max_sentences`` sentences scoring near the best, best first.
+) -> tuple[tuple[AnswerSentence, ...], float]:
+    """The answer units to quote, best first, and the best one's score.
 
-    ``similarity`` holds each sentence's cosine with the question; a share of the
-    question's content words found in the sentence adds a little.
+    ``similarity`` holds each unit's cosine with the question (an item embedded
+    with its lead-in, see ``embed_text``). An item also counts a share of its
+    list's best closeness; when a list wins, its items are quoted together, in
+    reading order.
     """
     if not sentences:
-        return ()
-    terms = set(query_terms(question))
+        return (), 0.0
+    q_stems = content_stems(question)
+    kind = asks_for(question)
+    sims = [float(s) for s in similarity]
+    list_sim: dict[int, float] = {}
+    for cand, sim in zip(sentences, sims):
+        if cand.kind == "item":
+            list_sim[cand.group] = max(list_sim.get(cand.group, -1.0), sim)
     scores = []
-    for (sentence, _), sim in zip(sentences, similarity):
-        words = set(query_terms(sentence))
-        lexical = len(terms & words) / len(terms) if terms else 0.0
-        scores.append(float(sim) + settings.lexical_weight * lexical)
+    for cand, sim in zip(sentences, sims):
+        lexical = len(q_stems & content_stems(embed_text(cand))) / len(q_stems) if q_stems else 0.0
+        base = sim if cand.kind != "item" else settings.lead_weight * list_sim[cand.group] + (1 - settings.lead_weight) * sim
+        score = base + settings.lexical_weight * lexical + settings.kind_weight * _supplies(kind, cand, question, q_stems)
+        if _novelty(cand.text, q_stems) < 0.34 or _POINTER.search(cand.text):
+            score -= settings.restate_penalty
+        scores.append(score)
     best = max(scores)
-    if best < settings.min_score:
-        return ()
     order = sorted(range(len(sentences)), key=lambda i: -scores[i])
-    chosen = [i for i in order if scores[i] >= best - settings.margin][: settings.max_sentences]
-    return tuple(AnswerSentence(text=sentences[i][0], passages=sentences[i][1]) for i in chosen)
+    top = sentences[order[0]]
+    if top.kind == "item":
+        items = [i for i in range(len(sentences)) if sentences[i].group == top.group]
+        if not (kind in ("why", "recommend", "who") or _LIST_QUESTION.search(question)):
+            items = [i for i in items if scores[i] >= best - settings.margin]  # one entry of a list answers
+        chosen = items[: settings.max_items]
+    else:
+        chosen = [i for i in order if scores[i] >= best - settings.margin and sentences[i].kind != "item"]
+        chosen = chosen[: settings.max_sentences]
+    return tuple(AnswerSentence(text=sentences[i].text, passages=sentences[i].passages) for i in chosen), best
+
+
+def embed_text(cand: Candidate) -> str:
+    """What is embedded for a unit: with the heading it stands under and, for a list item, its lead-in.
+
+    "people were nervous about taking part" answers "why did they need more
+    time?" only read under "Why they were slow to start" and "gave two reasons".
+    """
+    lead = cand.lead if cand.kind == "item" and len(cand.lead) <= 120 else ""  # a long lead-in drowns the item
+    parts = [cand.heading + ":" if cand.heading else "", lead, cand.text]
+    return " ".join(p for p in parts if p)

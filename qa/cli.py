@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import evaluate
 
-    p = sub.add_parser("eval", help="measure retrieval on a question file",
+    p = sub.add_parser("eval", help="measure retrieval and answers on a question or conversation file",
                        description="Recall@k, MRR@10 and how well unanswerable questions are flagged, on a JSON Lines "
                        'question file: {"id", "question", "gold": [{"doc", "pages", "contains"}]}.')
     if hasattr(evaluate, "configure_parser"):
@@ -147,6 +147,7 @@ def answer_to_json(answer) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return {
         "question": answer.question,
         "query": answer.query,
+        "merged": answer.merged,
         "found": answer.found,
         "answer": [{"text": s.text, "passages": list(s.passages)} for s in answer.sentences],
         "passages": [

@@ -11,20 +11,23 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import abstain
 from . import answer as answering
-from .cite import make_citation
+from .answer import AnswerSettings
+from .chunking import file_words
 from .embed import Embedder, load_embedder
 from .errors import IndexMismatchError, IndexMissingError
-from .records import Answer, Chunk, Document, IndexInfo, Page, Passage
-from .chunking import file_words
-from .retrieve import (FoundSettings, FusionSettings, contextualise, diversify, fts_query, fuse, is_answered,
-                       query_terms, widen)
+from .followup import Turn, contextualise
+from .records import Answer, Document, IndexInfo, Page, Passage
+from .retrieve import FusionSettings, fts_query
+from .retriever import Retriever, RetrieverSettings
 from .store import IndexStore, current_generation
+from .text import query_terms
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +47,20 @@ def index_dir(value: str | os.PathLike[str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class AskSettings:
-    """Retrieval and answer settings used at question time (not stored in the index)."""
+    """Question-time settings: retrieval, abstention and the answer (not stored in the index).
+
+    ``abstain`` None means the thresholds recorded with the index's model (see ``qa.abstain``).
+    """
 
     fusion: FusionSettings = field(default_factory=FusionSettings)
-    answer: answering.AnswerSettings = field(default_factory=answering.AnswerSettings)
-    found_threshold: float = 0.30  # best dense cosine below this: the corpus does not answer (see FoundSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+    abstain: abstain.AbstainPolicy | None = None
     mode: str = "hybrid"  # "hybrid", "dense" or "lexical"
     passage_chars: int = 2400  # a passage is its chunk widened by same-page neighbours up to this size
+
+    @property
+    def retriever(self) -> RetrieverSettings:
+        return RetrieverSettings(fusion=self.fusion, mode=self.mode, passage_chars=self.passage_chars)
 
 
 class Engine:
@@ -67,6 +77,7 @@ class Engine:
         self.embedder = embedder
         self._check(store)
         self._store = store
+        self.policy()  # an index whose model has no thresholds stops here, with the fix
 
     def _check(self, store: IndexStore) -> None:
         m = store.manifest
@@ -105,13 +116,15 @@ class Engine:
         docs: Sequence[str] | None = None,
         year_from: int | None = None,
         year_to: int | None = None,
-        history: Sequence[str] = (),
+        history: Sequence[str | Turn | Answer] = (),
         with_answer: bool = True,
     ) -> Answer:
         """Retrieve the best passages for a question and build the extractive answer.
 
-        If the generation this engine holds was pruned by later ingests, the
-        engine switches to the current one and asks again.
+        ``history`` holds the conversation's earlier turns, oldest first: their
+        questions, or better their ``Answer``s (a follow-up is never merged onto
+        a turn that was not answered). If the generation this engine holds was
+        pruned by later ingests, the engine switches to the current one and asks again.
         """
         args = (question, top_k, docs, year_from, year_to, history, with_answer)
         try:
@@ -121,95 +134,72 @@ class Engine:
                 return self._ask(*args)
             raise
 
+    def policy(self) -> abstain.AbstainPolicy:
+        """The abstention thresholds in force: the settings', else those recorded with the index's model."""
+        if self.settings.abstain is not None:
+            return self.settings.abstain
+        m = self._store.manifest
+        return abstain.policy_for(m.model, m.abstain, str(self.index_dir))
+
     def _ask(self, question: str, top_k: int, docs: Sequence[str] | None, year_from: int | None,
-             year_to: int | None, history: Sequence[str], with_answer: bool) -> Answer:
+             year_to: int | None, history: Sequence[str | Turn | Answer], with_answer: bool) -> Answer:
         store = self._store
-        query = contextualise(question, history)
+        policy = self.policy()
+        turns = [Turn(h.query, h.found) if isinstance(h, Answer) else h for h in history]
+        query, merged = contextualise(question, turns)
+        if merged and self._off_topic(question.strip(), store, policy):
+            query, merged = question.strip(), False  # an off-topic question is not a follow-up
         if not query.strip():
-            return Answer(question=question, query=query, found=False, sentences=(), passages=())
+            return Answer(question=question, query=query, found=False, sentences=(), passages=(), merged=merged)
         allowed = store.filtered_ids(docs, year_from, year_to)
         query_vec = self.embedder.embed([query])[0]
-        passages = self._retrieve(store, query, query_vec, top_k, allowed)
+        passages = Retriever(store, self.settings.retriever).search(query, query_vec, top_k, allowed)
         best_dense = max((p.dense_score for p in passages), default=0.0)
-        found = is_answered(
-            query, [(p.chunk.text, f"{p.document.title} {file_words(p.chunk.doc_id)}") for p in passages], best_dense,
-            lambda term: store.matches_any(fts_query(term)),
-            replace(FoundSettings(), min_dense=self.settings.found_threshold),
-        )
+        found = abstain.evidence(query, [(p.chunk.text, self._label(p)) for p in passages], best_dense,
+                                 lambda term: store.matches_any(fts_query(term)), policy)
         sentences: tuple = ()
         if found and with_answer:
-            sentences = self._answer_sentences(query, query_vec, passages)
-            found = bool(sentences)
-        return Answer(question=question, query=query, found=found, sentences=sentences, passages=tuple(passages))
+            sentences, best = self._answer_sentences(query, query_vec, passages)
+            by_rank = {p.rank: p for p in passages}
+            quoted = [s.text for s in sentences] + [self._label(by_rank[r]) for s in sentences for r in s.passages[:1]]
+            found = bool(sentences) and abstain.answered(query, best, quoted, policy)
+            if not found:
+                sentences = ()
+        return Answer(question=question, query=query, found=found, sentences=sentences, passages=tuple(passages),
+                      merged=merged)
 
-    def _retrieve(self, store: IndexStore, query: str, query_vec: np.ndarray, top_k: int,
-                  allowed: np.ndarray | None) -> list[Passage]:
-        fs = self.settings.fusion
-        mode = self.settings.mode
-        n = max(fs.candidates, top_k * 4)
-        dense_hits = dict(store.search_dense(query_vec, n, allowed)) if mode != "lexical" else {}
-        lexical_hits = dict(store.search_terms(query_terms(query), n, allowed)) if mode != "dense" else {}
-        # Every candidate gets an exact cosine, so fusion and `found` see both signals.
-        missing = [cid for cid in lexical_hits if cid not in dense_hits]
-        if missing:
-            vecs = store.vectors.reconstruct_batch(np.array(missing, dtype=np.int64))
-            dense_all = {**dense_hits, **{cid: float(s) for cid, s in zip(missing, vecs @ query_vec)}}
-        else:
-            dense_all = dense_hits
-        if mode == "lexical":
-            ranked = fuse({}, lexical_hits, FusionSettings(method="weighted", dense_weight=0.0))
-            ranked = [c.__class__(c.chunk_id, dense_all.get(c.chunk_id, 0.0), c.lexical, c.score) for c in ranked]
-        elif mode == "dense":
-            ranked = fuse(dense_hits, {}, FusionSettings(method="weighted", dense_weight=1.0))
-        else:
-            ranked = fuse(dense_all, lexical_hits, fs)
-        head = ranked[: n]
-        chunks = store.chunks([c.chunk_id for c in head])
-        picked = diversify(head, chunks, top_k, fs)
-        passages = []
-        for rank, cand in enumerate(picked, start=1):
-            chunk = self._expand(store, cand.chunk_id, chunks[cand.chunk_id], dense_all, query_vec)
-            document = store.documents[chunk.doc_id]
-            passages.append(
-                Passage(rank=rank, chunk_id=cand.chunk_id, chunk=chunk, document=document, score=round(cand.score, 4),
-                        dense_score=round(cand.dense, 4), lexical_score=round(cand.lexical, 4),
-                        citation=make_citation(document, chunk))
-            )
-        return passages
+    @staticmethod
+    def _label(p: Passage) -> str:
+        """What names a passage besides its text: section, document title and file name."""
+        return f"{p.chunk.section} {p.document.title} {file_words(p.chunk.doc_id)}"
 
-    def _expand(self, store: IndexStore, chunk_id: int, chunk: Chunk, scores: dict[int, float],
-                query_vec: np.ndarray | None = None) -> Chunk:
-        """Widen a chunk with its neighbours on the same page, up to ``passage_chars``.
+    def _off_topic(self, question: str, store: IndexStore, policy: abstain.AbstainPolicy) -> bool:
+        """Whether a question that looks like a follow-up is about something the corpus does not hold.
 
-        Chunks are small so that vectors stay sharp; a reader (and the answer)
-        needs the sentences around them. Whole neighbours come first, then the
-        budget left is filled to sentence or line boundaries. The passage stays
-        an exact page span.
+        Most of its own content words unknown to the corpus, or, for a question
+        with a topic of its own (three content words or more), nothing in the
+        corpus close to it by itself. "and the second stage?" has no topic of its
+        own and is never judged alone.
         """
-        limit = self.settings.passage_chars
-        if limit <= len(chunk.text):
-            return chunk
-        reach = 2 * (limit // max(1, len(chunk.text))) + 2  # overlapping neighbours add less than a chunk each
-        near = store.chunks([i for i in range(chunk_id - reach, chunk_id + reach + 1) if i != chunk_id and i >= 0])
-        unscored = [i for i in near if i not in scores]
-        if unscored and query_vec is not None:  # exact cosines, so the passage grows towards the closer text
-            vecs = store.vectors.reconstruct_batch(np.array(unscored, dtype=np.int64))
-            scores = {**scores, **{i: float(s) for i, s in zip(unscored, vecs @ query_vec)}}
-        page = store.page(chunk.doc_id, chunk.page)
-        if page is None:
-            return chunk
-        start, end = widen(chunk_id, chunk, near, scores, limit, page.text)
-        if (start, end) == (chunk.start, chunk.end):
-            return chunk
-        return replace(chunk, start=start, end=end, text=page.text[start:end])
+        terms = query_terms(question)
+        if not terms:
+            return False
+        absent = [t for t in terms if not store.matches_any(fts_query(t))]
+        if len(absent) >= policy.absent_terms and len(absent) / len(terms) >= policy.absent_share:
+            return True
+        if len(terms) < 3:
+            return False
+        best = store.search_dense(self.embedder.embed([question])[0], 1)
+        return not best or best[0][1] < policy.min_dense
 
-    def _answer_sentences(self, query: str, query_vec: np.ndarray, passages: Sequence[Passage]) -> tuple:
-        cands = answering.candidates(passages, self.settings.answer, query)
+    def _answer_sentences(self, query: str, query_vec: np.ndarray, passages: Sequence[Passage]) -> tuple[tuple, float]:
+        settings = self.settings.answer
+        cands = answering.candidates(passages, settings, query)
         if not cands:
-            return ()
+            return (), 0.0
         # Small batches: the encoder sorts by length, so short sentences are not padded to the longest.
-        vecs = self.embedder.embed([s for s, _ in cands], batch_size=8)
-        return answering.choose(query, cands, vecs @ query_vec, self.settings.answer)
+        vecs = self.embedder.embed([answering.embed_text(c) for c in cands], batch_size=8)
+        return answering.choose(query, cands, vecs @ query_vec, settings)
 
     # --- the corpus ------------------------------------------------------------------------
 

@@ -1,9 +1,17 @@
-"""Retrieval quality on a question file: recall@k, MRR@10 and how well ``found`` is judged.
+"""Quality on a question file: recall@k, MRR@10, whether the answer states the fact, and abstention.
 
-Question file: JSON Lines, ``{"id", "question", "gold": [{"doc", "pages", "contains"}]}``.
-An empty ``gold`` means the corpus cannot answer the question. A passage is a
-hit when it is from that document, on one of those (physical, 1-based) pages
-and contains the phrase, whitespace and case folded.
+Question file: JSON Lines, ``{"id", "question", "gold": [{"doc", "pages", "contains"}], "answer": [phrases]}``
+(``answer`` optional). An empty ``gold`` means the corpus cannot answer the
+question. A passage is a hit when it is from that document, on one of those
+(physical, 1-based) pages, or any page when ``pages`` is empty, and contains
+the phrase; an answer is right when its quoted sentences contain one of the
+``answer`` phrases. Both sides are folded first: curly quotes straightened,
+whitespace collapsed, lower case.
+
+Conversation file: ``{"id", "turns": [{"question", "gold", "answer", "follow_up"?}, ...]}``. The
+second turn is asked after the first with the first's answer as history; it
+must be merged when it is a follow-up and left alone otherwise, and scored like
+a question (an empty gold: it must not be found).
 """
 
 from __future__ import annotations
@@ -22,12 +30,12 @@ import numpy as np
 from .clean import normalise
 from .errors import DocumentError, QAError
 from .records import Answer, Chunk, Citation, DocMeta, Document, Passage
+from .text import fold as fold_text
 
 log = logging.getLogger(__name__)
 
 ASK_K = 10  # passages asked per question; recall is judged at 1, 5 and 10
 
-_WS = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class Question:
     id: str
     question: str
     gold: tuple[Gold, ...]
+    answers: tuple[str, ...] = ()  # phrases any of which a right answer quotes
+    follow_up: bool | None = None  # for a conversation's later turn: must it be merged with the one before?
 
     @property
     def answerable(self) -> bool:
@@ -63,9 +73,14 @@ class Scores:
     answerable: int
     unanswerable: int
     seconds: float = 0.0
+    answer_at: float = 0.0  # share of questions with answer phrases whose quoted answer states one
+    answer_missed: tuple[str, ...] = ()
+    with_answers: int = 0
 
     def as_json(self) -> dict[str, object]:
         return {
+            "answer@": round(self.answer_at, 4), "answer_missed": list(self.answer_missed),
+            "with_answers": self.with_answers,
             "recall@1": round(self.recall_at_1, 4), "recall@5": round(self.recall_at_5, 4),
             "recall@10": round(self.recall_at_10, 4), "mrr@10": round(self.mrr_at_10, 4),
             "found_answerable": round(self.found_answerable, 4),
@@ -76,8 +91,8 @@ class Scores:
 
 
 def fold(text: str) -> str:
-    """Text as compared by the judge: normalised like the index, whitespace and case folded."""
-    return _WS.sub(" ", normalise(text)).strip().lower()
+    """Text as compared by the judge: normalised like the index, quotes, whitespace and case folded."""
+    return fold_text(normalise(text))
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -98,7 +113,7 @@ def load_questions(path: Path) -> list[Question]:
                 Gold(doc=str(g["doc"]), pages=tuple(int(p) for p in g["pages"]), contains=str(g["contains"]))
                 for g in data.get("gold", [])
             )
-            questions.append(Question(id=str(data["id"]), question=str(data["question"]), gold=gold))
+            questions.append(_question(data, gold))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise QAError(
                 f"{path}, line {number}: not a question object ({exc}); expected "
@@ -107,12 +122,88 @@ def load_questions(path: Path) -> list[Question]:
     return questions
 
 
+def _question(data: dict, gold: tuple[Gold, ...], qid: str | None = None) -> Question:
+    answers = data.get("answer", [])
+    if isinstance(answers, str):
+        answers = [answers]
+    follow = data.get("follow_up")
+    return Question(id=qid or str(data["id"]), question=str(data["question"]), gold=gold,
+                    answers=tuple(str(a) for a in answers), follow_up=None if follow is None else bool(follow))
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    turns: tuple[Question, ...]
+
+
+def _conversation_follow_up(conv_id: str) -> bool | None:
+    """The validation set's documented convention when a turn has no ``follow_up``: c-1 ... c-6 are follow-ups."""
+    number = re.fullmatch(r"c-(\d+)", conv_id)
+    return None if number is None else int(number.group(1)) <= 6
+
+
+def load_conversations(path: Path) -> list[Conversation]:
+    """Read a conversation file; a malformed line names its number and the fix."""
+    out: list[Conversation] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise QAError(f"cannot read conversation file {path}: {exc.strerror or exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            cid = str(data["id"])
+            turns = []
+            for i, turn in enumerate(data["turns"], start=1):
+                gold = tuple(Gold(doc=str(g["doc"]), pages=tuple(int(p) for p in g["pages"]), contains=str(g["contains"]))
+                             for g in turn.get("gold", []))
+                q = _question({**turn, "id": f"{cid}/{i}"}, gold)
+                if i > 1 and q.follow_up is None:
+                    q = replace(q, follow_up=_conversation_follow_up(cid))
+                turns.append(q)
+            out.append(Conversation(cid, tuple(turns)))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise QAError(f"{path}, line {number}: not a conversation object ({exc}); expected "
+                          '{"id", "turns": [{"question", "gold", "answer"}, ...]}') from exc
+    return out
+
+
+def is_conversation_file(path: Path) -> bool:
+    """Whether a JSON Lines file holds conversations (objects with ``turns``) rather than questions."""
+    try:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                data = json.loads(line)
+                return isinstance(data, dict) and "turns" in data
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def states_answer(answer: Answer, phrases: Sequence[str]) -> bool:
+    """Whether the quoted answer sentences contain one of the phrases (folded)."""
+    if not answer.found or not phrases:
+        return False
+    quoted = " \n ".join(fold(s.text) for s in answer.sentences)
+    return any(fold(p) in quoted for p in phrases)
+
+
 def is_hit(passage: Passage, gold: Sequence[Gold]) -> bool:
     """Whether a retrieved passage answers by the gold's document, page and phrase."""
     text = fold(passage.chunk.text)
     return any(
-        passage.chunk.doc_id == g.doc and passage.chunk.page in g.pages and fold(g.contains) in text for g in gold
+        _same_doc(passage.chunk.doc_id, g.doc) and (not g.pages or passage.chunk.page in g.pages)
+        and fold(g.contains) in text
+        for g in gold
     )
+
+
+def _same_doc(doc_id: str, gold_doc: str) -> bool:
+    """A gold document names the file by its path under the corpus, or by its name alone."""
+    return doc_id == gold_doc or (Path(doc_id).name == gold_doc and "/" not in gold_doc)
 
 
 def first_hit(passages: Sequence[Passage], gold: Sequence[Gold]) -> int | None:
@@ -136,7 +227,12 @@ def score(questions: Sequence[Question], answers: Sequence[Answer], seconds: flo
     mrr = sum(1.0 / r for r in ranks if r is not None and r <= 10) / n
     missed = tuple(q.id for (q, _), r in zip(answerable, ranks) if r is None or r > 5)
     wrongly = tuple(q.id for q, a in unanswerable if a.found)
+    with_phrases = [(q, a) for q, a in answerable if q.answers]
+    stated = [states_answer(a, q.answers) for q, a in with_phrases]
     return Scores(
+        answer_at=(sum(stated) / len(with_phrases)) if with_phrases else 0.0,
+        answer_missed=tuple(q.id for (q, _), ok in zip(with_phrases, stated) if not ok),
+        with_answers=len(with_phrases),
         recall_at_1=recall(1), recall_at_5=recall(5), recall_at_10=recall(10), mrr_at_10=mrr,
         found_answerable=sum(1 for _, a in answerable if a.found) / n,
         flagged_unanswerable=(sum(1 for _, a in unanswerable if not a.found) / len(unanswerable)) if unanswerable else 1.0,
@@ -154,19 +250,95 @@ def evaluate(questions: Sequence[Question], ask: Callable[[str], Answer]) -> Sco
 
 def format_table(results: dict[str, Scores]) -> str:
     """A plain-text table of configurations and their metrics."""
-    header = f"{'config':<10} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'found':>6} {'flagged':>8}"
+    header = (f"{'config':<10} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'answer@':>8} {'found':>6} "
+              f"{'flagged':>8}")
     rows = [header, "-" * len(header)]
     for name, s in results.items():
+        answer_at = f"{s.answer_at:8.3f}" if s.with_answers else f"{'-':>8}"
         rows.append(
             f"{name:<10} {s.recall_at_1:6.3f} {s.recall_at_5:6.3f} {s.recall_at_10:6.3f} {s.mrr_at_10:7.3f} "
-            f"{s.found_answerable:6.3f} {s.flagged_unanswerable:8.3f}"
+            f"{answer_at} {s.found_answerable:6.3f} {s.flagged_unanswerable:8.3f}"
         )
+    rows.append(f"(answerable {next(iter(results.values())).answerable}, unanswerable "
+                f"{next(iter(results.values())).unanswerable})" if results else "")
     for name, s in results.items():
         if s.missed:
             rows.append(f"{name}: missed in top 5: {', '.join(s.missed)}")
         if s.wrongly_found:
             rows.append(f"{name}: answered though unanswerable: {', '.join(s.wrongly_found)}")
+        if s.answer_missed and name == next(iter(results)):
+            rows.append(f"{name}: answer does not state the fact: {', '.join(s.answer_missed)}")
     return "\n".join(rows)
+
+
+# --- conversations -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ConversationScores:
+    """How later turns of conversations were handled."""
+
+    follow_ups: int
+    follow_ups_merged: int
+    new_questions: int
+    new_left_alone: int
+    off_topic: int
+    off_topic_not_found: int
+    wrongly_merged: tuple[str, ...]
+    not_merged: tuple[str, ...]
+    turns: Scores  # the later turns scored like questions
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "follow_ups_merged": f"{self.follow_ups_merged}/{self.follow_ups}",
+            "new_left_alone": f"{self.new_left_alone}/{self.new_questions}",
+            "off_topic_not_found": f"{self.off_topic_not_found}/{self.off_topic}",
+            "wrongly_merged": list(self.wrongly_merged), "not_merged": list(self.not_merged),
+            "turns": self.turns.as_json(),
+        }
+
+
+def evaluate_conversations(conversations: Sequence[Conversation],
+                           ask: Callable[[str, Sequence[Answer]], Answer]) -> ConversationScores:
+    """Ask each conversation's turns in order, each with the earlier answers as history."""
+    started = time.perf_counter()
+    later: list[tuple[Question, Answer]] = []
+    for conv in conversations:
+        history: list[Answer] = []
+        for i, turn in enumerate(conv.turns):
+            answer = ask(turn.question, tuple(history))
+            history.append(answer)
+            if i > 0:
+                later.append((turn, answer))
+    seconds = time.perf_counter() - started
+    follow = [(q, a) for q, a in later if q.follow_up]
+    new = [(q, a) for q, a in later if q.follow_up is False]
+    off = [(q, a) for q, a in later if not q.answerable]
+    return ConversationScores(
+        follow_ups=len(follow), follow_ups_merged=sum(1 for _, a in follow if a.merged),
+        new_questions=len(new), new_left_alone=sum(1 for _, a in new if not a.merged),
+        off_topic=len(off), off_topic_not_found=sum(1 for _, a in off if not a.found),
+        wrongly_merged=tuple(q.id for q, a in new if a.merged),
+        not_merged=tuple(q.id for q, a in follow if not a.merged),
+        turns=score([q for q, _ in later], [a for _, a in later], seconds),
+    )
+
+
+def format_conversations(c: ConversationScores) -> str:
+    """Plain-text summary of conversation handling."""
+    t = c.turns
+    lines = [
+        f"follow-ups merged {c.follow_ups_merged}/{c.follow_ups}, new questions left alone "
+        f"{c.new_left_alone}/{c.new_questions}, off-topic not found {c.off_topic_not_found}/{c.off_topic}",
+        f"later turns: R@5 {t.recall_at_5:.3f}  MRR@10 {t.mrr_at_10:.3f}  answer@ {t.answer_at:.3f}  "
+        f"found {t.found_answerable:.3f}",
+    ]
+    if c.not_merged:
+        lines.append(f"not merged: {', '.join(c.not_merged)}")
+    if c.wrongly_merged:
+        lines.append(f"merged though new: {', '.join(c.wrongly_merged)}")
+    if t.answer_missed:
+        lines.append(f"answer does not state the fact: {', '.join(t.answer_missed)}")
+    return "\n".join(lines)
 
 
 # --- the common baseline ---------------------------------------------------------------------
@@ -260,7 +432,17 @@ def run(args: argparse.Namespace) -> int:
     """``qa eval``: score the index (and with --compare the alternatives) on a question file."""
     from .engine import Engine
 
-    questions = load_questions(Path(args.questions))
+    path = Path(args.questions)
+    if is_conversation_file(path):
+        conversations = load_conversations(path)
+        engine = Engine(args.index)
+        conv = evaluate_conversations(conversations, lambda q, h: engine.ask(q, top_k=ASK_K, history=h))
+        if args.json:
+            print(json.dumps({"conversations": conv.as_json()}, indent=2))
+        else:
+            print(format_conversations(conv))
+        return 0
+    questions = load_questions(path)
     if not questions:
         raise QAError(f"{args.questions} holds no questions")
     engine = Engine(args.index)

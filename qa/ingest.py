@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .abstain import recorded_thresholds
 from .chunking import ChunkSettings, chunk_document, embedding_text, token_counter
 from .clean import clean_document, title_heading
 from .embed import Embedder
@@ -722,6 +723,7 @@ def ingest(
                 documents=documents,
                 counts={"documents": len(documents), "pages": writer.pages, "chunks": writer.next_id},
                 skipped=failed | todo.remembered,
+                abstain=recorded_thresholds(embedder.name),  # the thresholds travel with their model
             )
             if old is not None:
                 old.close()

@@ -179,6 +179,9 @@ class Answer:
     ``query`` is what was searched (the question, or the question with earlier
     turns as context). ``found`` is False when the corpus does not answer it;
     ``passages`` then holds the closest, weak matches and ``sentences`` is empty.
+    ``merged`` is True when the question was taken as a follow-up and searched
+    together with the previous turn (``query`` then shows both), so a reader can
+    be offered to search the question on its own.
     """
 
     question: str
@@ -186,6 +189,7 @@ class Answer:
     found: bool
     sentences: tuple[AnswerSentence, ...]
     passages: tuple[Passage, ...]
+    merged: bool = False
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -93,6 +93,8 @@ class Manifest:
     generation: str = ""
     # Integrity: sha256 of each file of the generation, checked before any of them is loaded.
     files: dict[str, str] = field(default_factory=dict)
+    # Abstention thresholds calibrated for this model (see qa.abstain), recorded by ingest.
+    abstain: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -155,6 +157,7 @@ _MANIFEST_TYPES: dict[str, Callable[[object], bool]] = {
     "skipped": lambda v: _is_str_map(v, lambda x: isinstance(x, list) and len(x) in (2, 3) and all(isinstance(i, str) for i in x)),
     "generation": lambda v: isinstance(v, str),
     "files": lambda v: _is_str_map(v, lambda x: isinstance(x, str)),
+    "abstain": lambda v: _is_str_map(v, lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)),
 }
 
 
@@ -512,6 +515,12 @@ class IndexStore:
         except sqlite3.OperationalError as exc:
             log.warning("lexical lookup skipped for %r: %s", match, exc)
             return False
+
+    def vectors_for(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of some chunk ids, one row each in the order given."""
+        if not len(ids):
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        return self.vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
     def all_vectors(self) -> np.ndarray:
         """Every stored vector, row i belonging to chunk id i."""

@@ -1,10 +1,10 @@
-"""The extractive answer: sentences quoted verbatim from passages, marked with the right ranks."""
+"""The extractive answer: whole sentences quoted verbatim, chosen for what the question asks."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from qa.answer import AnswerSettings, candidates, choose, fold, split_sentences
+from qa.answer import AnswerSettings, Candidate, asks_for, candidates, choose, embed_text, fold, split_sentences
 from qa.records import Chunk, Citation, DocMeta, Document, Passage
 
 DOC = Document("r.pdf", DocMeta(title="Report", year=2017), "h", "pdf", 3)
@@ -19,18 +19,34 @@ P1 = ("Caseloads fell in every project that aimed to reduce them. Staff turnover
       "projects that measured it. OK then.")
 P2 = "Staff turnover was lower in a third of the projects that measured it. Agency costs fell by £2 million a year."
 P3 = "continued from the page before. Families said they trusted their key worker more than before."
+LIST = ("## 2 Why they were slow to start\n\nProfessor Smith gave two reasons in an interview:\n\n"
+        "- people were nervous about taking part;\n- the projects needed different legal arrangements.\n\n"
+        "Because of this, some projects were delayed and some were stopped.")
 
 
-def test_split_sentences_drops_fragments_and_tails() -> None:
+def _cands(*texts: str) -> list[Candidate]:
+    return [Candidate(t, (i + 1,)) for i, t in enumerate(texts)]
+
+
+def test_split_sentences_drops_fragments_tails_and_headings() -> None:
     out = split_sentences(P1)
     assert out == ["Caseloads fell in every project that aimed to reduce them.",
                    "Staff turnover was lower in a third of the projects that measured it."]
     assert split_sentences(P3) == ["Families said they trusted their key worker more than before."]
+    assert split_sentences("2.3 Hertfordshire's projected saving\nThe council projected\nsavings of £2.6 million "
+                           "from its model.") == ["The council projected savings of £2.6 million from its model."]
+
+
+def test_boilerplate_and_lead_ins_are_never_answers() -> None:
+    out = split_sentences("This is a sample briefing written for the project. It is not an official publication. "
+                          "The evaluation made four recommendations aimed at national policy:\n- policy should "
+                          "follow the evidence;\n- projects should get more time.")
+    assert out == ["policy should follow the evidence;", "projects should get more time."]
 
 
 def test_candidates_are_verbatim_and_know_every_passage_they_are_in() -> None:
     passages = [_passage(1, P1), _passage(2, P2), _passage(3, P3)]
-    cands = dict(candidates(passages, AnswerSettings(from_passages=3)))
+    cands = {c.text: c.passages for c in candidates(passages, AnswerSettings(from_passages=3))}
     for sentence in cands:
         assert any(fold(sentence) in fold(p.chunk.text) for p in passages)
     assert cands["Staff turnover was lower in a third of the projects that measured it."] == (1, 2)
@@ -40,29 +56,64 @@ def test_candidates_are_verbatim_and_know_every_passage_they_are_in() -> None:
 
 def test_candidates_only_from_the_first_passages_but_ranks_from_all() -> None:
     passages = [_passage(1, P2), _passage(2, P3), _passage(3, P1)]
-    cands = dict(candidates(passages, AnswerSettings(from_passages=1)))
+    cands = {c.text: c.passages for c in candidates(passages, AnswerSettings(from_passages=1))}
     assert set(cands) == {"Staff turnover was lower in a third of the projects that measured it.",
                           "Agency costs fell by £2 million a year."}
     assert cands["Staff turnover was lower in a third of the projects that measured it."] == (1, 3)
 
 
+def test_list_items_carry_their_heading_and_lead_in() -> None:
+    cands = candidates([_passage(1, LIST)], AnswerSettings())
+    item = next(c for c in cands if c.text.startswith("people were nervous"))
+    assert item.kind == "item" and "two reasons" in item.lead and item.heading == "Why they were slow to start"
+    assert embed_text(item).startswith("Why they were slow to start: Professor Smith gave two reasons")
+
+
 def test_choose_keeps_sentences_near_the_best_best_first() -> None:
-    sents = [("Alpha beta gamma delta epsilon.", (1,)), ("Zeta eta theta iota kappa.", (2,)),
-             ("Lambda mu nu xi omicron.", (1, 3))]
-    settings = AnswerSettings(max_sentences=2, min_score=0.3, margin=0.1, lexical_weight=0.0)
-    chosen = choose("question", sents, np.array([0.5, 0.9, 0.85]), settings)
+    sents = _cands("Alpha beta gamma delta epsilon.", "Zeta eta theta iota kappa.", "Lambda mu nu xi omicron.")
+    settings = AnswerSettings(max_sentences=2, margin=0.1, lexical_weight=0.0)
+    chosen, best = choose("question", sents, np.array([0.5, 0.9, 0.85]), settings)
     assert [s.text for s in chosen] == ["Zeta eta theta iota kappa.", "Lambda mu nu xi omicron."]
-    assert chosen[1].passages == (1, 3)
+    assert best >= 0.9
+    assert choose("question", [], np.array([]), AnswerSettings()) == ((), 0.0)
 
 
-def test_choose_returns_nothing_when_no_sentence_answers() -> None:
-    sents = [("Alpha beta gamma delta epsilon.", (1,))]
-    assert choose("question", sents, np.array([0.2]), AnswerSettings(min_score=0.48)) == ()
-    assert choose("question", [], np.array([]), AnswerSettings()) == ()
+def test_question_kind() -> None:
+    assert asks_for("How much did Hertfordshire expect to save?") == "number"
+    assert asks_for("what proportion are re-referrals?") == "number"
+    assert asks_for("Why did deregulation projects need more time?") == "why"
+    assert asks_for("Who wrote the evaluation?") == "who"
+    assert asks_for("What did the wave 1 evaluation recommend?") == "recommend"
+    assert asks_for("What is Family Safeguarding?") == "define"
+    assert asks_for("Did caseloads fall?") == ""
+
+
+def test_a_figure_beats_a_restatement_for_how_much() -> None:
+    q = "What proportion of referrals are re-referrals?"
+    sents = _cands("The proportion of referrals that are re-referrals remains stable.",
+                   "Of all referrals in the year, 21.6% were re-referrals within twelve months.")
+    chosen, _ = choose(q, sents, np.array([0.80, 0.70]), AnswerSettings(max_sentences=1))
+    assert chosen[0].text.startswith("Of all referrals")
+
+
+def test_a_reason_list_answers_why_and_is_quoted_whole() -> None:
+    cands = candidates([_passage(1, LIST)], AnswerSettings())
+    sims = np.array([0.6 if c.kind == "item" else 0.62 for c in cands])
+    chosen, _ = choose("Why were the projects slow?", cands, sims, AnswerSettings())
+    assert [s.text for s in chosen] == ["people were nervous about taking part;",
+                                       "the projects needed different legal arrangements."]
 
 
 def test_question_words_in_a_sentence_lift_it() -> None:
-    sents = [("Caseloads fell sharply in the projects.", (1,)), ("Something else entirely was said.", (2,))]
-    chosen = choose("Did caseloads fall?", sents, np.array([0.6, 0.62]),
-                    AnswerSettings(max_sentences=1, min_score=0.3, lexical_weight=0.15))
+    sents = _cands("Caseloads fell sharply in the projects.", "Something else entirely was said.")
+    chosen, _ = choose("Did caseloads fall?", sents, np.array([0.6, 0.62]),
+                       AnswerSettings(max_sentences=1, lexical_weight=0.15))
     assert chosen[0].text == "Caseloads fell sharply in the projects."
+
+
+def test_a_list_is_kept_whole_when_candidates_are_capped() -> None:
+    filler = " ".join(f"Sentence number {i} mentions the projects once." for i in range(30))
+    cands = candidates([_passage(1, filler + "\n\n" + LIST)], AnswerSettings(max_candidates=5),
+                       "Why were the deregulation projects slow?")
+    items = [c.text for c in cands if c.kind == "item"]
+    assert items == ["people were nervous about taking part;", "the projects needed different legal arrangements."]

@@ -8,6 +8,7 @@ import pytest
 
 from conftest import FakeEmbedder, make_pdf
 from qa import Engine, IndexMismatchError, IndexMissingError
+from qa.abstain import AbstainPolicy
 from qa.engine import AskSettings
 from qa.ingest import IngestSettings, ingest
 
@@ -45,7 +46,7 @@ def corpus(tmp_path: Path) -> Path:
 def engine(corpus: Path, tmp_path: Path) -> Engine:
     embedder = FakeEmbedder()
     ingest(corpus, tmp_path / "index", embedder, settings=IngestSettings(workers=0))
-    return Engine(tmp_path / "index", embedder=embedder, settings=AskSettings(found_threshold=0.2))
+    return Engine(tmp_path / "index", embedder=embedder, settings=AskSettings(abstain=AbstainPolicy(min_dense=0.2, min_sentence=0.2)))
 
 
 def test_best_passage_is_cited_to_its_page_and_catalogue_metadata(engine: Engine) -> None:
@@ -82,7 +83,30 @@ def test_answer_sentences_are_quoted_from_the_passages(engine: Engine) -> None:
 def test_follow_up_is_searched_with_the_previous_question(engine: Engine) -> None:
     answer = engine.ask("what about for teenagers?", history=["Did fewer children enter care in Northshire?"])
     assert answer.query.startswith("Did fewer children enter care in Northshire?")
+    assert answer.merged
     assert answer.passages[0].chunk.page == 2
+
+
+def test_self_contained_and_off_topic_questions_are_not_merged(engine: Engine) -> None:
+    first = engine.ask("Did fewer children enter care in Northshire?")
+    alone = engine.ask("Were caseloads for social workers reduced?", history=[first])
+    assert alone.query == "Were caseloads for social workers reduced?" and not alone.merged
+    router = engine.ask("And how do I reset my broadband router password?", history=[first])
+    assert not router.merged and router.query == "And how do I reset my broadband router password?"
+    assert not router.found
+
+
+def test_no_follow_up_onto_an_unanswered_turn(engine: Engine) -> None:
+    unanswered = engine.ask("How do I bake sourdough bread at home?")
+    assert not unanswered.found
+    follow = engine.ask("what about for teenagers?", history=[unanswered])
+    assert not follow.merged and follow.query == "what about for teenagers?"
+
+
+def test_abstain_thresholds_are_recorded_with_the_model(engine: Engine) -> None:
+    manifest = engine.store.manifest
+    assert manifest.abstain and manifest.abstain["min_dense"] > 0
+    assert engine.policy().min_dense == 0.2  # the settings given win over the recorded ones
 
 
 def test_context_is_the_text_around_a_passage_on_its_page(engine: Engine) -> None:

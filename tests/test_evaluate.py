@@ -193,7 +193,7 @@ def test_run_prints_json_with_the_documented_keys(small_index: tuple[Path, Path,
     from qa import evaluate
 
     index, questions, embedder = small_index
-    monkeypatch.setattr(qa.engine, "load_embedder", lambda name=None: embedder)
+    monkeypatch.setattr(qa.engine, "load_embedder", lambda name=None, from_index=False: embedder)
     parser = argparse.ArgumentParser()
     configure_parser(parser)
     assert evaluate.run(parser.parse_args([str(questions), "--index", str(index), "--json"])) == 0
@@ -217,3 +217,71 @@ def test_run_on_a_bad_question_file_raises_a_qa_error(small_index: tuple[Path, P
     bad.write_text("{oops\n", encoding="utf-8")
     with pytest.raises(QAError, match="line 1"):
         evaluate.run(parser.parse_args([str(bad), "--index", str(small_index[0])]))
+
+
+# --- the answer and conversations -----------------------------------------------------------------
+
+def _quoted(question: str, sentences: tuple[str, ...], found: bool = True, merged: bool = False,
+            passages: tuple[Passage, ...] = ()) -> Answer:
+    from qa.records import AnswerSentence
+
+    return Answer(question, question, found, tuple(AnswerSentence(s, (1,)) for s in sentences), passages, merged)
+
+
+def test_answer_at_needs_a_phrase_in_the_quoted_sentences() -> None:
+    from qa.evaluate import states_answer
+
+    a = _quoted("q", ("Hertfordshire projected savings of \u00a32.6\nmillion from the model.",))
+    assert states_answer(a, ["\u00a32.6 million"])
+    assert states_answer(a, ["nothing", "PROJECTED SAVINGS"])  # any phrase; case and whitespace folded
+    assert not states_answer(a, ["\u00a3110 million"])
+    assert not states_answer(_quoted("q", ("x",), found=False), ["x"])  # a declined answer states nothing
+    curly = _quoted("q", ("The council\u2019s \u201cbest\u201d plan.",))
+    assert states_answer(curly, ["council's \"best\" plan"])
+
+
+def test_score_reports_answer_at_and_the_ids_missed() -> None:
+    qs = [Question("a", "q1", GOLD, answers=("caseloads fell",)), Question("b", "q2", GOLD, answers=("nothing",)),
+          Question("c", "q3", GOLD)]
+    hit = _passage(1, 3, "In 2016 caseloads fell by a third.")
+    answers = [_quoted("q1", ("In 2016 caseloads fell by a third.",), passages=(hit,)),
+               _quoted("q2", ("Another sentence.",), passages=(hit,)), _quoted("q3", (), passages=(hit,))]
+    s = score(qs, answers)
+    assert s.with_answers == 2 and s.answer_at == 0.5 and s.answer_missed == ("b",)
+    assert s.as_json()["answer@"] == 0.5
+
+
+def test_gold_without_pages_accepts_any_page_and_a_bare_file_name() -> None:
+    gold = (Gold("r.pdf", (), "caseloads fell"),)
+    assert is_hit(_passage(1, 7, "caseloads fell"), gold)  # the passage's doc is corpus/r.pdf
+
+
+def test_conversations_score_merging_and_later_turns(tmp_path: Path) -> None:
+    from qa.evaluate import evaluate_conversations, is_conversation_file, load_conversations
+
+    path = tmp_path / "conv.jsonl"
+    turn = {"question": "first?", "gold": [{"doc": "corpus/r.pdf", "pages": [3], "contains": "caseloads fell"}],
+            "answer": ["caseloads fell"]}
+    path.write_text("\n".join(json.dumps(c) for c in [
+        {"id": "c-1", "turns": [turn, {**turn, "question": "and then?"}]},
+        {"id": "c-7", "turns": [turn, {**turn, "question": "a new question?"}]},
+        {"id": "c-8", "turns": [turn, {"question": "off topic?", "gold": [], "answer": []}]},
+    ]) + "\n", encoding="utf-8")
+    assert is_conversation_file(path)
+    convs = load_conversations(path)
+    assert [c.turns[1].follow_up for c in convs] == [True, False, False]
+    hit = _passage(1, 3, "caseloads fell")
+    seen_history: list[int] = []
+
+    def ask(question: str, history) -> Answer:  # type: ignore[no-untyped-def]
+        seen_history.append(len(history))
+        if question == "off topic?":
+            return _quoted(question, (), found=False, passages=(hit,))
+        return _quoted(question, ("caseloads fell",), merged=question == "and then?", passages=(hit,))
+
+    result = evaluate_conversations(convs, ask)
+    assert seen_history == [0, 1, 0, 1, 0, 1]
+    assert (result.follow_ups_merged, result.follow_ups) == (1, 1)
+    assert (result.new_left_alone, result.new_questions) == (2, 2)
+    assert (result.off_topic_not_found, result.off_topic) == (1, 1)
+    assert result.turns.answer_at == 1.0 and result.turns.recall_at_5 == 1.0

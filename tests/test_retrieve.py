@@ -1,4 +1,4 @@
-"""Pure retrieval functions: FTS5 query quoting, fusion, diversity, widening, `found`, follow-ups."""
+"""Pure retrieval functions: FTS5 query quoting, fusion, diversity, widening."""
 
 from __future__ import annotations
 
@@ -9,14 +9,11 @@ import pytest
 from qa.records import Chunk
 from qa.retrieve import (
     Candidate,
-    FoundSettings,
     FusionSettings,
-    contextualise,
     diversify,
     fill,
     fts_query,
     fuse,
-    is_answered,
     key_terms,
     query_terms,
     stem,
@@ -172,52 +169,3 @@ def test_stem_matches_simple_inflections() -> None:
     assert stem("inspected") == stem("inspect")
     assert stem("Studies") == "study"
     assert stem("is") == "is"
-
-
-PASSAGE = ("Ofsted found that pathway plans in Leeds were not routinely updated.", "Leeds inspection ofsted leeds 2018")
-
-
-def test_answered_when_names_and_numbers_are_in_one_passage() -> None:
-    assert is_answered("What did Ofsted find about pathway plans in Leeds in 2018?", [PASSAGE], 0.6, lambda t: True)
-
-
-def test_not_answered_when_a_named_place_is_missing() -> None:
-    assert not is_answered("What did Ofsted find about pathway plans in Birmingham?", [PASSAGE], 0.6, lambda t: True)
-
-
-def test_names_must_appear_together_in_one_of_the_first_passages() -> None:
-    split = [("Nothing about places here at all.", "Report"), ("A passage about Leeds.", "Report"),
-             ("A passage from 2018.", "Report")]
-    assert not is_answered("What happened in Leeds in 2018?", split, 0.6, lambda t: True)
-    together = [("Nothing here.", "Report")] * 5 + [("Leeds in 2018.", "Report")]
-    assert not is_answered("What happened in Leeds in 2018?", together, 0.6, lambda t: True,
-                           FoundSettings(key_passages=5))
-    assert is_answered("What happened in Leeds in 2018?", together, 0.6, lambda t: True, FoundSettings(key_passages=6))
-
-
-def test_not_answered_when_the_question_is_far_from_every_passage() -> None:
-    assert not is_answered("pathway plans", [PASSAGE], 0.1, lambda t: True)
-    assert not is_answered("pathway plans", [], 0.9, lambda t: True)
-
-
-def test_not_answered_when_its_words_are_absent_from_the_corpus() -> None:
-    asked: list[str] = []
-
-    def in_corpus(term: str) -> bool:
-        asked.append(term)
-        return term not in {"sourdough", "bread"}
-
-    assert not is_answered("How should pathway plans bake sourdough bread?", [PASSAGE], 0.6, in_corpus)
-    assert "pathway" not in asked  # words the passages hold are not looked up
-    assert is_answered("How should pathway plans bake bread?", [PASSAGE], 0.6, in_corpus)  # one absent word is allowed
-
-
-def test_follow_up_questions_carry_the_previous_one() -> None:
-    assert contextualise("what about teenagers?", ["How were foster carers supported?"]) == (
-        "How were foster carers supported? what about teenagers?"
-    )
-    assert contextualise("How did caseloads change for social workers in Leeds?", ["Earlier question"]) == (
-        "How did caseloads change for social workers in Leeds?"
-    )
-    assert contextualise("  a question  ", []) == "a question"
-    assert contextualise("And their budgets?", ["   "]) == "And their budgets?"

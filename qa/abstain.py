@@ -1,0 +1,142 @@
+"""When to say "the documents do not cover this": one policy, its thresholds kept with the model.
+
+The cosine a question reaches depends on the embedding model, so the thresholds
+are recorded in the index manifest when an index is built, beside the model's
+name and hash. An index built before they were recorded gets the bundled
+defaults if it was built with the bundled model; with another model it is
+refused with the fix (rebuild), instead of abstaining by another model's scale.
+
+The policy is asked twice per question:
+
+* ``evidence`` (after retrieval): is the best passage close enough, are the
+  question's names, years and numbers together in one of the first passages,
+  and are its content words known to the corpus at all?
+* ``answered`` (after the answer sentences are chosen): does the best sentence
+  score enough, and do the question's numbers and years stand in the quoted
+  sentences (or their passage's heading and title)? A question about 2023 is
+  not answered by a sentence about 2022 in a passage that mentions 2023 elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+
+from .errors import IndexMismatchError
+from .text import key_terms, query_terms, stem, stems
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AbstainPolicy:
+    """Thresholds of the "not covered" decision (chosen on the development questions).
+
+    * ``min_dense``: the best passage's cosine must reach this.
+    * ``min_sentence``: the best answer sentence's score (cosine plus bonuses) must reach this.
+    * ``key_passages``: the question's names and numbers must all appear together in one of the
+      first this-many passages (text, section, document title or file name).
+    * ``absent_share`` / ``absent_terms``: a question whose content words are mostly missing from
+      the whole corpus (at least this share and this many) is about something else.
+    * ``numbers_quoted``: 1 to require the question's numbers and years in the quoted evidence.
+    """
+
+    min_dense: float = 0.30
+    min_sentence: float = 0.45
+    key_passages: int = 5
+    absent_share: float = 1 / 3
+    absent_terms: int = 2
+    numbers_quoted: int = 1
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, float]) -> AbstainPolicy:
+        """From a manifest's record; unknown keys are ignored, missing ones keep their default."""
+        kinds = {f.name: f.type for f in fields(cls)}
+        values: dict[str, float | int] = {}
+        for name, value in data.items():
+            if name in kinds:
+                values[name] = int(value) if kinds[name] in ("int", int) else float(value)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+# Thresholds calibrated per model; a model not listed gets the defaults recorded with a warning.
+CALIBRATED: dict[str, AbstainPolicy] = {
+    "all-MiniLM-L6-v2": AbstainPolicy(),
+    "all-MiniLM-L6-v2-int8": AbstainPolicy(),
+}
+
+
+def recorded_thresholds(model: str) -> dict[str, float]:
+    """What an ingest writes into the manifest for ``model``."""
+    policy = CALIBRATED.get(model)
+    if policy is None:
+        log.warning("no abstention thresholds calibrated for model %r: recording the defaults of %r; "
+                    "'not covered' decisions may be off", model, "all-MiniLM-L6-v2")
+        policy = AbstainPolicy()
+    return policy.as_dict()
+
+
+def policy_for(model: str, recorded: Mapping[str, float], where: str = "the index") -> AbstainPolicy:
+    """The policy of an index: its recorded thresholds, else the bundled ones for a bundled model."""
+    if recorded:
+        return AbstainPolicy.from_dict(recorded)
+    if model in CALIBRATED:
+        return CALIBRATED[model]
+    raise IndexMismatchError(
+        f"{where} was built with model {model!r} before abstention thresholds were recorded with the model; "
+        f"rebuild it with `qa ingest --rebuild --model {model}`"
+    )
+
+
+def numbers(question: str) -> list[str]:
+    """The numbers and years of a question ("2019", "3")."""
+    return [k for k in key_terms(question) if any(ch.isdigit() for ch in k)]
+
+
+def evidence(
+    question: str,
+    passages: Sequence[tuple[str, str]],
+    best_dense: float,
+    in_corpus: Callable[[str], bool],
+    policy: AbstainPolicy,
+) -> bool:
+    """Whether passages (each: its text, and its section, title and file name) may answer the question.
+
+    ``in_corpus(term)`` says whether a word occurs anywhere in the index; it is
+    only asked about words the passages lack.
+    """
+    if not passages or best_dense < policy.min_dense:
+        return False
+    keys = [stem(k) for k in key_terms(question)]
+    seen: set[str] = set()
+    together = not keys
+    for i, (text, label) in enumerate(passages):
+        found = stems(text) | stems(label)
+        seen |= found
+        if i < policy.key_passages and all(k in found for k in keys):
+            together = True
+    if not together:
+        return False
+    terms = query_terms(question)
+    absent = [t for t in terms if stem(t) not in seen and not in_corpus(t)]
+    if terms and len(absent) >= policy.absent_terms and len(absent) / len(terms) >= policy.absent_share:
+        return False
+    return True
+
+
+def answered(question: str, best_score: float, quoted: Sequence[str], policy: AbstainPolicy) -> bool:
+    """Whether the chosen sentences answer: good enough, and stating the question's numbers.
+
+    ``quoted`` holds the answer sentences and the headings and titles of their passages.
+    """
+    if best_score < policy.min_sentence:
+        return False
+    if policy.numbers_quoted:
+        have = set().union(*(stems(t) for t in quoted)) if quoted else set()
+        if any(stem(n) not in have for n in numbers(question)):
+            return False
+    return True

@@ -1,0 +1,90 @@
+"""The one abstain policy, its thresholds kept with the model, and the follow-up rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.abstain import AbstainPolicy, answered, evidence, policy_for, recorded_thresholds
+from qa.errors import IndexMismatchError
+from qa.followup import Turn, contextualise, leans_on_previous
+
+PASSAGE = ("Ofsted found that pathway plans in Leeds were not routinely updated.", "Leeds inspection ofsted leeds 2018")
+POLICY = AbstainPolicy()
+
+
+def test_evidence_when_names_and_numbers_are_in_one_passage() -> None:
+    assert evidence("What did Ofsted find about pathway plans in Leeds in 2018?", [PASSAGE], 0.6, lambda t: True, POLICY)
+
+
+def test_no_evidence_when_a_named_place_is_missing() -> None:
+    assert not evidence("What did Ofsted find about pathway plans in Birmingham?", [PASSAGE], 0.6, lambda t: True,
+                        POLICY)
+
+
+def test_names_must_appear_together_in_one_of_the_first_passages() -> None:
+    split = [("Nothing about places here at all.", "Report"), ("A passage about Leeds.", "Report"),
+             ("A passage from 2018.", "Report")]
+    assert not evidence("What happened in Leeds in 2018?", split, 0.6, lambda t: True, POLICY)
+    together = [("Nothing here.", "Report")] * 5 + [("Leeds in 2018.", "Report")]
+    assert not evidence("What happened in Leeds in 2018?", together, 0.6, lambda t: True, AbstainPolicy(key_passages=5))
+    assert evidence("What happened in Leeds in 2018?", together, 0.6, lambda t: True, AbstainPolicy(key_passages=6))
+
+
+def test_no_evidence_when_far_from_every_passage_or_words_unknown() -> None:
+    assert not evidence("pathway plans", [PASSAGE], 0.1, lambda t: True, POLICY)
+    assert not evidence("pathway plans", [], 0.9, lambda t: True, POLICY)
+    asked: list[str] = []
+
+    def in_corpus(term: str) -> bool:
+        asked.append(term)
+        return term not in {"sourdough", "bread"}
+
+    assert not evidence("How should pathway plans bake sourdough bread?", [PASSAGE], 0.6, in_corpus, POLICY)
+    assert "pathway" not in asked  # words the passages hold are not looked up
+    assert evidence("How should pathway plans bake bread?", [PASSAGE], 0.6, in_corpus, POLICY)
+
+
+def test_a_year_next_to_the_one_asked_is_not_an_answer() -> None:
+    quoted = ["In 2022, 17% of social workers left their jobs.", "Workforce 2023 Leeds report"]
+    assert not answered("What was the turnover rate in 2023?", 0.9, quoted[:1], POLICY)
+    assert answered("What was the turnover rate in 2022?", 0.9, quoted[:1], POLICY)
+    assert answered("What was the turnover rate in 2023?", 0.9, quoted, POLICY)  # the heading names the year
+    assert not answered("What was the turnover rate in 2022?", POLICY.min_sentence - 0.01, quoted, POLICY)
+
+
+def test_thresholds_travel_with_the_model() -> None:
+    recorded = recorded_thresholds("all-MiniLM-L6-v2")
+    assert AbstainPolicy.from_dict(recorded) == AbstainPolicy()
+    custom = {**recorded, "min_dense": 0.55}
+    assert policy_for("some/other-model", custom).min_dense == 0.55
+    assert policy_for("all-MiniLM-L6-v2", {}) == AbstainPolicy()  # an older index of the bundled model
+    with pytest.raises(IndexMismatchError, match="rebuild"):
+        policy_for("some/other-model", {})
+
+
+@pytest.mark.parametrize("question", [
+    "and the second stage?", "what about for teenagers?", "would that cover a family that's just poor?",
+    "how many of them were living outside the county?", "Did it work?", "What did they find?", "In Leeds?",
+])
+def test_follow_ups_lean_on_the_previous_question(question: str) -> None:
+    assert leans_on_previous(question)
+
+
+@pytest.mark.parametrize("question", [
+    "How do I reset my router password?", "What is Family Safeguarding?",
+    "How many social workers left their jobs in 2019?", "Is there a waiting list?",
+    "What did the council do with its budget?", "How did caseloads change for social workers in Leeds?",
+])
+def test_self_contained_questions_stand_alone(question: str) -> None:
+    assert not leans_on_previous(question)
+
+
+def test_contextualise_merges_only_onto_an_answered_turn() -> None:
+    assert contextualise("what about teenagers?", ["How were foster carers supported?"]) == (
+        "How were foster carers supported? what about teenagers?", True)
+    assert contextualise("what about teenagers?", [Turn("How were foster carers supported?", found=False)]) == (
+        "what about teenagers?", False)
+    assert contextualise("How do I reset my router password?", ["What do the teams in Leeds do?"]) == (
+        "How do I reset my router password?", False)
+    assert contextualise("  a question  ", []) == ("a question", False)
+    assert contextualise("And their budgets?", ["   "]) == ("And their budgets?", False)

@@ -1,0 +1,52 @@
+"""The one text module: folding, stems, and sentences that survive abbreviations."""
+
+from __future__ import annotations
+
+from qa.text import content_stems, cut_points, fold, key_terms, query_terms, split_sentences, stem, units
+
+
+def test_fold_straightens_quotes_and_whitespace() -> None:
+    assert fold("  The \u201cbest\u201d  council\u2019s\nplan ") == 'the "best" council\'s plan'
+
+
+def test_stems_and_terms() -> None:
+    assert stem("plans") == stem("plan") and stem("inspected") == "inspect"
+    assert query_terms("How many social workers left their jobs?") == ["social", "workers", "left", "jobs"]
+    assert content_stems("Plans were inspected") == {"plan", "inspect"}
+    assert key_terms("What did Ofsted find in Leeds in 2018?") == ["ofsted", "leeds", "2018"]
+
+
+def test_sentences_survive_abbreviations() -> None:
+    text = ("Dr. Smith said that No. 3 was the best, see para. 4.2 of the report. The council saved £2.6 million "
+            "(21.6%) e.g. on agency staff. Another sentence ends here.")
+    assert split_sentences(text) == [
+        "Dr. Smith said that No. 3 was the best, see para. 4.2 of the report.",
+        "The council saved £2.6 million (21.6%) e.g. on agency staff.",
+        "Another sentence ends here.",
+    ]
+
+
+def test_units_mark_headings_items_and_fragments() -> None:
+    text = ("3 A later count\nThe National Audit Office revisited the first round in 2022. It counted 56 projects "
+            "completed between\n2014 and 2016.\nIt listed:\n- one thing;\n- another\nthing wrapped.\nA tail that the edge of the passage cut off before its sentence could end")
+    kinds = [(u.kind, u.text) for u in units(text)]
+    assert kinds[0] == ("heading", "3 A later count")
+    assert ("sentence", "It counted 56 projects completed between\n2014 and 2016.") in kinds
+    assert ("leadin", "It listed:") in kinds
+    assert ("item", "another\nthing wrapped.") in kinds
+    assert kinds[-1][0] == "fragment"
+    for u in units(text):
+        assert text[u.start:u.end] == u.text
+
+
+def test_cut_points_skip_abbreviations() -> None:
+    text = "See para. 4 for this. Next one."
+    assert cut_points(text, 0, len(text), ends=True) == [text.index(" Next")]
+
+
+def test_find_spans_locates_quoted_sentences_across_line_breaks() -> None:
+    from qa.text import find_spans
+
+    text = "Intro. The council projected\nsavings of £2.6 million. Then more. The council projected savings"
+    spans = find_spans(text, ["The council projected savings of £2.6 million.", "Then more."])
+    assert [text[a:b] for a, b in spans] == ["The council projected\nsavings of £2.6 million.", "Then more."]
