@@ -10,7 +10,6 @@ is shown; the only HTML is the app's own style sheet and its scroll script.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from collections import Counter
 from dataclasses import dataclass
@@ -21,10 +20,11 @@ import streamlit as st
 
 from qa import export, pageview, serving, sessions, ui
 from qa.cite import page_reference
-from qa.engine import Engine, corpus_dir, index_dir
+from qa.engine import Engine
 from qa.errors import IndexMismatchError, IndexMissingError, QAError
 from qa.ingest import discover
 from qa.records import Answer, Document, Passage
+from qa.settings import Settings
 from qa.store import current_generation
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"  # served under /app/static/ (server.enableStaticServing)
@@ -42,8 +42,14 @@ esc = ui.escape_markdown
 # --- the engine: loaded once per process, in the background from the server's start -------------
 
 
+def settings() -> Settings:
+    """Where the index and corpus are and which model embeds questions, from QA_INDEX_DIR, QA_CORPUS_DIR, QA_MODEL."""
+    return Settings.from_env()
+
+
 def loader_key() -> tuple[str, str]:
-    return str(index_dir().resolve()), os.environ.get("QA_MODEL", "").strip()
+    current = settings()
+    return str(current.index.resolve()), current.model
 
 
 def static_dir() -> Path | None:
@@ -58,7 +64,7 @@ def source_url(engine: Engine, document: Document) -> str | None:
 
 def open_engine() -> Engine | None:
     """The shared engine (waiting for it on the first visit), or None after telling the user what to do."""
-    index = index_dir()
+    index = settings().index
     loader = serving.loader(*loader_key(), static_dir())
     if not loader.future.done():
         with st.spinner("Opening the index and loading the model (only after the server starts)…"):
@@ -88,7 +94,7 @@ def open_engine() -> Engine | None:
 
 def show_setup(index: Path, exc: QAError) -> None:
     """The empty state: no index yet, so say how to build one."""
-    corpus = corpus_dir()
+    corpus = settings().corpus
     files = discover(corpus)[0] if corpus.is_dir() else []
     if not files:
         st.info(
@@ -517,8 +523,9 @@ def main() -> None:
     st.title(TITLE)
     st.caption("Plain-language questions over the evaluation reports of England's Children's Social Care "
                "Innovation Programme. Answers are sentences quoted from the reports, each with its source and page.")
-    if not current_generation(index_dir()):
-        show_setup(index_dir(), IndexMissingError(f"no index in {index_dir()}"))
+    index = settings().index
+    if not current_generation(index):
+        show_setup(index, IndexMissingError(f"no index in {index}"))
         return
     # The question box comes before the wait for the index, so a first visitor can type while it loads.
     typed = st.chat_input("Ask a question about the evaluation reports", key="question", max_chars=MAX_QUESTION)

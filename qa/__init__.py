@@ -8,14 +8,15 @@ dataclasses and ``errors`` the domain errors.
 from __future__ import annotations
 
 from .embed import load_embedder
-from .engine import AskSettings, Engine, corpus_dir, index_dir
+from .engine import AskSettings, Engine
 from .errors import DocumentError, FetchError, IndexLockedError, IndexMismatchError, IndexMissingError, ModelError, QAError
 from .ingest import IngestSettings, ingest
 from .records import Answer, AnswerSentence, Chunk, Citation, Document, IngestReport, Passage
+from .settings import Settings
 
 __all__ = [
     "Answer", "AnswerSentence", "AskSettings", "Chunk", "Citation", "Document", "DocumentError", "Engine",
     "FetchError", "IndexLockedError", "IndexMismatchError", "IndexMissingError", "IngestReport",
-    "IngestSettings", "ModelError", "Passage", "QAError", "corpus_dir", "index_dir", "ingest", "load_embedder",
+    "IngestSettings", "ModelError", "Passage", "QAError", "Settings", "ingest", "load_embedder",
 ]
 __version__ = "0.1.0"

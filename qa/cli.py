@@ -13,11 +13,17 @@ import re
 import sqlite3
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import QAError
 from .records import CONTROL_CHARACTERS
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .embed import Embedder
 
 log = logging.getLogger("qa")
 
@@ -29,8 +35,9 @@ examples:
   echo "what did the evaluation recommend?" | qa ask --json -
   qa info
 
-environment: QA_CORPUS_DIR (default corpus/), QA_INDEX_DIR (default index/), QA_MODEL
-(default: the bundled all-MiniLM-L6-v2).
+environment: QA_CORPUS_DIR (default corpus/), QA_INDEX_DIR (default index/), QA_MODEL (the
+model ingest builds with; default: the bundled all-MiniLM-L6-v2), QA_GOVUK_API (qa fetch's
+Content API). A command-line option wins over its variable.
 """
 
 
@@ -68,29 +75,26 @@ def _add_index(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", metavar="DIR", help="index folder (default: $QA_INDEX_DIR or index/)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="qa",
-        description="Cited answers from a corpus of evaluation reports: every answer sentence is quoted "
-        "from a passage cited to document, page and section.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"qa {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+@dataclass(frozen=True)
+class Command:
+    """One ``qa`` subcommand: its help, the options it adds, and what it runs with the shared settings."""
 
-    p = sub.add_parser("ingest", help="build or update the index from a folder of documents",
-                       description="Read PDF, .txt, .md and .html files under CORPUS_DIR (recursively), and bring the "
-                       "index in step: new and changed files are embedded, deleted ones removed, unchanged ones kept. "
-                       "Unreadable files are skipped and named with the reason.")
+    name: str
+    help: str
+    description: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Settings], int]
+
+
+def _configure_ingest(p: argparse.ArgumentParser) -> None:
     p.add_argument("corpus", nargs="?", metavar="CORPUS_DIR", help="documents folder (default: $QA_CORPUS_DIR or corpus/)")
     _add_index(p)
     p.add_argument("--rebuild", action="store_true", help="rebuild from scratch (needed after a model or chunking change)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any file was skipped")
     p.add_argument("--model", help="sentence-transformers model name or local folder (default: $QA_MODEL or the bundled "
                    "all-MiniLM-L6-v2; all-MiniLM-L6-v2-int8 is the same model with int8 weights, embedding about twice as fast)")
-    p.add_argument("--workers", type=int, default=None, help="PDF parsing processes (default: automatic; 0 parses in this process)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="PDF parsing processes (default: automatic; 0 parses in this process)")
     p.add_argument("--max-pages", type=int, default=None, help="pages read per document at most (default 5000)")
     p.add_argument("--max-chars", type=int, default=None, help="characters read per document at most (default 20,000,000)")
     p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links, also out of the corpus folder")
@@ -102,10 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="larger files are skipped unread (default 1024)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("ask", help="answer a question with cited passages",
-                       description="Answer a plain-language question from the index: the best passages, each with a "
-                       "citation, and the sentences from them that answer it. With QUESTION '-', read one question "
-                       "per line from standard input.")
+
+def _configure_ask(p: argparse.ArgumentParser) -> None:
     p.add_argument("question", metavar="QUESTION", help="the question, or - to read questions from standard input")
     _add_index(p)
     p.add_argument("--top-k", type=int, default=5, metavar="N", help="passages to return (default 5)")
@@ -116,25 +118,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year-to", type=int, metavar="YEAR", help="only documents up to this year")
     p.add_argument("--model", help="model to embed the question with (default: the one the index was built with)")
 
-    p = sub.add_parser("info", help="what the index holds and how it was built")
+
+def _configure_info(p: argparse.ArgumentParser) -> None:
     _add_index(p)
     p.add_argument("--json", action="store_true", help="print JSON")
 
+
+def _configure_fetch(p: argparse.ArgumentParser) -> None:
     from . import fetch
 
-    p = sub.add_parser("fetch", help="download the official evaluation reports from GOV.UK",
-                       description="Download the PDF attachments of the GOV.UK collection 'Children's social care "
-                       "innovation programme: insights and evaluation' into corpus/official/ with a sources.csv; "
-                       "then run `qa ingest` to index them.")
     fetch.configure_parser(p)
 
+
+def _run_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from . import fetch
+
+    return fetch.run(args, settings)
+
+
+def _configure_eval(p: argparse.ArgumentParser) -> None:
     from . import evaluate
 
-    p = sub.add_parser("eval", help="measure retrieval and answers on a question or conversation file",
-                       description="Recall@k, MRR@10 and how well unanswerable questions are flagged, on a JSON Lines "
-                       'question file: {"id", "question", "gold": [{"doc", "pages", "contains"}]}.')
-    if hasattr(evaluate, "configure_parser"):
-        evaluate.configure_parser(p)
+    evaluate.configure_parser(p)
+
+
+def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from . import evaluate
+
+    return evaluate.run(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa",
+        description="Cited answers from a corpus of evaluation reports: every answer sentence is quoted "
+        "from a passage cited to document, page and section.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"qa {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS.values():
+        command.configure(sub.add_parser(command.name, help=command.help, description=command.description))
     return parser
 
 
@@ -191,16 +217,13 @@ def format_answer(answer) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(lines).rstrip()
 
 
-def _cmd_ingest(args: argparse.Namespace) -> int:
-    from .embed import load_embedder, set_threads
-    from .engine import corpus_dir, index_dir
+def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from .embed import load_embedder
     from .ingest import IngestSettings, ingest
 
-    corpus = corpus_dir(args.corpus)
-    index = index_dir(args.index)
-    embedder = load_embedder(args.model)
-    set_threads(0)
-    settings = IngestSettings(
+    corpus, index = settings.corpus, settings.index
+    embedder = args.embedder or load_embedder(settings.model)
+    ingest_settings = IngestSettings(
         workers=args.workers,
         follow_symlinks=args.follow_symlinks,
         progress=not args.no_progress and sys.stderr.isatty(),
@@ -208,7 +231,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                              ("parse_timeout", args.parse_timeout), ("worker_memory_mb", args.worker_memory_mb),
                              ("max_file_mb", args.max_file_mb)) if v is not None},
     )
-    report = ingest(corpus, index, embedder, settings=settings, rebuild=args.rebuild)
+    report = ingest(corpus, index, embedder, settings=ingest_settings, rebuild=args.rebuild)
     say(f"index {index}: {report.documents} documents, {report.pages} pages, {report.chunks} chunks "
           f"({report.embedded_chunks} embedded now) in {report.seconds:.1f} s")
     if report.new_or_changed:
@@ -228,18 +251,13 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from .embed import load_embedder, set_threads
     from .engine import Engine
 
-    embedder = load_embedder(args.model) if getattr(args, "model", None) else None
-    engine = Engine(args.index, embedder=embedder)
+    # The index's own model embeds the question unless --model names another (QA_MODEL is what ingest builds with).
+    engine = Engine(settings.index, embedder=args.embedder or (load_embedder(args.model) if args.model else None))
     set_threads(1)  # one thread answers a short query fastest on a small machine
-    return engine
-
-
-def _cmd_ask(args: argparse.Namespace) -> int:
-    engine = _engine(args)
     filters = {"top_k": args.top_k, "docs": args.doc, "year_from": args.year_from, "year_to": args.year_to}
     if args.question == "-":
         for line in sys.stdin:
@@ -257,13 +275,10 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_info(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from .engine import index_dir
+def _cmd_info(args: argparse.Namespace, settings: Settings) -> int:
     from .store import IndexStore
 
-    store = IndexStore(index_dir(args.index))
+    store = IndexStore(settings.index)
     m = store.manifest
     info = {
         "index_dir": str(store.index_dir), "generation": store.generation, "built_at": m.built_at,
@@ -289,9 +304,41 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+COMMANDS = {c.name: c for c in (
+    Command("ingest", "build or update the index from a folder of documents",
+            "Read PDF, .txt, .md and .html files under CORPUS_DIR (recursively), and bring the index in step: new and "
+            "changed files are embedded, deleted ones removed, unchanged ones kept. Unreadable files are skipped and "
+            "named with the reason.", _configure_ingest, _cmd_ingest),
+    Command("ask", "answer a question with cited passages",
+            "Answer a plain-language question from the index: the best passages, each with a citation, and the "
+            "sentences from them that answer it. With QUESTION '-', read one question per line from standard input.",
+            _configure_ask, _cmd_ask),
+    Command("info", "what the index holds and how it was built", "", _configure_info, _cmd_info),
+    Command("fetch", "download the official evaluation reports from GOV.UK",
+            "Download the PDF attachments of the GOV.UK collection 'Children's social care innovation programme: "
+            "insights and evaluation' into corpus/official/ with a sources.csv; then run `qa ingest` to index them.",
+            _configure_fetch, _run_fetch),
+    Command("eval", "measure retrieval and answers on a question or conversation file",
+            'Recall@k, MRR@10, answer@ and how well unanswerable questions are flagged, on a JSON Lines question '
+            'file: {"id", "question", "gold": [{"doc", "pages", "contains"}], "answer": [phrases]}, or on a '
+            "conversation file.", _configure_eval, _run_eval),
+)}
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The environment's settings with the command line's on top: the only place the CLI reads either."""
+    return Settings.from_env().override(
+        corpus=getattr(args, "corpus", None), index=getattr(args, "index", None),
+        model=getattr(args, "model", None) if getattr(args, "command", None) == "ingest" else None,
+        govuk_api=getattr(args, "api_base", None),
+    )
+
+
+def main(argv: Sequence[str] | None = None, *, embedder: Embedder | None = None) -> int:
+    """Run ``qa ARGV``; its exit status. ``embedder`` stands in for the model (tests pass a small fake one)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.embedder = embedder
     handler = logging.StreamHandler()
     handler.setFormatter(_SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
@@ -299,20 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for noisy in ("sentence_transformers", "transformers", "httpx", "huggingface_hub"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
-        if args.command == "ingest":
-            return _cmd_ingest(args)
-        if args.command == "ask":
-            return _cmd_ask(args)
-        if args.command == "info":
-            return _cmd_info(args)
-        if args.command == "fetch":
-            from . import fetch
-
-            return fetch.run(args)
-        if args.command == "eval":
-            from . import evaluate
-
-            return evaluate.run(args)
+        return COMMANDS[args.command].run(args, settings_from(args))
     except QAError as exc:
         say(f"qa {args.command}: {exc}", err=True)
         return 2
@@ -328,8 +362,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted; the index is unchanged unless the ingest had finished", err=True)
         return 130
-    parser.error(f"unknown command {args.command}")
-    return 2
 
 
 if __name__ == "__main__":

@@ -207,8 +207,8 @@ def quantise_int8(model, name: str = BUNDLED_INT8):  # type: ignore[no-untyped-d
 
 
 def resolve_model_name(model: str | None) -> str:
-    """The model to use: the argument, else QA_MODEL, else the bundled one."""
-    return (model if model is not None else os.environ.get("QA_MODEL", "")).strip() or BUNDLED_NAME
+    """The model to use: the name given (from ``Settings.model``), else the bundled one."""
+    return (model or "").strip() or BUNDLED_NAME
 
 
 def load_embedder(model: str | None = None, *, from_index: bool = False) -> SentenceTransformerEmbedder:

@@ -31,20 +31,6 @@ from .text import query_terms
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CORPUS = "corpus"
-DEFAULT_INDEX = "index"
-
-
-def corpus_dir(value: str | os.PathLike[str] | None = None) -> Path:
-    """The corpus folder: the argument, else QA_CORPUS_DIR, else ``corpus/``."""
-    return Path(value or os.environ.get("QA_CORPUS_DIR") or DEFAULT_CORPUS)
-
-
-def index_dir(value: str | os.PathLike[str] | None = None) -> Path:
-    """The index folder: the argument, else QA_INDEX_DIR, else ``index/``."""
-    return Path(value or os.environ.get("QA_INDEX_DIR") or DEFAULT_INDEX)
-
-
 @dataclass(frozen=True)
 class AskSettings:
     """Question-time settings: retrieval, abstention and the answer (not stored in the index).
@@ -66,9 +52,9 @@ class AskSettings:
 class Engine:
     """Ask questions of one index folder."""
 
-    def __init__(self, index: str | os.PathLike[str] | None = None, embedder: Embedder | None = None,
+    def __init__(self, index: str | os.PathLike[str], embedder: Embedder | None = None,
                  settings: AskSettings | None = None) -> None:
-        self.index_dir = index_dir(index)
+        self.index_dir = Path(index)
         self.settings = settings or AskSettings()
         self._lock = threading.Lock()
         store = IndexStore(self.index_dir)

@@ -30,6 +30,7 @@ import numpy as np
 from .clean import normalise
 from .errors import DocumentError, QAError
 from .records import Answer, Chunk, Citation, DocMeta, Document, Passage
+from .settings import Settings
 from .text import fold as fold_text
 
 log = logging.getLogger(__name__)
@@ -216,8 +217,8 @@ def first_hit(passages: Sequence[Passage], gold: Sequence[Gold]) -> int | None:
 
 def score(questions: Sequence[Question], answers: Sequence[Answer], seconds: float = 0.0) -> Scores:
     """Metrics from answers given in the same order as the questions (10 passages each)."""
-    answerable = [(q, a) for q, a in zip(questions, answers) if q.answerable]
-    unanswerable = [(q, a) for q, a in zip(questions, answers) if not q.answerable]
+    answerable = [(q, a) for q, a in zip(questions, answers, strict=True) if q.answerable]
+    unanswerable = [(q, a) for q, a in zip(questions, answers, strict=True) if not q.answerable]
     ranks = [first_hit(a.passages, q.gold) for q, a in answerable]
     n = max(1, len(answerable))
 
@@ -225,13 +226,13 @@ def score(questions: Sequence[Question], answers: Sequence[Answer], seconds: flo
         return sum(1 for r in ranks if r is not None and r <= k) / n
 
     mrr = sum(1.0 / r for r in ranks if r is not None and r <= 10) / n
-    missed = tuple(q.id for (q, _), r in zip(answerable, ranks) if r is None or r > 5)
+    missed = tuple(q.id for (q, _), r in zip(answerable, ranks, strict=True) if r is None or r > 5)
     wrongly = tuple(q.id for q, a in unanswerable if a.found)
     with_phrases = [(q, a) for q, a in answerable if q.answers]
     stated = [states_answer(a, q.answers) for q, a in with_phrases]
     return Scores(
         answer_at=(sum(stated) / len(with_phrases)) if with_phrases else 0.0,
-        answer_missed=tuple(q.id for (q, _), ok in zip(with_phrases, stated) if not ok),
+        answer_missed=tuple(q.id for (q, _), ok in zip(with_phrases, stated, strict=True) if not ok),
         with_answers=len(with_phrases),
         recall_at_1=recall(1), recall_at_5=recall(5), recall_at_10=recall(10), mrr_at_10=mrr,
         found_answerable=sum(1 for _, a in answerable if a.found) / n,
@@ -392,7 +393,7 @@ class Baseline:
         vec = self.embedder.embed([question])  # type: ignore[attr-defined]
         scores, ids = self.index.search(np.ascontiguousarray(vec, dtype=np.float32), min(top_k, len(self.chunks)))
         passages = []
-        for rank, (cid, s) in enumerate(zip(ids[0], scores[0]), start=1):
+        for rank, (cid, s) in enumerate(zip(ids[0], scores[0], strict=True), start=1):
             if cid < 0:
                 continue
             chunk = self.chunks[int(cid)]
@@ -428,14 +429,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "(pypdf pages, 1000/200-character splits, dense only; built from the index's corpus)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     """``qa eval``: score the index (and with --compare the alternatives) on a question file."""
     from .engine import Engine
 
     path = Path(args.questions)
     if is_conversation_file(path):
         conversations = load_conversations(path)
-        engine = Engine(args.index)
+        engine = Engine(settings.index, embedder=getattr(args, "embedder", None))
         conv = evaluate_conversations(conversations, lambda q, h: engine.ask(q, top_k=ASK_K, history=h))
         if args.json:
             print(json.dumps({"conversations": conv.as_json()}, indent=2))
@@ -445,7 +446,7 @@ def run(args: argparse.Namespace) -> int:
     questions = load_questions(path)
     if not questions:
         raise QAError(f"{args.questions} holds no questions")
-    engine = Engine(args.index)
+    engine = Engine(settings.index, embedder=getattr(args, "embedder", None))
     results = compare(engine, questions, with_others=bool(args.compare))
     if args.json:
         print(json.dumps({"configs": {name: s.as_json() for name, s in results.items()}}, indent=2))

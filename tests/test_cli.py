@@ -1,4 +1,8 @@
-"""The qa command end to end, in process, with the real model on the sample corpus."""
+"""The qa command end to end, in process, on the sample corpus.
+
+Most tests hand ``main`` the small fake embedder; those that judge what is found
+(an answer, a question the corpus does not cover) use the real model.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,31 @@ import pytest
 
 from qa.cli import build_parser, main
 
-pytestmark = pytest.mark.model
+from conftest import ROOT, FakeEmbedder, copy_tree
+
+FAKE = FakeEmbedder()
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
+def run(capsys: pytest.CaptureFixture[str], *argv: str, embedder: object = FAKE) -> tuple[int, str, str]:
+    code = main(list(argv), embedder=embedder)
     out, err = capsys.readouterr()
     return code, out, err
 
 
-def test_ask_json_has_the_documented_shape_and_citations(sample_index, capsys) -> None:
+@pytest.fixture(scope="module")
+def fake_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(corpus, index): the sample corpus ingested with the fake embedder, through the command."""
+    base = tmp_path_factory.mktemp("cli")
+    corpus = copy_tree(ROOT / "corpus", base / "corpus")
+    assert main(["ingest", str(corpus), "--index", str(base / "index"), "--no-progress", "--workers", "0"], embedder=FAKE) == 0
+    return corpus, base / "index"
+
+
+@pytest.mark.model
+def test_ask_json_has_the_documented_shape_and_citations(sample_index, real_embedder, capsys) -> None:
     corpus, index = sample_index
     code, out, _ = run(capsys, "ask", "--index", str(index), "--json", "--top-k", "3",
-                       "How much money did the first round invest?")
+                       "How much money did the first round invest?", embedder=real_embedder)
     assert code == 0
     data = json.loads(out)
     assert set(data) >= {"question", "found", "answer", "passages"}
@@ -41,8 +57,8 @@ def test_ask_json_has_the_documented_shape_and_citations(sample_index, capsys) -
         assert any(quoted in " ".join(data["passages"][r - 1]["text"].split()).lower() for r in sentence["passages"])
 
 
-def test_printed_page_label_differs_from_physical_page_in_citation(sample_index, capsys) -> None:
-    _, index = sample_index
+def test_printed_page_label_differs_from_physical_page_in_citation(fake_index, capsys) -> None:
+    _, index = fake_index
     code, out, _ = run(capsys, "ask", "--index", str(index), "--json", "--doc", "wave-1-final-evaluation-briefing.pdf",
                        "why did deregulation projects take longer to set up?")
     assert code == 0
@@ -53,16 +69,17 @@ def test_printed_page_label_differs_from_physical_page_in_citation(sample_index,
     assert f"p. {top['page_label']} (PDF p. {top['page']})" in top["citation"]
 
 
-def test_unanswerable_question_is_not_found(sample_index, capsys) -> None:
+@pytest.mark.model
+def test_unanswerable_question_is_not_found(sample_index, real_embedder, capsys) -> None:
     _, index = sample_index
-    code, out, _ = run(capsys, "ask", "--index", str(index), "--json", "What is the capital of France?")
+    code, out, _ = run(capsys, "ask", "--index", str(index), "--json", "What is the capital of France?", embedder=real_embedder)
     assert code == 0
     data = json.loads(out)
     assert data["found"] is False and data["answer"] == []
 
 
-def test_ask_reads_questions_from_stdin_as_json_lines(sample_index, capsys, monkeypatch) -> None:
-    _, index = sample_index
+def test_ask_reads_questions_from_stdin_as_json_lines(fake_index, capsys, monkeypatch) -> None:
+    _, index = fake_index
     monkeypatch.setattr("sys.stdin", io.StringIO("what did the evaluation recommend?\n\nhow many projects were in round 2?\n"))
     code, out, _ = run(capsys, "ask", "--index", str(index), "--json", "-")
     assert code == 0
@@ -70,8 +87,8 @@ def test_ask_reads_questions_from_stdin_as_json_lines(sample_index, capsys, monk
     assert [d["question"] for d in lines] == ["what did the evaluation recommend?", "how many projects were in round 2?"]
 
 
-def test_year_filter_keeps_only_documents_in_range(sample_index, capsys) -> None:
-    _, index = sample_index
+def test_year_filter_keeps_only_documents_in_range(fake_index, capsys) -> None:
+    _, index = fake_index
     code, out, _ = run(capsys, "ask", "--index", str(index), "--json", "--year-from", "2020", "--top-k", "5",
                        "how many projects did the programme fund?")
     assert code == 0
@@ -79,23 +96,24 @@ def test_year_filter_keeps_only_documents_in_range(sample_index, capsys) -> None
     assert years and all(y >= 2020 for y in years)
 
 
-def test_human_output_lists_citations(sample_index, capsys) -> None:
+@pytest.mark.model
+def test_human_output_lists_citations(sample_index, real_embedder, capsys) -> None:
     _, index = sample_index
-    code, out, _ = run(capsys, "ask", "--index", str(index), "which practices were linked to better outcomes?")
+    code, out, _ = run(capsys, "ask", "--index", str(index), "which practices were linked to better outcomes?",
+                       embedder=real_embedder)
     assert code == 0
     assert "[1]" in out and "(2017)" in out
 
 
-def test_info_reports_contents_and_model(sample_index, capsys) -> None:
-    corpus, index = sample_index
+def test_info_reports_contents_and_model(fake_index, capsys) -> None:
+    corpus, index = fake_index
     code, out, _ = run(capsys, "info", "--index", str(index), "--json")
     assert code == 0
     info = json.loads(out)
     n_files = len([p for p in corpus.iterdir() if p.suffix in (".pdf", ".md")])
     assert info["documents"] == n_files
-    assert info["model"] == "all-MiniLM-L6-v2" and info["dimension"] == 384
+    assert info["model"] == FAKE.name and info["dimension"] == FAKE.dimension
     assert info["chunks"] >= info["pages"] > 0
-
 
 def test_missing_index_says_to_run_ingest(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, "ask", "--index", str(tmp_path / "none"), "anything")
@@ -103,8 +121,8 @@ def test_missing_index_says_to_run_ingest(tmp_path: Path, capsys) -> None:
     assert "qa ingest" in err and "Traceback" not in err
 
 
-def test_unchanged_corpus_reingest_embeds_nothing(sample_index, tmp_path: Path, capsys) -> None:
-    corpus, index = sample_index
+def test_unchanged_corpus_reingest_embeds_nothing(fake_index, tmp_path: Path, capsys) -> None:
+    corpus, index = fake_index
     copy = tmp_path / "index"
     shutil.copytree(index, copy)
     code, out, _ = run(capsys, "ingest", str(corpus), "--index", str(copy), "--no-progress")

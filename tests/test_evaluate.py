@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeEmbedder, make_pdf
 from qa.errors import QAError
 from qa.evaluate import (
     Baseline,
@@ -23,6 +22,9 @@ from qa.evaluate import (
     score,
 )
 from qa.records import Answer, Chunk, Citation, DocMeta, Document, Passage
+from qa.settings import Settings
+
+from conftest import FakeEmbedder, make_pdf
 
 DOC = Document("corpus/r.pdf", DocMeta(title="R"), "h", "pdf", 9)
 
@@ -196,14 +198,14 @@ def test_run_prints_json_with_the_documented_keys(small_index: tuple[Path, Path,
     monkeypatch.setattr(qa.engine, "load_embedder", lambda name=None, from_index=False: embedder)
     parser = argparse.ArgumentParser()
     configure_parser(parser)
-    assert evaluate.run(parser.parse_args([str(questions), "--index", str(index), "--json"])) == 0
+    assert evaluate.run(parser.parse_args([str(questions), "--json"]), Settings(index=index)) == 0
     data = json.loads(capsys.readouterr().out)
     assert list(data["configs"]) == ["hybrid"]
     hybrid = data["configs"]["hybrid"]
     assert {"recall@1", "recall@5", "recall@10", "mrr@10", "found_answerable", "flagged_unanswerable", "missed"} <= set(hybrid)
     assert hybrid["recall@5"] == 1.0 and hybrid["missed"] == []
 
-    assert evaluate.run(parser.parse_args([str(questions), "--index", str(index)])) == 0
+    assert evaluate.run(parser.parse_args([str(questions)]), Settings(index=index)) == 0
     table = capsys.readouterr().out
     assert table.splitlines()[0].split()[:4] == ["config", "R@1", "R@5", "R@10"]
 
@@ -216,7 +218,7 @@ def test_run_on_a_bad_question_file_raises_a_qa_error(small_index: tuple[Path, P
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{oops\n", encoding="utf-8")
     with pytest.raises(QAError, match="line 1"):
-        evaluate.run(parser.parse_args([str(bad), "--index", str(small_index[0])]))
+        evaluate.run(parser.parse_args([str(bad)]), Settings(index=small_index[0]))
 
 
 # --- the answer and conversations -----------------------------------------------------------------

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from qa import fetch
 from qa.cli import main as qa_main
+from qa.cli import settings_from
 from qa.errors import FetchError
 from qa.fetch import Failure, FetchOptions, FetchSummary, configure_parser, fetch_collection, format_summary, run
 from qa.fetch.catalogue import (
@@ -904,21 +905,25 @@ def test_parser_rejects_non_numbers(argv: list[str]) -> None:
 )
 def test_out_of_range_options_are_one_line_fetch_errors(argv: list[str], flag: str) -> None:
     with pytest.raises(FetchError, match=f"^{flag} out of range: .*--attempts takes 1 or more") as info:
-        fetch.options_from_args(_parse(argv))
+        _options(argv)
     assert "\n" not in str(info.value)
+
+
+def _options(argv: list[str]) -> fetch.FetchOptions:
+    """FetchOptions as `qa fetch ARGV` builds them: the environment's settings, then the command line."""
+    args = _parse(argv)
+    return fetch.options_from_args(args, settings_from(args))
 
 
 def test_options_from_args_env_and_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_GOVUK_API", "http://127.0.0.1:1/api")
-    options = fetch.options_from_args(_parse(["--asset-host", "a.example", "--asset-host", "b.example",
-                                              "--max-mb", "0.5", "--deadline", "90"]))
+    options = _options(["--asset-host", "a.example", "--asset-host", "b.example", "--max-mb", "0.5", "--deadline", "90"])
     assert options.api_base == "http://127.0.0.1:1/api"
     assert options.asset_host == ("a.example", "b.example")
     assert (options.max_mb, options.deadline) == (0.5, 90.0)
-    assert fetch.options_from_args(_parse(["--api-base", "https://mirror.example/api"])).api_base == \
-        "https://mirror.example/api"
+    assert _options(["--api-base", "https://mirror.example/api"]).api_base == "https://mirror.example/api"
     monkeypatch.delenv("QA_GOVUK_API")
-    assert fetch.options_from_args(_parse([])).api_base == fetch.DEFAULT_API_BASE
+    assert _options([]).api_base == fetch.DEFAULT_API_BASE
 
 
 def test_run_prints_summary_and_returns_exit_code(
@@ -926,19 +931,19 @@ def test_run_prints_summary_and_returns_exit_code(
 ) -> None:
     common = ["--pause", "0", "--backoff", "0", "--max-mb", "0.001"]
     ok = _parse(["--into", str(tmp_path / "ok"), "--api-base", srv.api, "--collection", SMALL, *common])
-    assert run(ok) == 0
+    assert run(ok, settings_from(ok)) == 0
     assert capsys.readouterr().out.startswith("fetched 1, skipped 0 (already present), failed 0")
     assert (tmp_path / "ok" / "small.pdf").exists()
 
     monkeypatch.setenv("QA_GOVUK_API", srv.api)  # the environment stands in for --api-base
     bad = _parse(["--into", str(tmp_path / "bad"), "--collection", COLLECTION, "--limit", "2", *common])
-    assert run(bad) == 1
+    assert run(bad, settings_from(bad)) == 1
     out = capsys.readouterr().out
     assert "fetched 3, skipped 0 (already present), failed 4" in out
     assert "FAILED missing.pdf" in out
 
     dry = _parse(["--into", str(tmp_path / "dry"), "--collection", SMALL, "--dry-run", *common])
-    assert run(dry) == 0
+    assert run(dry, settings_from(dry)) == 0
     assert "would fetch 1 file(s)" in capsys.readouterr().out
     assert not (tmp_path / "dry").exists()
 

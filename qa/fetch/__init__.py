@@ -20,14 +20,14 @@ from typing import Any
 
 from ..errors import DocumentError, FetchError
 from ..files import remove_parts, sha256_or_none
+from ..settings import DEFAULT_GOVUK_API as DEFAULT_API_BASE
+from ..settings import Settings
 from ..sources import read_sources, write_sources
 from .catalogue import Attachment, Skip, collection_documents, normalise_base_path, plan_files, publication_attachments
 
 log = logging.getLogger(__name__)
 
 DEFAULT_COLLECTION = "/government/collections/childrens-social-care-innovation-programme-insights-and-evaluation"
-DEFAULT_API_BASE = "https://www.gov.uk/api/content"
-API_BASE_ENV = "QA_GOVUK_API"
 ASSET_HOSTS = ("www.gov.uk", "assets.publishing.service.gov.uk")
 
 
@@ -177,23 +177,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--max-mb", type=float, default=100.0, metavar="MB", help="size cap per file in MiB (default: 100)")
     add("--attempts", type=int, default=4, metavar="N", help="tries per request on 429/5xx (default: 4)")
     add("--backoff", type=float, default=1.0, metavar="SECONDS", help="first retry delay, then doubled (default: 1.0)")
-    add("--api-base", metavar="URL", help=f"Content API root, for mirrors (default: ${API_BASE_ENV} or {DEFAULT_API_BASE})")
+    add("--api-base", metavar="URL", help=f"Content API root, for mirrors (default: $QA_GOVUK_API or {DEFAULT_API_BASE})")
     add("--asset-host", action="append", default=[], metavar="HOST", help="also allow attachments from HOST "
         "(or HOST:PORT); repeatable. www.gov.uk and assets.publishing.service.gov.uk are always allowed")
 
 
-def options_from_args(args: argparse.Namespace) -> FetchOptions:
-    """FetchOptions from parsed ``qa fetch`` arguments (the environment fills a missing --api-base)."""
+def options_from_args(args: argparse.Namespace, settings: Settings) -> FetchOptions:
+    """FetchOptions from parsed ``qa fetch`` arguments; the API base is the settings' (``--api-base`` or QA_GOVUK_API)."""
     given = {f.name: getattr(args, f.name) for f in fields(FetchOptions) if getattr(args, f.name, None) is not None}
-    return FetchOptions(**{**given, "asset_host": tuple(args.asset_host),
-                           "api_base": args.api_base or os.environ.get(API_BASE_ENV) or DEFAULT_API_BASE})
+    return FetchOptions(**{**given, "asset_host": tuple(args.asset_host), "api_base": settings.govuk_api})
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     """``qa fetch``: print the summary, return 0 or (a file failed) 1; SIGTERM unwinds through the clean-up."""
     previous = signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     try:
-        summary = fetch_collection(options_from_args(args))
+        summary = fetch_collection(options_from_args(args, settings))
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(format_summary(summary))
