@@ -48,6 +48,18 @@ class FakeEmbedder:
         return np.stack([self._vector(t) for t in texts]).astype(np.float32)
 
 
+LONG_TIMEOUT = 1800  # seconds: a first real-model test may ingest a whole corpus before it starts
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give tests that use the real model or a browser the long time limit, unless they set their own."""
+    for item in items:
+        if item.get_closest_marker("timeout") is None and (
+            item.get_closest_marker("model") or item.get_closest_marker("browser")
+        ):
+            item.add_marker(pytest.mark.timeout(LONG_TIMEOUT))
+
+
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
