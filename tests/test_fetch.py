@@ -43,11 +43,7 @@ from qa.fetch.catalogue import (
 from qa.fetch.http import check_url, is_loopback
 from qa.sources import COLUMNS, write_sources
 
-try:
-    from tests.govuk_fake import FakeGovUK, Reply, pdf_bytes
-except ImportError:  # tests/ is not a package: import the helper from beside this file
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from govuk_fake import FakeGovUK, Reply, pdf_bytes  # type: ignore[no-redef]
+from govuk_fake import FakeGovUK, Reply, pdf_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTION = "/government/collections/csc-innovation"
