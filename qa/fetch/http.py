@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import math
 import os
 import sys
 import urllib.parse
