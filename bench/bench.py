@@ -496,7 +496,7 @@ ANSWER_HEADER = ["question set", "questions", "recall@5", "MRR@10", "answer@", "
                  "answer missed"]
 
 
-def _answer_row(name: str, s) -> list[object]:  # type: ignore[no-untyped-def]
+def _answer_row(name: str, s) -> list[object]:
     return [name, f"{s.answerable}+{s.unanswerable}", s.recall_at_5, s.mrr_at_10,
             s.answer_at if s.with_answers else "-", s.found_answerable,
             f"{round(s.flagged_unanswerable * s.unanswerable)}/{s.unanswerable}" if s.unanswerable else "-",

@@ -117,7 +117,7 @@ def snapshot(index: Path) -> dict[str, object]:
         store.close()
 
 
-def load_reliability():  # type: ignore[no-untyped-def]
+def load_reliability():
     """tools/reliability.py as a module: the kill loop and load test the tests share with it."""
     import importlib.util
     import sys

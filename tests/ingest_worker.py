@@ -34,12 +34,12 @@ class SlowEmbedder(FakeEmbedder):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.delay = delay
 
-    def embed(self, texts, *, batch_size=32, progress=False):  # type: ignore[no-untyped-def]
+    def embed(self, texts, *, batch_size=32, progress=False):
         time.sleep(self.delay)
         return super().embed(texts, batch_size=batch_size, progress=progress)
 
 
-def crash_on_marked(job):  # type: ignore[no-untyped-def]
+def crash_on_marked(job):
     """Parse normally, but kill this process outright for files named ``crash-*``."""
     from qa.ingest import parse_or_skip
 
@@ -48,7 +48,7 @@ def crash_on_marked(job):  # type: ignore[no-untyped-def]
     return parse_or_skip(job)
 
 
-def crash_once(job):  # type: ignore[no-untyped-def]
+def crash_once(job):
     """Kill the process the first time a ``flaky-*`` file is parsed (a marker file remembers)."""
     from qa.ingest import parse_or_skip
 
@@ -60,7 +60,7 @@ def crash_once(job):  # type: ignore[no-untyped-def]
     return parse_or_skip(job)
 
 
-def hungry_on_marked(job):  # type: ignore[no-untyped-def]
+def hungry_on_marked(job):
     """Parse normally, but have the reader ask for 3 GB first for files named ``hungry-*``."""
     import qa.ingest  # noqa: F401  (loads the module into sys.modules)
     import qa.readers
@@ -70,7 +70,7 @@ def hungry_on_marked(job):  # type: ignore[no-untyped-def]
         module = sys.modules["qa.ingest"]
         real = qa.readers.read_document
 
-        def greedy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def greedy(*args, **kwargs):
             block = bytearray(3 * 2**30)  # more than the cap the test sets
             del block
             return real(*args, **kwargs)

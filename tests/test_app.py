@@ -80,7 +80,7 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, str | bytes]:
     captured: dict[str, str | bytes] = {}
     original = MediaFileManager.add
 
-    def add(self, path_or_data, mimetype, coordinates, file_name=None, is_for_static_download=False):  # type: ignore[no-untyped-def]
+    def add(self, path_or_data, mimetype, coordinates, file_name=None, is_for_static_download=False):
         if file_name:
             data = path_or_data
             if isinstance(data, bytes) and not file_name.endswith(".docx"):
@@ -141,7 +141,7 @@ def joined(at: AppTest) -> str:
     return "\n".join(texts(at))
 
 
-def last_answer(at: AppTest):  # type: ignore[no-untyped-def]
+def last_answer(at: AppTest):
     turn = at.session_state["turns"][-1]
     assert turn.error == ""
     return turn.answer

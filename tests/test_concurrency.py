@@ -39,7 +39,7 @@ class GatedEmbedder(FakeEmbedder):
         self.inside = threading.Event()
         self.release = threading.Event()
 
-    def embed(self, texts, *, batch_size=32, progress=False):  # type: ignore[no-untyped-def]
+    def embed(self, texts, *, batch_size=32, progress=False):
         self.inside.set()
         self.release.wait(timeout=120)
         return super().embed(texts, batch_size=batch_size, progress=progress)
@@ -155,7 +155,7 @@ def test_a_reader_keeps_the_previous_generation_after_pruning(built: tuple[Path,
     assert isinstance(gone, IndexMissingError) and "Engine.refresh" in str(gone)
 
 
-def _try(call):  # type: ignore[no-untyped-def]
+def _try(call):
     try:
         return call()
     except Exception as exc:  # noqa: BLE001 - returned for the assertion

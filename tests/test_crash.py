@@ -48,7 +48,7 @@ class FailingEmbedder(FakeEmbedder):
         super().__init__()
         self.fail_on = fail_on
 
-    def embed(self, texts, *, batch_size=32, progress=False):  # type: ignore[no-untyped-def]
+    def embed(self, texts, *, batch_size=32, progress=False):
         if self.calls + 1 == self.fail_on:
             self.calls += 1
             raise Boom("model failed half-way")

@@ -273,7 +273,7 @@ def test_conversations_score_merging_and_later_turns(tmp_path: Path) -> None:
     hit = _passage(1, 3, "caseloads fell")
     seen_history: list[int] = []
 
-    def ask(question: str, history) -> Answer:  # type: ignore[no-untyped-def]
+    def ask(question: str, history) -> Answer:
         seen_history.append(len(history))
         if question == "off topic?":
             return _quoted(question, (), found=False, passages=(hit,))

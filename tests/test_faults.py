@@ -149,10 +149,10 @@ def test_permission_error_inside_the_reader_is_a_named_skip(tmp_path: Path, monk
     corpus = _corpus(tmp_path / "corpus")
     real = INGEST.read_document
 
-    def refusing(path: Path, rel: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    def refusing(path: Path, rel: str, **kwargs: object):
         if rel.endswith(".md"):
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real(path, rel, **kwargs)  # type: ignore[arg-type]
+        return real(path, rel, **kwargs)
 
     monkeypatch.setattr(INGEST, "read_document", refusing)
     report = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
@@ -168,8 +168,8 @@ def test_file_deleted_between_listing_and_reading(tmp_path: Path, monkeypatch: p
     doomed.write_text("# Doomed\n\nShort-lived note.\n", encoding="utf-8")
     real_discover = INGEST.discover
 
-    def discover_then_delete(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        found = real_discover(*args, **kwargs)  # type: ignore[arg-type]
+    def discover_then_delete(*args: object, **kwargs: object):
+        found = real_discover(*args, **kwargs)
         doomed.unlink()
         return found
 
@@ -184,10 +184,10 @@ def test_a_file_that_vanished_mid_read_is_read_next_time(tmp_path: Path, monkeyp
     corpus = _corpus(tmp_path / "corpus")
     real = INGEST.read_document
 
-    def vanishing(path: Path, rel: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    def vanishing(path: Path, rel: str, **kwargs: object):
         if rel.startswith("notes-"):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
-        return real(path, rel, **kwargs)  # type: ignore[arg-type]
+        return real(path, rel, **kwargs)
 
     monkeypatch.setattr(INGEST, "read_document", vanishing)
     first = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)

@@ -23,7 +23,7 @@ from corpora import build_corpus, snapshot
 SERIAL = IngestSettings(workers=0)
 
 
-def _ingest(corpus: Path, index: Path, embedder: FakeEmbedder | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+def _ingest(corpus: Path, index: Path, embedder: FakeEmbedder | None = None, **kwargs: object):
     settings = kwargs.pop("settings", SERIAL)
     return ingest(corpus, index, embedder or FakeEmbedder(), settings=settings, **kwargs)  # type: ignore[arg-type]
 
@@ -149,7 +149,7 @@ def test_changed_new_and_deleted_files(corpus: Path, tmp_path: Path) -> None:
     # Unchanged documents keep their chunks and vectors exactly.
     old_store_docs = before["documents"]
     assert {k: v for k, v in store.documents.items() if k != "notes-03-caseloads.md"} == {
-        k: v for k, v in old_store_docs.items() if k != "notes-03-caseloads.md"}  # type: ignore[union-attr]
+        k: v for k, v in old_store_docs.items() if k != "notes-03-caseloads.md"}
     assert _doc_vectors(store, "report-00-kinship.pdf").tobytes() == _vectors_from(before, "report-00-kinship.pdf").tobytes()
 
     make_pdf(corpus / "new-report.pdf", ["A brand new report about virtual school heads and attainment."])
@@ -179,7 +179,7 @@ def _doc_vectors(store: IndexStore, doc_id: str) -> np.ndarray:
 def _vectors_from(snap: dict[str, object], doc_id: str) -> np.ndarray:
     chunks = snap["chunks"]
     vectors = np.frombuffer(snap["vectors"], dtype=np.float32).reshape(len(chunks), -1)  # type: ignore[arg-type]
-    ids = [i for i, c in enumerate(chunks) if c.doc_id == doc_id]  # type: ignore[union-attr]
+    ids = [i for i, c in enumerate(chunks) if c.doc_id == doc_id]
     return vectors[ids]
 
 
@@ -260,9 +260,9 @@ def test_bad_files_are_remembered_until_they_change(tmp_path: Path, monkeypatch:
     calls: list[str] = []
     real = ingest_module.read_document
 
-    def counting(path: Path, rel: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    def counting(path: Path, rel: str, **kwargs: object):
         calls.append(rel)
-        return real(path, rel, **kwargs)  # type: ignore[arg-type]
+        return real(path, rel, **kwargs)
 
     monkeypatch.setattr(ingest_module, "read_document", counting)
     index = tmp_path / "index"
@@ -371,10 +371,10 @@ def test_unlistable_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (corpus / "private" / "hidden.md").write_text("# Secret\n\nUnreadable.\n", encoding="utf-8")
     real = os.scandir
 
-    def refusing(path: object = "."):  # type: ignore[no-untyped-def]
+    def refusing(path: object = "."):
         if str(path).endswith("private"):
             raise PermissionError(13, "Permission denied", str(path))
-        return real(path)  # type: ignore[arg-type]
+        return real(path)
 
     monkeypatch.setattr(os, "scandir", refusing)
     found, skipped = discover(corpus)

@@ -411,8 +411,8 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     doomed.write_text("# Doomed\n\nShort-lived.\n", encoding="utf-8")
     real_discover = ingest_module.discover
 
-    def discover_then_delete(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        found = real_discover(*args, **kwargs)  # type: ignore[arg-type]
+    def discover_then_delete(*args: object, **kwargs: object):
+        found = real_discover(*args, **kwargs)
         doomed.unlink()
         return found
 
@@ -424,10 +424,10 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     corpus, index = fresh("flaky")
     real_read = ingest_module.read_document
 
-    def vanishing(path: Path, rel: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    def vanishing(path: Path, rel: str, **kwargs: object):
         if rel.startswith("notes-"):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
-        return real_read(path, rel, **kwargs)  # type: ignore[arg-type]
+        return real_read(path, rel, **kwargs)
 
     (corpus / "notes-03-caseloads.md").write_text("# Changed\n\nA changed note.\n", encoding="utf-8")
     with mock.patch.object(ingest_module, "read_document", vanishing):
@@ -466,7 +466,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
                     def read_only(path: object, *args: object, real_mkdir=real_mkdir, **kwargs: object) -> None:
                         if "tmp-" in str(path):
                             raise OSError(errno.EROFS, "Read-only file system", str(path))
-                        real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+                        real_mkdir(path, *args, **kwargs)
 
                     patches.append(mock.patch.object(os, "mkdir", read_only))
             elif mounted:
