@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
 from qa import ui
 from qa.text import fold
+
+from conftest import ROOT
 
 pytestmark = pytest.mark.model
 

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 from pypdf import PdfReader, PdfWriter
+from pypdf.constants import PageLabelStyle
 from streamlit import config as st_config
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
@@ -57,7 +58,7 @@ def build_corpus(corpus: Path) -> Path:
     )
     hostile = make_pdf(corpus / "hostile.pdf", [f"Hostile markup\n\n{HOSTILE_TEXT}"])
     writer = PdfWriter(clone_from=PdfReader(str(hostile)))  # a page label is document text too
-    writer.set_page_label(0, 0, style="/D", prefix=HOSTILE_LABEL, start=1)
+    writer.set_page_label(0, 0, style=PageLabelStyle.DECIMAL, prefix=HOSTILE_LABEL, start=1)
     with hostile.open("wb") as handle:
         writer.write(handle)
     (corpus / "sources.csv").write_text(SOURCES, encoding="utf-8")

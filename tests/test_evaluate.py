@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeEmbedder, make_pdf
 from qa.errors import QAError
 from qa.evaluate import (
     Baseline,
@@ -23,6 +22,8 @@ from qa.evaluate import (
     score,
 )
 from qa.records import Answer, Chunk, Citation, DocMeta, Document, Passage
+
+from conftest import FakeEmbedder, make_pdf
 
 DOC = Document("corpus/r.pdf", DocMeta(title="R"), "h", "pdf", 9)
 

@@ -50,7 +50,7 @@ def _roman(n: int) -> str:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builder() -> ModuleType:
     spec = importlib.util.spec_from_file_location("build_sample_corpus", BUILDER)
     assert spec is not None and spec.loader is not None
@@ -60,7 +60,7 @@ def _builder() -> ModuleType:
     return module
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pdf_pages(path: Path) -> tuple[str, ...]:
     return tuple(page.extract_text() for page in PdfReader(path).pages)
 
