@@ -166,6 +166,7 @@ def test_read_and_cite_in_the_browser(served) -> None:
     from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.remote.webelement import WebElement
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -204,7 +205,9 @@ def test_read_and_cite_in_the_browser(served) -> None:
     toggle.click()
     image = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stImage'] img")))
     wait.until(lambda d: "marked in yellow" in body_text(d))
-    with urllib.request.urlopen(image.get_attribute("src"), timeout=10) as response:
+    src = image.get_attribute("src")
+    assert src, "the page image has no source"
+    with urllib.request.urlopen(src, timeout=10) as response:
         picture = Image.open(io.BytesIO(response.read())).convert("RGB")
     pixels = np.asarray(picture).reshape(-1, 3).astype(int)
     r, g, b = pixels[:, 0], pixels[:, 1], pixels[:, 2]
@@ -225,8 +228,11 @@ def test_read_and_cite_in_the_browser(served) -> None:
     sidebar = driver.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar']")
     for label, name in (("Quotes (Word)", "quotes.docx"), ("References (BibTeX)", "references.bib"),
                         ("References (RIS)", "references.ris")):
-        button = wait.until(lambda d, label=label: next((b for b in sidebar.find_elements(By.TAG_NAME, "button")
-                                            if b.text.strip().endswith(label)), None))
+        def labelled(d: object, label: str = label) -> WebElement | None:
+            return next((b for b in sidebar.find_elements(By.TAG_NAME, "button") if b.text.strip().endswith(label)), None)
+
+        button = wait.until(labelled)
+        assert button is not None  # until() returns only a truthy result
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
         button.click()
         wait_file(downloads, name)

@@ -13,7 +13,7 @@ from qa.ingest import IngestSettings, ingest
 from qa.store import IndexStore, current_generation, generations, write_lock
 
 from conftest import FakeEmbedder
-from corpora import build_index, load_reliability, snapshot
+from corpora import Snapshot, build_index, load_reliability, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIAL = IngestSettings(workers=0)
@@ -56,14 +56,14 @@ class FailingEmbedder(FakeEmbedder):
 
 
 @pytest.fixture
-def built(tmp_path: Path) -> tuple[Path, Path, dict]:
+def built(tmp_path: Path) -> tuple[Path, Path, Snapshot]:
     corpus, index = build_index(tmp_path, n_docs=6)
     (corpus / "notes-03-caseloads.md").write_text("# New notes\n\nA change to re-embed.\n", encoding="utf-8")
     return corpus, index, snapshot(index)
 
 
 @pytest.mark.parametrize("error", [Boom, KeyboardInterrupt])
-def test_failure_while_embedding_leaves_the_index_as_it_was(built: tuple[Path, Path, dict], error: type) -> None:
+def test_failure_while_embedding_leaves_the_index_as_it_was(built: tuple[Path, Path, Snapshot], error: type) -> None:
     corpus, index, before = built
     embedder = FailingEmbedder(fail_on=1)
     if error is KeyboardInterrupt:
@@ -79,7 +79,7 @@ def test_failure_while_embedding_leaves_the_index_as_it_was(built: tuple[Path, P
         pass
 
 
-def test_failure_between_rename_and_switch(built: tuple[Path, Path, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_between_rename_and_switch(built: tuple[Path, Path, Snapshot], monkeypatch: pytest.MonkeyPatch) -> None:
     """The new generation is in place but CURRENT was never switched: readers see the old one."""
     corpus, index, before = built
     import qa.store
@@ -104,7 +104,7 @@ def test_failure_between_rename_and_switch(built: tuple[Path, Path, dict], monke
     assert "A change to re-embed" in IndexStore(index).pages("notes-03-caseloads.md")[0].text
 
 
-def test_failure_while_writing_vectors(built: tuple[Path, Path, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_while_writing_vectors(built: tuple[Path, Path, Snapshot], monkeypatch: pytest.MonkeyPatch) -> None:
     corpus, index, before = built
     import qa.store
 

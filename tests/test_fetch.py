@@ -67,7 +67,7 @@ EXPECTED = {
 }
 
 
-def _publication(title: str, attachments: list[dict[str, str]], orgs: list[str], published: str) -> dict:
+def _publication(title: str, attachments: list[object], orgs: list[str], published: str) -> dict:  # some malformed
     return {
         "title": title,
         "first_published_at": published,
@@ -423,7 +423,8 @@ def test_collection_documents_dedupes_and_drops_invalid() -> None:
     ]}}
     assert collection_documents(doc) == ["/government/publications/a", "/government/publications/c"]
     assert collection_documents({}) == []
-    for bad in ([], {"links": []}, {"links": {"documents": "x"}}):
+    malformed: tuple[object, ...] = ([], {"links": []}, {"links": {"documents": "x"}})
+    for bad in malformed:
         with pytest.raises(Skip, match="malformed"):
             collection_documents(bad)
 

@@ -18,7 +18,7 @@ from qa.records import ParsedDocument, Skipped
 from qa.store import IndexStore, current_generation, generations
 
 from conftest import FakeEmbedder, make_pdf
-from corpora import build_corpus, snapshot
+from corpora import Snapshot, build_corpus, snapshot
 
 SERIAL = IngestSettings(workers=0)
 
@@ -130,7 +130,7 @@ def test_unchanged_corpus_embeds_nothing_and_keeps_the_generation(corpus: Path, 
     assert again.texts_embedded == 0 and report.embedded_chunks == 0
     assert report.new_or_changed == () and report.removed == ()
     assert current_generation(index) == generation and generations(index) == [generation]
-    assert report.documents == 8 and report.chunks == len(before["chunks"])  # type: ignore[arg-type]
+    assert report.documents == 8 and report.chunks == len(before["chunks"])
     assert snapshot(index) == before
 
 
@@ -176,9 +176,9 @@ def _doc_vectors(store: IndexStore, doc_id: str) -> np.ndarray:
     return store.all_vectors()[ids]
 
 
-def _vectors_from(snap: dict[str, object], doc_id: str) -> np.ndarray:
+def _vectors_from(snap: Snapshot, doc_id: str) -> np.ndarray:
     chunks = snap["chunks"]
-    vectors = np.frombuffer(snap["vectors"], dtype=np.float32).reshape(len(chunks), -1)  # type: ignore[arg-type]
+    vectors = np.frombuffer(snap["vectors"], dtype=np.float32).reshape(len(chunks), -1)
     ids = [i for i, c in enumerate(chunks) if c.doc_id == doc_id]
     return vectors[ids]
 

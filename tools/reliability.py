@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
@@ -50,7 +51,7 @@ from qa.records import Answer  # noqa: E402
 from qa.store import IndexStore, current_generation, generations  # noqa: E402
 
 from conftest import FakeEmbedder  # noqa: E402
-from corpora import QUESTIONS, build_corpus, snapshot  # noqa: E402
+from corpora import QUESTIONS, Snapshot, build_corpus, snapshot  # noqa: E402
 
 WORKER = TESTS / "ingest_worker.py"
 DOC = ROOT / "docs" / "reliability.md"
@@ -130,7 +131,7 @@ def kill_loop(work: Path, kills: int = 20, seed: int = 7, n_docs: int = 16,
     figures = KillFigures(workers=workers)
     corpus = build_corpus(work / "corpus", n_docs=n_docs)
     questions = QUESTIONS[:6]
-    references: dict[str, tuple[dict, list[tuple]]] = {}
+    references: dict[str, tuple[Snapshot, list[tuple]]] = {}
     for state in ("A", "B"):
         _set_state(corpus, state)
         clean = work / f"clean-{state}"
@@ -140,7 +141,7 @@ def kill_loop(work: Path, kills: int = 20, seed: int = 7, n_docs: int = 16,
     _set_state(corpus, "A")
     ingest(corpus, index, FakeEmbedder(), settings=IngestSettings(workers=0))
 
-    def state_of(snap: dict) -> str:
+    def state_of(snap: Snapshot) -> str:
         for state, (reference, _) in references.items():
             if snap == reference:
                 return state
@@ -456,7 +457,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
             ingest(corpus, index, FakeEmbedder(), settings=serial)
             before = snapshot(index)
             change(corpus)
-            patches = []
+            patches: list[Any] = []  # patchers of different targets
             if label.startswith("read-only"):
                 if mounted:
                     subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
@@ -570,7 +571,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     rows.append((f"lexical.npz of {npz.stat().st_size} bytes declaring a 10^9-element array", outcome))
 
     corpus, index = fresh("current")
-    name = current_generation(index)
+    kept = current_generation(index)
     (index / CURRENT).write_text("", encoding="utf-8")
     try:
         ingest(corpus, index, FakeEmbedder(), settings=serial)
@@ -578,7 +579,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     except IndexMismatchError as exc:
         outcome = f"refused: “{exc}”"
     rows.append(("CURRENT emptied, then `qa ingest`",
-                 f"{outcome}; generation {'kept' if (index / str(name)).is_dir() else 'DELETED'}"))
+                 f"{outcome}; generation {'kept' if (index / str(kept)).is_dir() else 'DELETED'}"))
 
     corpus = work / "escapes" / "corpus"
     corpus.mkdir(parents=True)
