@@ -89,7 +89,7 @@ def machine() -> dict[str, str]:
     def v(name: str) -> str:
         try:
             return version(name)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return "-"
 
     import torch

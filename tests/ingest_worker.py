@@ -20,6 +20,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,8 +31,8 @@ from conftest import FakeEmbedder  # noqa: E402
 class SlowEmbedder(FakeEmbedder):
     """FakeEmbedder that takes ``delay`` seconds per call."""
 
-    def __init__(self, delay: float, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, delay: float, dimension: int = 64) -> None:
+        super().__init__(dimension)
         self.delay = delay
 
     def embed(self, texts, *, batch_size=32, progress=False):
@@ -62,12 +63,11 @@ def crash_once(job):
 
 def hungry_on_marked(job):
     """Parse normally, but have the reader ask for 3 GB first for files named ``hungry-*``."""
-    import qa.ingest  # noqa: F401  (loads the module into sys.modules)
     import qa.readers
     from qa.ingest import parse_or_skip
 
     if Path(job.rel_path).name.startswith("hungry-"):
-        module = sys.modules["qa.ingest"]
+        module = sys.modules["qa.ingest"]  # the module: ``qa.ingest`` the attribute is the function
         real = qa.readers.read_document
 
         def greedy(*args, **kwargs):
@@ -75,11 +75,8 @@ def hungry_on_marked(job):
             del block
             return real(*args, **kwargs)
 
-        module.read_document = greedy  # type: ignore[attr-defined]
-        try:
+        with mock.patch.object(module, "read_document", greedy):
             return parse_or_skip(job)
-        finally:
-            module.read_document = real  # type: ignore[attr-defined]
     return parse_or_skip(job)
 
 

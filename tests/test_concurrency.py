@@ -54,7 +54,7 @@ def test_two_ingests_at_once_one_refuses(built: tuple[Path, Path], tmp_path: Pat
     def first() -> None:
         try:
             outcome["first"] = ingest(corpus, index, gated, settings=SERIAL)
-        except Exception as exc:  # noqa: BLE001 - reported through the assertion below
+        except Exception as exc:  # reported through the assertion below
             outcome["first"] = exc
 
     writer = threading.Thread(target=first)
@@ -105,7 +105,7 @@ def test_engine_serves_during_ingest_and_refresh_switches(built: tuple[Path, Pat
                     if engine.store.generation == old_generation:
                         assert [p.chunk_id for p in got.passages] == [p.chunk_id for p in answer.passages]
                     asked += 1
-                except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                except BaseException as exc:  # collected and asserted below
                     errors.append(exc)
 
     threads = [threading.Thread(target=reader) for _ in range(3)]
@@ -158,7 +158,7 @@ def test_a_reader_keeps_the_previous_generation_after_pruning(built: tuple[Path,
 def _try(call):
     try:
         return call()
-    except Exception as exc:  # noqa: BLE001 - returned for the assertion
+    except Exception as exc:  # returned for the assertion
         return exc
 
 

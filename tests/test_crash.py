@@ -63,14 +63,15 @@ def built(tmp_path: Path) -> tuple[Path, Path, Snapshot]:
 
 
 @pytest.mark.parametrize("error", [Boom, KeyboardInterrupt])
-def test_failure_while_embedding_leaves_the_index_as_it_was(built: tuple[Path, Path, Snapshot], error: type) -> None:
+def test_failure_while_embedding_leaves_the_index_as_it_was(built: tuple[Path, Path, Snapshot], error: type,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     corpus, index, before = built
     embedder = FailingEmbedder(fail_on=1)
     if error is KeyboardInterrupt:
         def interrupt(*args: object, **kwargs: object) -> None:
             raise KeyboardInterrupt
 
-        embedder.embed = interrupt  # type: ignore[method-assign]
+        monkeypatch.setattr(embedder, "embed", interrupt)
     with pytest.raises(error):
         ingest(corpus, index, embedder, settings=SERIAL)
     assert snapshot(index) == before
@@ -86,10 +87,10 @@ def test_failure_between_rename_and_switch(built: tuple[Path, Path, Snapshot], m
 
     real_replace = os.replace
 
-    def failing_replace(src: object, dst: object) -> None:
+    def failing_replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         if str(dst).endswith("CURRENT"):
             raise OSError(28, "No space left on device")
-        real_replace(src, dst)  # type: ignore[arg-type]
+        real_replace(src, dst)
 
     monkeypatch.setattr(qa.store.os, "replace", failing_replace)
     old = current_generation(index)

@@ -254,10 +254,10 @@ def test_read_only_index_folder_gives_one_line(tmp_path: Path, monkeypatch: pyte
         else:  # simulate: creating the new generation's folder is refused
             real_mkdir = os.mkdir
 
-            def read_only(path: object, *args: object, **kwargs: object) -> None:
+            def read_only(path: str | os.PathLike[str], mode: int = 0o777, *, dir_fd: int | None = None) -> None:
                 if "tmp-" in str(path):
                     raise OSError(errno.EROFS, "Read-only file system", str(path))
-                real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+                real_mkdir(path, mode, dir_fd=dir_fd)
 
             monkeypatch.setattr(os, "mkdir", read_only)
         code, out, err = _cli(["ingest", str(corpus), "--index", str(index), "--workers", "0"], monkeypatch, capsys)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -217,13 +218,9 @@ class FakeTime:
         self.now += seconds
 
 
-def opts(srv: FakeGovUK, into: Path, **kw: object) -> FetchOptions:
-    base: dict[str, object] = dict(
-        into=into, collection=COLLECTION, api_base=srv.api, pause=0.0, backoff=0.0,
-        timeout=5.0, max_mb=0.001,
-    )
-    base.update(kw)
-    return FetchOptions(**base)  # type: ignore[arg-type]
+def opts(srv: FakeGovUK, into: Path, **kw: Any) -> FetchOptions:  # any FetchOptions field, by name
+    base = FetchOptions(into=into, collection=COLLECTION, api_base=srv.api, pause=0.0, backoff=0.0, timeout=5.0, max_mb=0.001)
+    return replace(base, **kw)
 
 
 def get(srv: FakeGovUK, into: Path, fake: FakeTime | None = None, **kw: object) -> FetchSummary:
@@ -487,9 +484,9 @@ def test_format_summary_lists_failures_and_notes() -> None:
 def test_summary_dataclasses_are_frozen() -> None:
     summary = replace(FetchSummary(), failed=(Failure("u", "r"),))
     with pytest.raises(AttributeError):
-        summary.fetched = ("x",)  # type: ignore[misc]
+        summary.fetched = ("x",)  # type: ignore[misc]  # the assignment the frozen dataclass must refuse
     with pytest.raises(AttributeError):
-        summary.failed[0].reason = "other"  # type: ignore[misc]
+        summary.failed[0].reason = "other"  # type: ignore[misc]  # likewise
 
 
 # -- against the fake server ----------------------------------------------------------------------
