@@ -20,12 +20,18 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conftest import FakeEmbedder  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
 
 
 class SlowEmbedder(FakeEmbedder):
@@ -35,7 +41,7 @@ class SlowEmbedder(FakeEmbedder):
         super().__init__(dimension)
         self.delay = delay
 
-    def embed(self, texts, *, batch_size=32, progress=False):
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         time.sleep(self.delay)
         return super().embed(texts, batch_size=batch_size, progress=progress)
 

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -17,6 +18,11 @@ from qa.store import IndexStore, current_generation, generations, write_lock
 
 from conftest import FakeEmbedder, make_pdf
 from corpora import QUESTIONS, build_index, load_reliability, snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIAL = IngestSettings(workers=0)
@@ -39,7 +45,7 @@ class GatedEmbedder(FakeEmbedder):
         self.inside = threading.Event()
         self.release = threading.Event()
 
-    def embed(self, texts, *, batch_size=32, progress=False):
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         self.inside.set()
         self.release.wait(timeout=120)
         return super().embed(texts, batch_size=batch_size, progress=progress)
@@ -155,7 +161,10 @@ def test_a_reader_keeps_the_previous_generation_after_pruning(built: tuple[Path,
     assert isinstance(gone, IndexMissingError) and "Engine.refresh" in str(gone)
 
 
-def _try(call):
+T = TypeVar("T")
+
+
+def _try(call: Callable[[], T]) -> T | Exception:
     try:
         return call()
     except Exception as exc:  # returned for the assertion

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,6 +15,11 @@ from qa.store import IndexStore, current_generation, generations, write_lock
 
 from conftest import FakeEmbedder
 from corpora import Snapshot, build_index, load_reliability, snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIAL = IngestSettings(workers=0)
@@ -48,7 +54,7 @@ class FailingEmbedder(FakeEmbedder):
         super().__init__()
         self.fail_on = fail_on
 
-    def embed(self, texts, *, batch_size=32, progress=False):
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         if self.calls + 1 == self.fail_on:
             self.calls += 1
             raise Boom("model failed half-way")
