@@ -14,6 +14,7 @@ from qa.chunking import ChunkSettings
 from qa.engine import Engine
 from qa.errors import DocumentError, IndexMismatchError, IndexMissingError
 from qa.ingest import IngestSettings, ParseJob, _parse_all, ingest, read_catalogue
+from qa.readers import RawDocument
 from qa.records import IngestReport, ParsedDocument, Skipped
 from qa.store import IndexStore, current_generation, generations
 
@@ -260,7 +261,7 @@ def test_bad_files_are_remembered_until_they_change(tmp_path: Path, monkeypatch:
     calls: list[str] = []
     real = ingest_module.read_document
 
-    def counting(path: Path, rel: str, **kwargs: object):
+    def counting(path: Path, rel: str, **kwargs: int) -> RawDocument:
         calls.append(rel)
         return real(path, rel, **kwargs)
 

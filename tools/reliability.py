@@ -47,7 +47,8 @@ for entry in (str(ROOT), str(TESTS)):
 from qa.embed import Embedder  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 from qa.ingest import IngestSettings, ingest  # noqa: E402
-from qa.records import Answer  # noqa: E402
+from qa.readers import RawDocument  # noqa: E402
+from qa.records import Answer, Skipped  # noqa: E402
 from qa.store import IndexStore, current_generation, generations  # noqa: E402
 
 from conftest import FakeEmbedder  # noqa: E402
@@ -412,7 +413,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     doomed.write_text("# Doomed\n\nShort-lived.\n", encoding="utf-8")
     real_discover = ingest_module.discover
 
-    def discover_then_delete(*args: object, **kwargs: object):
+    def discover_then_delete(*args: Any, **kwargs: Any) -> tuple[list[tuple[Path, str]], list[Skipped]]:
         found = real_discover(*args, **kwargs)
         doomed.unlink()
         return found
@@ -425,7 +426,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     corpus, index = fresh("flaky")
     real_read = ingest_module.read_document
 
-    def vanishing(path: Path, rel: str, **kwargs: object):
+    def vanishing(path: Path, rel: str, **kwargs: int) -> RawDocument:
         if rel.startswith("notes-"):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
         return real_read(path, rel, **kwargs)
