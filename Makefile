@@ -27,11 +27,16 @@ index: $(STAMP)
 run: index
 	QA_INDEX_DIR=$(INDEX) QA_CORPUS_DIR=$(CORPUS) $(BIN)/streamlit run app.py
 
+# Lint and type-check first: they take seconds and catch mistakes the tests may not reach.
 test: $(STAMP)
 	$(BIN)/python -m pip check
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -m "not model and not browser"
 
 eval: index

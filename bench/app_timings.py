@@ -94,7 +94,7 @@ class Server:
         self.log.close()
 
 
-def browser(profile: Path, width: int, height: int):  # type: ignore[no-untyped-def]
+def browser(profile: Path, width: int, height: int):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -105,7 +105,7 @@ def browser(profile: Path, width: int, height: int):  # type: ignore[no-untyped-
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
 
-def open_page(driver, base: str) -> float:  # type: ignore[no-untyped-def]
+def open_page(driver, base: str) -> float:
     """Seconds from navigation until the question box can be typed in."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -118,7 +118,7 @@ def open_page(driver, base: str) -> float:  # type: ignore[no-untyped-def]
     return time.monotonic() - start
 
 
-def ask(driver, question: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def ask(driver, question: str) -> tuple[float, float]:
     """(seconds from Enter until the reply is on screen, reply height in window heights)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -138,7 +138,7 @@ def ask(driver, question: str) -> tuple[float, float]:  # type: ignore[no-untype
     return elapsed, float(height)
 
 
-def idle(driver, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def idle(driver, timeout: float = 60) -> None:
     """Wait until the app has finished its current run (Streamlit's running indicator is gone)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -147,7 +147,7 @@ def idle(driver, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
         lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
 
 
-def clear(driver) -> None:  # type: ignore[no-untyped-def]
+def clear(driver) -> None:
     """Empty the conversation (sidebar button), so every timed question renders a page of the same size."""
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By

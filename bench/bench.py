@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -34,9 +35,15 @@ PY = sys.executable
 
 sys.path.insert(0, str(ROOT))
 
-from qa.ingest import IngestSettings  # noqa: E402
+if TYPE_CHECKING:
+    from qa.evaluate import Scores
 
-INGEST_BATCH = IngestSettings().batch_size
+
+def ingest_batch() -> int:
+    """The ingest's default embedding batch size (qa is imported once ROOT is on sys.path)."""
+    from qa.ingest import IngestSettings
+
+    return IngestSettings().batch_size
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -82,7 +89,7 @@ def machine() -> dict[str, str]:
     def v(name: str) -> str:
         try:
             return version(name)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return "-"
 
     import torch
@@ -140,8 +147,8 @@ if WATCH_CHILDREN:
 """
 
 
-def child(code: str, *args: str, env: dict[str, str] | None = None, watch_children: bool = False) -> dict[str, object]:
-    """Run a snippet in a fresh interpreter; it prints one JSON object last. Adds its peak RSS.
+def child(code: str, *args: str, env: dict[str, str] | None = None, watch_children: bool = False) -> dict[str, Any]:
+    """Run a snippet in a fresh interpreter; it prints one JSON object last (returned as parsed). Adds its peak RSS.
 
     ``watch_children`` samples the peak RSS of the processes it starts (parsing workers)
     five times a second.
@@ -243,7 +250,7 @@ def bench_ingest(corpus: Path, work: Path, runs: int, ingest_runs: int) -> tuple
         r = child(INGEST, str(corpus), str(index), "1", watch_children=True)
         if not sample_file.is_file():
             _encoder_texts(index, sample_file)
-        e = child(ENCODER, str(sample_file), "0", str(INGEST_BATCH), "0")
+        e = child(ENCODER, str(sample_file), "0", str(ingest_batch()), "0")
         say(f"   run {i + 1}: {r['seconds']:.1f} s, {r['chunks']} chunks ({int(r['chunks']) / float(r['seconds']):.1f}/s), "
             f"bare encoder {e['per_s']:.1f}/s, peak RSS {r['peak_rss_mb']:.0f} MB")
         results.append(r)
@@ -261,7 +268,7 @@ def bench_ingest(corpus: Path, work: Path, runs: int, ingest_runs: int) -> tuple
     scratch = median([float(r["seconds"]) for r in results])
     e2e = chunks / scratch
     bare = median([float(e["per_s"]) for e in enc])
-    ratio = median([chunks / float(r["seconds"]) / float(e["per_s"]) for r, e in zip(results, enc)])
+    ratio = median([chunks / float(r["seconds"]) / float(e["per_s"]) for r, e in zip(results, enc, strict=True)])
     parse_s = median([float(r["seconds"]) for r in parse])
     figures = {"scratch_s": scratch, "reingest_s": median([float(r["seconds"]) for r in again]), "e2e": e2e,
                "bare": bare, "ratio": ratio, "pages_per_s": pages / parse_s,
@@ -392,7 +399,7 @@ def bench_embedding(work: Path, runs: int) -> str:
     small.write_text(json.dumps(texts), encoding="utf-8")
     rows = []
     base = None
-    b = INGEST_BATCH
+    b = ingest_batch()
     settings = [(f"2 threads, batch {b} (ingest default)", 2, b, "0"), (f"1 thread, batch {b}", 1, b, "0")]
     settings += [(f"2 threads, batch {other}", 2, other, "0") for other in (2, 4, 8, 16, 32) if other != b]
     settings += [(f"2 threads, batch {b}, int8 dynamic quantisation", 2, b, "1")]
@@ -429,7 +436,8 @@ for name, corpus, index, questions in json.loads(sys.argv[1]):
 def quantised_quality(work: Path, sets: dict[str, tuple[Path, Path, Path]], full: dict[str, dict[str, dict[str, float]]],
                       full_ingest_s: float | None) -> str:
     """The int8 model against full precision: recall, MRR and ingest time on the same questions and corpus."""
-    jobs = [[name, str(corpus), str(work / f"index-int8-{name}"), str(questions)] for name, (corpus, _, questions) in sets.items()]
+    jobs = [[name, str(corpus), str(work / f"index-int8-{name}"), str(questions)]
+            for name, (corpus, _, questions) in sets.items()]
     q = child(QUANT_QUALITY, json.dumps(jobs))
     rows = []
     for name in sets:
@@ -496,7 +504,7 @@ ANSWER_HEADER = ["question set", "questions", "recall@5", "MRR@10", "answer@", "
                  "answer missed"]
 
 
-def _answer_row(name: str, s) -> list[object]:  # type: ignore[no-untyped-def]
+def _answer_row(name: str, s) -> list[object]:
     return [name, f"{s.answerable}+{s.unanswerable}", s.recall_at_5, s.mrr_at_10,
             s.answer_at if s.with_answers else "-", s.found_answerable,
             f"{round(s.flagged_unanswerable * s.unanswerable)}/{s.unanswerable}" if s.unanswerable else "-",
@@ -510,8 +518,7 @@ def bench_answers(sample_index: Path, shared_index: Path | None) -> str:
     """
     from qa.embed import load_embedder
     from qa.engine import Engine
-    from qa.evaluate import (ASK_K, evaluate_conversations, format_conversations, load_conversations,
-                             load_questions, score)
+    from qa.evaluate import ASK_K, evaluate_conversations, format_conversations, load_conversations, load_questions, score
 
     emb = load_embedder()
     dev_rows: list[list[object]] = []
@@ -532,7 +539,7 @@ def bench_answers(sample_index: Path, shared_index: Path | None) -> str:
             answers.append(engine.ask(q.question, top_k=ASK_K))
             timings.setdefault(name, []).append(time.perf_counter() - t0)
         for half in ("tuning", "held-out"):
-            pairs = [(q, a) for q, a in zip(questions, answers) if split_half(q.id) == half]
+            pairs = [(q, a) for q, a in zip(questions, answers, strict=True) if split_half(q.id) == half]
             dev_rows.append(_answer_row(f"{name} ({half})", score([q for q, _ in pairs], [a for _, a in pairs])))
         dev_rows.append(_answer_row(f"{name} (all)", score(questions, answers)))
         say(table(ANSWER_HEADER, dev_rows[-3:]))
@@ -583,17 +590,21 @@ def write_answers_section(body: str) -> None:
     DOC.write_text(text, encoding="utf-8")
 
 
-def pooled(results: Sequence[dict]) -> str:
+def _weighted_mean(scores: Sequence[Scores], attr: str, n: int, weight: str) -> float:
+    """The mean of ``attr`` over question sets, each weighted by its ``weight`` count; ``n`` is the sum of the weights."""
+    return sum(getattr(s, attr) * getattr(s, weight) for s in scores) / n if n else 0.0
+
+
+def pooled(results: Sequence[dict[str, Scores]]) -> str:
     """Every question set together: each figure weighted by the questions it is a share of."""
     rows = []
     for cfg in results[0]:
         scores = [r[cfg] for r in results]
         yes = sum(s.answerable for s in scores)
         no = sum(s.unanswerable for s in scores)
-        mean = lambda attr, n, w: sum(getattr(s, attr) * getattr(s, w) for s in scores) / n if n else 0.0  # noqa: E731
-        rows.append([cfg, *(mean(a, yes, "answerable") for a in ("recall_at_1", "recall_at_5", "recall_at_10", "mrr_at_10",
-                                                                   "found_answerable")),
-                     mean("flagged_unanswerable", no, "unanswerable")])
+        rows.append([cfg, *(_weighted_mean(scores, a, yes, "answerable") for a in ("recall_at_1", "recall_at_5", "recall_at_10",
+                                                                                 "mrr_at_10", "found_answerable")),
+                     _weighted_mean(scores, "flagged_unanswerable", no, "unanswerable")])
     total = sum(r["hybrid"].answerable for r in results), sum(r["hybrid"].unanswerable for r in results)
     return (f"**all question sets together** ({total[0]} answerable, {total[1]} unanswerable)\n\n"
             + table(["config", "recall@1", "recall@5", "recall@10", "MRR@10", "answerable found",

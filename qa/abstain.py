@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from .errors import IndexMismatchError
 from .text import key_terms, query_terms, stem, stems
@@ -56,11 +57,11 @@ class AbstainPolicy:
     def from_dict(cls, data: Mapping[str, float]) -> AbstainPolicy:
         """From a manifest's record; unknown keys are ignored, missing ones keep their default."""
         kinds = {f.name: f.type for f in fields(cls)}
-        values: dict[str, float | int] = {}
+        values: dict[str, Any] = {}  # each value converted to its field's type below
         for name, value in data.items():
             if name in kinds:
                 values[name] = int(value) if kinds[name] in ("int", int) else float(value)
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
 
 
 # Thresholds calibrated per model; a model not listed gets the defaults recorded with a warning.

@@ -129,7 +129,7 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
     folded = [fold(p.chunk.text) for p in passages]
     out = []
     for key, cand in seen.items():
-        ranks = tuple(p.rank for p, text in zip(passages, folded) if key in text)
+        ranks = tuple(p.rank for p, text in zip(passages, folded, strict=True) if key in text)
         out.append(Candidate(cand.text, ranks, cand.kind, cand.lead, cand.group, cand.heading))
     return out
 
@@ -139,7 +139,9 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
 _ASKS = (
     ("number", re.compile(r"\b(how (?:much|many|long|often|big|large|far|quickly)|what (?:proportion|percentage|share|"
                           r"number|amount|rate|fraction|level|size|cost|sum)|how many|what (?:was|is) the (?:cost|total|"
-                          r"rate|number|figure|budget)|what (?:is|was|are|were) the (?:average|median|mean|typical|total|usual))\b|\b(?:cost|percentage|proportion|rate)s?\b.*\?$", re.I)),
+                          r"rate|number|figure|budget)|what (?:is|was|are|were) the "
+                          r"(?:average|median|mean|typical|total|usual))\b|\b(?:cost|percentage|proportion|rate)s?\b.*\?$",
+                          re.I)),
     ("when", re.compile(r"^\s*(?:when|what (?:year|date|month))\b|\bwhat year\b|\bsince when\b", re.I)),
     ("why", re.compile(r"\bwhy\b|\bwhat (?:was|were|is|are) the reasons?\b|\breasons? (?:for|why)\b|\bwhat caused\b", re.I)),
     ("who", re.compile(r"^\s*(?:who|whom|whose)\b|\bwhich (?:\w+ )?(?:councils?|authorities|areas?|organi[sz]ations?|"
@@ -232,11 +234,11 @@ def choose(
     kind = asks_for(question)
     sims = [float(s) for s in similarity]
     list_sim: dict[int, float] = {}
-    for cand, sim in zip(sentences, sims):
+    for cand, sim in zip(sentences, sims, strict=True):
         if cand.kind == "item":
             list_sim[cand.group] = max(list_sim.get(cand.group, -1.0), sim)
     scores = []
-    for cand, sim in zip(sentences, sims):
+    for cand, sim in zip(sentences, sims, strict=True):
         lexical = len(q_stems & content_stems(embed_text(cand))) / len(q_stems) if q_stems else 0.0
         base = sim if cand.kind != "item" else settings.lead_weight * list_sim[cand.group] + (1 - settings.lead_weight) * sim
         score = base + settings.lexical_weight * lexical + settings.kind_weight * _supplies(kind, cand, question, q_stems)

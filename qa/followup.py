@@ -75,7 +75,7 @@ def leans_on_previous(question: str) -> bool:
     return False
 
 
-def contextualise(question: str, history: "list[Turn | str] | tuple[Turn | str, ...]") -> tuple[str, bool]:
+def contextualise(question: str, history: list[Turn | str] | tuple[Turn | str, ...]) -> tuple[str, bool]:
     """What to search for a question in a conversation, and whether it was merged with the previous turn.
 
     The previous question is put in front only when the question leans on it

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 
@@ -38,6 +39,10 @@ from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, r
 from .records import DocMeta, Document, IngestReport, ParsedDocument, Skipped
 from .sources import meta_from_row, read_sources
 from .store import FORMAT_VERSION, GenerationWriter, IndexStore, Manifest, current_generation, mismatch, prune, write_lock
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import SpawnContext
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +331,7 @@ def parse_or_skip(job: ParseJob) -> ParsedDocument | Skipped:
                        "or split the file", passing=True)
     except RecursionError:
         return Skipped(job.rel_path, "is nested too deeply to read (a damaged or hostile file); download it again")
-    except Exception as exc:  # noqa: BLE001 - one unexpected failure must not stop the ingest
+    except Exception as exc:  # one unexpected failure must not stop the ingest
         log.info("unexpected failure reading %s", job.rel_path, exc_info=True)  # the traceback only with -v
         return Skipped(job.rel_path, f"could not be read ({type(exc).__name__}: {exc}); check the file or report it")
 
@@ -372,7 +377,7 @@ def _limit_memory(limit_bytes: int) -> None:
 _READY = "ready"
 
 
-def _worker_main(conn, parse: ParseFunction, parent_pid: int, memory_bytes: int) -> None:  # type: ignore[no-untyped-def]
+def _worker_main(conn: Connection, parse: ParseFunction, parent_pid: int, memory_bytes: int) -> None:
     """A reader process: say it is ready, then parse each job it is sent and send the result back; ``None`` ends it."""
     _die_with_parent(parent_pid)
     _limit_memory(memory_bytes)
@@ -390,7 +395,7 @@ def _worker_main(conn, parse: ParseFunction, parent_pid: int, memory_bytes: int)
 class _Worker:
     """One reader process working on at most one file, so a hang or crash is that file's."""
 
-    def __init__(self, context: multiprocessing.context.BaseContext, parse: ParseFunction, memory_bytes: int) -> None:
+    def __init__(self, context: SpawnContext, parse: ParseFunction, memory_bytes: int) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker_main, args=(child, parse, os.getpid(), memory_bytes), daemon=True)
         self.process.start()
@@ -442,8 +447,8 @@ def _parse_all(jobs: list[ParseJob], workers: int, parse: ParseFunction = parse_
     """
     queue = deque(jobs)
     if workers <= 0:
-        for job in queue:
-            yield parse(job)
+        for queued in queue:
+            yield parse(queued)
         return
     from multiprocessing.connection import wait as wait_any
 
@@ -485,7 +490,8 @@ def _parse_all(jobs: list[ParseJob], workers: int, parse: ParseFunction = parse_
                     continue
                 if message is not None and job is not None:
                     w.job = None
-                    yield message  # type: ignore[misc]
+                    # A worker sends only _READY (handled above) or parse()'s result.
+                    yield cast("ParsedDocument | Skipped", message)
                     continue
                 if w.conn in ready or w.process.sentinel in ready:  # the process died
                     pool.remove(w)
@@ -681,7 +687,7 @@ def ingest(
     index_dir = Path(index_dir)
     if not corpus_dir.is_dir():
         raise DocumentError(str(corpus_dir), "is not a folder; give the folder that holds your documents")
-    chunking = settings.chunking.as_dict()
+    chunking: dict[str, object] = dict(settings.chunking.as_dict())  # the manifest's field type
     with write_lock(index_dir):
         prune(index_dir)
         old: IndexStore | None = None
@@ -739,7 +745,19 @@ def ingest(
     )
 
 
-def _progress_bar(enabled: bool):  # type: ignore[no-untyped-def]
+class _ProgressBar(Protocol):
+    """The part of a tqdm bar that the ingest uses."""
+
+    total: int
+
+    def refresh(self) -> None: ...
+
+    def update(self, n: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _progress_bar(enabled: bool) -> _ProgressBar | None:
     if not enabled:
         return None
     from tqdm import tqdm

@@ -17,10 +17,14 @@ import re
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import DocumentError
 from .files import sha256_file
+
+if TYPE_CHECKING:  # bs4 is imported lazily at run time, only when an HTML page is read
+    from bs4 import Tag
+    from pypdf import PdfReader
 
 log = logging.getLogger(__name__)
 # pypdf warns once per oddity it repairs (thousands of lines for one hostile file);
@@ -393,7 +397,7 @@ def html_to_text(source: str) -> tuple[str, str]:
     return title, _flatten(root)
 
 
-def _drop_chrome(soup: object) -> None:
+def _drop_chrome(soup: Tag) -> None:
     """Remove everything that is not document text (see ``_HTML_DROP`` and ``_CHROME_*``).
 
     One walk from the top that never enters a removed element, so the cost
@@ -403,11 +407,11 @@ def _drop_chrome(soup: object) -> None:
     """
     from bs4 import Tag
 
-    doomed: list[object] = []
-    stack: list[tuple[object, bool]] = [(soup, False)]  # (element, inside a sectioning element)
+    doomed: list[Tag] = []
+    stack: list[tuple[Tag, bool]] = [(soup, False)]  # (element, inside a sectioning element)
     while stack:
         parent, sectioned = stack.pop()
-        for tag in parent.contents:  # type: ignore[attr-defined]
+        for tag in parent.contents:
             if not isinstance(tag, Tag):
                 continue
             role = str(tag.get("role") or "").lower()
@@ -430,19 +434,19 @@ def _drop_chrome(soup: object) -> None:
         tag.decompose()
 
 
-def _main_content(soup: object) -> object:
+def _main_content(soup: Tag) -> Tag:
     """The element holding the page's own content, else the body.
 
     ``<main>`` or ``role=main`` with text is trusted; ``#main-content``, ``#content``
     or a lone ``<article>`` only when it holds more than half the page's text.
     """
-    body = soup.find("body") or soup  # type: ignore[attr-defined]
-    for tag in (soup.find("main"), soup.find(attrs={"role": "main"})):  # type: ignore[attr-defined]
+    body = soup.find("body") or soup
+    for tag in (soup.find("main"), soup.find(role="main")):
         if tag is not None and tag.get_text(strip=True):
             return tag
     # Weaker signs (an id, a lone article) count only when they hold most of the page's text.
-    articles = soup.find_all("article")  # type: ignore[attr-defined]
-    guesses = [soup.find(id="main-content"), soup.find(id="content")] + (articles if len(articles) == 1 else [])  # type: ignore[attr-defined]
+    articles = soup.find_all("article")
+    guesses = [soup.find(id="main-content"), soup.find(id="content")] + (list(articles) if len(articles) == 1 else [])
     whole = len("".join(body.get_text().split()))
     for tag in guesses:
         if tag is not None and len("".join(tag.get_text().split())) * 2 > whole:
@@ -450,12 +454,12 @@ def _main_content(soup: object) -> object:
     return body
 
 
-def _inline(tag: object) -> str:
+def _inline(tag: Tag) -> str:
     """A tag's text on one line, whitespace collapsed."""
-    return " ".join(tag.get_text(" ").split())  # type: ignore[attr-defined]
+    return " ".join(tag.get_text(" ").split())
 
 
-def _flatten(root: object) -> str:
+def _flatten(root: Tag) -> str:
     """Visible text of ``root``, one block element per line, paragraphs apart.
 
     One walk with an explicit stack, so deeply nested (hostile) markup can
@@ -546,7 +550,7 @@ def _read_pdf(handle: BinaryIO, rel_path: str, digest: str, *, max_pages: int, m
             except DependencyError as exc:
                 raise DocumentError(rel_path, f"is encrypted with AES, which needs the `cryptography` package ({exc}); install "
                                               "it (`pip install cryptography`) or save an unprotected copy") from exc
-            except Exception as exc:  # noqa: BLE001 - pypdf raises several types for unsupported crypto
+            except Exception as exc:  # pypdf raises several types for unsupported crypto
                 raise DocumentError(rel_path, f"is encrypted and cannot be opened ({exc}); save an unprotected copy") from exc
             if not ok:
                 raise DocumentError(rel_path, "is password-protected; save an unprotected copy and ingest that")
@@ -556,7 +560,7 @@ def _read_pdf(handle: BinaryIO, rel_path: str, digest: str, *, max_pages: int, m
     except RecursionError as exc:
         raise DocumentError(rel_path, "is nested too deeply for pypdf to open (a damaged or hostile file); download it "
                                       "again") from exc
-    except Exception as exc:  # noqa: BLE001 - any parser failure means "unreadable"
+    except Exception as exc:  # any parser failure means "unreadable"
         raise DocumentError(rel_path, f"is damaged or truncated and pypdf cannot open it ({type(exc).__name__}: {exc}); download "
                                       "it again") from exc
     if n_pages == 0:
@@ -572,7 +576,7 @@ def _read_pdf(handle: BinaryIO, rel_path: str, digest: str, *, max_pages: int, m
     for index in range(min(n_pages, max_pages)):
         try:
             text = reader.pages[index].extract_text() or ""
-        except Exception as exc:  # noqa: BLE001 - one bad page must not lose the document
+        except Exception as exc:  # one bad page must not lose the document
             log.info("%s: page %d could not be read (%s); it is left out", rel_path, index + 1, _short(exc))
             failed.append(index + 1)
             text = ""
@@ -631,30 +635,30 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
-def _page_labels(reader: object, n: int) -> list[tuple[str, bool]]:
+def _page_labels(reader: PdfReader, n: int) -> list[tuple[str, bool]]:
     """Printed labels from /PageLabels when the PDF has them, else physical numbers."""
     has_labels = False
     try:
-        has_labels = "/PageLabels" in reader.trailer["/Root"]  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001
+        has_labels = "/PageLabels" in reader.root_object
+    except Exception:
         has_labels = False
     if has_labels:
         try:
-            labels = list(reader.page_labels)[:n]  # type: ignore[attr-defined]
+            labels = list(reader.page_labels)[:n]
             if len(labels) == n:
                 return [(str(label) or str(i + 1), True) for i, label in enumerate(labels)]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.info("ignoring unreadable /PageLabels: %s", exc)
     return [(str(i + 1), False) for i in range(n)]
 
 
-def _pdf_metadata(reader: object) -> tuple[str, str, int | None]:
+def _pdf_metadata(reader: PdfReader) -> tuple[str, str, int | None]:
     try:
-        meta = reader.metadata or {}  # type: ignore[attr-defined]
+        meta: dict[Any, Any] = reader.metadata or {}
         title = str(meta.get("/Title") or "").strip()
         author = str(meta.get("/Author") or "").strip()
         date = str(meta.get("/CreationDate") or "")
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "", "", None
     year_match = re.match(r"D?:?(\d{4})", date)
     year = int(year_match.group(1)) if year_match else None
@@ -689,27 +693,27 @@ def usable_title(title: str) -> str:
     return title
 
 
-def _outline(reader: object, limit: int = 2000) -> tuple[tuple[int, str], ...]:
+def _outline(reader: PdfReader, limit: int = 2000) -> tuple[tuple[int, str], ...]:
     """Flatten the PDF outline (bookmarks) to (1-based page, title) pairs."""
     found: list[tuple[int, str]] = []
 
-    def walk(items: object, depth: int) -> None:
+    def walk(items: list[Any], depth: int) -> None:
         if depth > 8 or len(found) >= limit:
             return
-        for item in items:  # type: ignore[attr-defined]
+        for item in items:
             if isinstance(item, list):
                 walk(item, depth + 1)
                 continue
             try:
-                page = reader.get_destination_page_number(item)  # type: ignore[attr-defined]
+                page = reader.get_destination_page_number(item)
                 title = str(item.title or "").strip()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 continue
             if page is not None and page >= 0 and title:
                 found.append((page + 1, title))
 
     try:
-        walk(reader.outline, 0)  # type: ignore[attr-defined]
-    except Exception as exc:  # noqa: BLE001
+        walk(reader.outline, 0)
+    except Exception as exc:
         log.info("ignoring unreadable outline: %s", exc)
     return tuple(found)

@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .records import Chunk
-
-from .text import STOPWORDS, cut_points, key_terms, query_terms, stem, stems  # noqa: F401 - the one text module
+from .text import cut_points, query_terms
 
 
 @dataclass(frozen=True)

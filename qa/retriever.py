@@ -75,7 +75,7 @@ class Retriever:
         if not ids:
             return {}
         vecs = self.store.vectors_for(ids)
-        return {cid: float(s) for cid, s in zip(ids, vecs @ query_vec)}
+        return {cid: float(s) for cid, s in zip(ids, vecs @ query_vec, strict=True)}
 
     def _expand(self, chunk_id: int, chunk: Chunk, scores: dict[int, float], query_vec: np.ndarray) -> Chunk:
         """Widen a chunk with its neighbours on the same page, up to ``passage_chars``.

@@ -51,7 +51,7 @@ class EngineLoader:
             set_threads(1)  # one thread answers a short query fastest
             engine = Engine(self.index, embedder=load_embedder(self.model) if self.model else None)
             engine.ask("warm up", top_k=1)  # the first real question then pays no first-call costs
-        except Exception as exc:  # noqa: BLE001 - handed to the page, which says what to do
+        except Exception as exc:  # handed to the page, which says what to do
             self.future.set_exception(exc)
             return
         self.future.set_result(engine)

@@ -87,7 +87,9 @@ def read_sources(path: Path, max_bytes: int = MAX_BYTES) -> tuple[Rows, list[str
 
 def meta_from_row(row: Mapping[str, str]) -> DocMeta:
     """The citation metadata of one catalogue row."""
-    field = lambda name: (row.get(name) or "").strip()  # noqa: E731
+    def field(name: str) -> str:
+        return (row.get(name) or "").strip()
+
     return DocMeta(title=field("title"), authors=field("authors"), year=parse_year(field("year")),
                    publisher=field("publisher"), url=field("url"), licence=field("licence"))
 

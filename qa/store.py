@@ -30,8 +30,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import faiss
@@ -39,8 +40,8 @@ import numpy as np
 
 from . import lexical
 from .chunking import file_words
-from .files import fsync_path, sha256_file
 from .errors import IndexLockedError, IndexMismatchError, IndexMissingError, IndexWriteError
+from .files import fsync_path, sha256_file
 from .records import Chunk, DocMeta, Document, Page
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,8 @@ class Manifest:
     corpus_dir: str
     documents: dict[str, str] = field(default_factory=dict)  # doc_id -> content sha256
     counts: dict[str, int] = field(default_factory=dict)
-    skipped: dict[str, list[str]] = field(default_factory=dict)  # path -> [key, reason(, "passing")]; lasting ones not retried while unchanged
+    # path -> [key, reason(, "passing")]; lasting ones are not retried while the file is unchanged
+    skipped: dict[str, list[str]] = field(default_factory=dict)
     generation: str = ""
     # Integrity: sha256 of each file of the generation, checked before any of them is loaded.
     files: dict[str, str] = field(default_factory=dict)
@@ -108,7 +110,8 @@ class Manifest:
         """
 
         def refuse(why: str) -> IndexMismatchError:
-            return IndexMismatchError(f"{where} is not a manifest this version can read ({why}); rebuild with `qa ingest --rebuild`")
+            return IndexMismatchError(f"{where} is not a manifest this version can read ({why}); rebuild with `qa ingest "
+                                      "--rebuild`")
 
         try:
             data = json.loads(text)
@@ -154,7 +157,9 @@ _MANIFEST_TYPES: dict[str, Callable[[object], bool]] = {
     "corpus_dir": lambda v: isinstance(v, str),
     "documents": lambda v: _is_str_map(v, lambda x: isinstance(x, str)),
     "counts": lambda v: _is_str_map(v, _is_int),
-    "skipped": lambda v: _is_str_map(v, lambda x: isinstance(x, list) and len(x) in (2, 3) and all(isinstance(i, str) for i in x)),
+    "skipped": lambda v: _is_str_map(
+        v, lambda x: isinstance(x, list) and len(x) in (2, 3) and all(isinstance(i, str) for i in x)
+    ),
     "generation": lambda v: isinstance(v, str),
     "files": lambda v: _is_str_map(v, lambda x: isinstance(x, str)),
     "abstain": lambda v: _is_str_map(v, lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)),
@@ -192,7 +197,8 @@ def verify_files(path: Path, manifest: Manifest) -> None:
         except FileNotFoundError as exc:
             raise IndexMissingError(f"{path / name} is missing; rebuild with `qa ingest --rebuild`") from exc
         except OSError as exc:
-            raise IndexMismatchError(f"{path / name} cannot be read ({exc.strerror or exc}); check its permissions or rebuild with `qa ingest --rebuild`") from exc
+            raise IndexMismatchError(f"{path / name} cannot be read ({exc.strerror or exc}); check its permissions or rebuild "
+                                     "with `qa ingest --rebuild`") from exc
         if actual != expected:
             raise IndexMismatchError(f"{path / name} does not match the checksum in its manifest (damaged or altered); "
                                      "rebuild with `qa ingest --rebuild`")
@@ -227,7 +233,8 @@ def current_generation(index_dir: Path) -> str | None:
     # An empty CURRENT beside generations is damage, not absence: treating it as "no
     # index" made the next ingest delete the intact generation and embed everything again.
     if not _GENERATION_NAME.fullmatch(name):
-        raise IndexMismatchError(f"{index_dir / CURRENT} is damaged (it does not name a generation); rebuild with `qa ingest --rebuild`")
+        raise IndexMismatchError(f"{index_dir / CURRENT} is damaged (it does not name a generation); rebuild with `qa ingest "
+                                 "--rebuild`")
     return name
 
 
@@ -238,7 +245,8 @@ def _load_manifest(index_dir: Path, name: str) -> Manifest:
     except FileNotFoundError as exc:
         raise IndexMissingError(f"{path} is missing; rebuild with `qa ingest --rebuild`") from exc
     except UnicodeDecodeError as exc:
-        raise IndexMismatchError(f"{path} is not a manifest this version can read (not UTF-8); rebuild with `qa ingest --rebuild`") from exc
+        raise IndexMismatchError(f"{path} is not a manifest this version can read (not UTF-8); rebuild with `qa ingest "
+                                 "--rebuild`") from exc
     return Manifest.from_json(text, str(path))
 
 
@@ -310,14 +318,14 @@ def write_lock(index_dir: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the flock
 
 
-def _chunk_from_row(row: Sequence[object]) -> Chunk:
+def _chunk_from_row(row: Sequence[Any]) -> Chunk:  # an SQLite row: column types are known only at run time
     return Chunk(
         doc_id=str(row[0]), page=int(row[1]), page_label=str(row[2]), section=str(row[3]),
         start=int(row[4]), end=int(row[5]), text=str(row[6]),
     )
 
 
-def _document_from_row(row: Sequence[object]) -> Document:
+def _document_from_row(row: Sequence[Any]) -> Document:
     meta = DocMeta(
         title=str(row[1]), authors=str(row[2]), year=None if row[3] is None else int(row[3]),
         publisher=str(row[4]), url=str(row[5]), licence=str(row[6]),
@@ -365,9 +373,11 @@ class IndexStore:
         try:
             self.vectors = faiss.read_index(str(self.path / VECTORS))
         except RuntimeError as exc:
-            raise IndexMismatchError(f"{self.path / VECTORS} cannot be read ({_first_line(exc)}); rebuild with `qa ingest --rebuild`") from exc
+            raise IndexMismatchError(f"{self.path / VECTORS} cannot be read ({_first_line(exc)}); rebuild with `qa ingest "
+                                     "--rebuild`") from exc
         if self.vectors.d != self.manifest.dimension:
-            raise IndexMismatchError(f"{self.path / VECTORS} holds vectors of dimension {self.vectors.d}, the manifest says {self.manifest.dimension}; rebuild with `qa ingest --rebuild`")
+            raise IndexMismatchError(f"{self.path / VECTORS} holds vectors of dimension {self.vectors.d}, the manifest says "
+                                     f"{self.manifest.dimension}; rebuild with `qa ingest --rebuild`")
         try:
             self.impacts = lexical.Impacts.load(self.path / LEXICAL, expected_rows=self.manifest.counts.get("chunks"))
         except FileNotFoundError as exc:
@@ -380,9 +390,11 @@ class IndexStore:
         except (sqlite3.Error, ValueError, TypeError) as exc:
             raise IndexMismatchError(f"{self.path / DB} cannot be read ({exc}); rebuild with `qa ingest --rebuild`") from exc
         if self.vectors.ntotal != chunks:
-            raise IndexMismatchError(f"{self.path} has {self.vectors.ntotal} vectors for {chunks} chunks; rebuild with `qa ingest --rebuild`")
+            raise IndexMismatchError(f"{self.path} has {self.vectors.ntotal} vectors for {chunks} chunks; rebuild with `qa "
+                                     "ingest --rebuild`")
         if self.impacts.rows != chunks:
-            raise IndexMismatchError(f"{self.path / LEXICAL} covers {self.impacts.rows} chunks of {chunks}; rebuild with `qa ingest --rebuild`")
+            raise IndexMismatchError(f"{self.path / LEXICAL} covers {self.impacts.rows} chunks of {chunks}; rebuild with `qa "
+                                     "ingest --rebuild`")
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -439,7 +451,9 @@ class IndexStore:
         return [Page(doc_id=r[0], page=int(r[1]), label=r[2], text=r[3]) for r in rows]
 
     def page(self, doc_id: str, page: int) -> Page | None:
-        row = self.db.execute("SELECT doc_id, page, label, text FROM pages WHERE doc_id = ? AND page = ?", (doc_id, page)).fetchone()
+        row = self.db.execute(
+            "SELECT doc_id, page, label, text FROM pages WHERE doc_id = ? AND page = ?", (doc_id, page)
+        ).fetchone()
         return Page(doc_id=row[0], page=int(row[1]), label=row[2], text=row[3]) if row else None
 
     def filtered_ids(self, docs: Sequence[str] | None, year_from: int | None, year_to: int | None) -> np.ndarray | None:
@@ -469,9 +483,10 @@ class IndexStore:
         if allowed is None:
             scores, ids = self.vectors.search(q, k)
         else:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            # faiss wraps SWIG classes with a keyword __init__ at run time, which its stubs do not declare.
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
             scores, ids = self.vectors.search(q, min(k, len(allowed)), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def stems(self, words: Sequence[str]) -> list[str]:
         """The index's own tokens for some words: FTS5 tokenises and stems them as it did the chunks.
@@ -579,11 +594,11 @@ class GenerationWriter:
         ids = range(self.next_id, self.next_id + len(chunks))
         self.db.executemany(
             f"INSERT INTO chunks (id, {_CHUNK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
-            [(i, c.doc_id, c.page, c.page_label, c.section, c.start, c.end, c.text) for i, c in zip(ids, chunks)],
+            [(i, c.doc_id, c.page, c.page_label, c.section, c.start, c.end, c.text) for i, c in zip(ids, chunks, strict=True)],
         )
         self.db.executemany(
             "INSERT INTO chunks_fts (rowid, text, section, title) VALUES (?,?,?,?)",
-            [(i, c.text, c.section, f"{m.title} {file_words(document.doc_id)}") for i, c in zip(ids, chunks)],
+            [(i, c.text, c.section, f"{m.title} {file_words(document.doc_id)}") for i, c in zip(ids, chunks, strict=True)],
         )
         if len(chunks):
             self._vectors.append(np.asarray(vectors, dtype=np.float32).reshape(len(chunks), self.dimension))

@@ -17,6 +17,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pysbd is imported on first use: it is slow to import
+    from pysbd import Segmenter
 
 # Common English words that carry no topic; FTS5 matches them everywhere.
 STOPWORDS = frozenset(
@@ -122,7 +126,7 @@ _ABBREV_TAIL = re.compile(
 
 
 @lru_cache(maxsize=1)
-def _segmenter():  # noqa: ANN202 - pysbd has no type hints
+def _segmenter() -> Segmenter:
     import pysbd
 
     return pysbd.Segmenter(language="en", clean=False, char_span=False)

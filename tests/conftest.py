@@ -73,6 +73,7 @@ def make_pdf(path: Path, pages: Sequence[str], *, header: str | None = None, foo
     """
     from fpdf import FPDF
     from pypdf import PdfReader, PdfWriter
+    from pypdf.constants import PageLabelStyle
 
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(False)
@@ -95,8 +96,8 @@ def make_pdf(path: Path, pages: Sequence[str], *, header: str | None = None, foo
         reader = PdfReader(str(path))
         writer = PdfWriter(clone_from=reader)
         bounds = [start for start, _, _ in labels] + [len(pages)]
-        for (start, style, first), end in zip(labels, bounds[1:]):
-            writer.set_page_label(start, end - 1, style=style, start=first)
+        for (start, style, first), end in zip(labels, bounds[1:], strict=True):
+            writer.set_page_label(start, end - 1, style=PageLabelStyle(style), start=first)
         with path.open("wb") as handle:
             writer.write(handle)
     return path

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from conftest import make_pdf
+
+if TYPE_CHECKING:
+    from qa.records import Chunk, Page
 
 TOPICS = [
     ("kinship", "Kinship carers asked for training, respite and financial support from the council."),
@@ -96,7 +100,19 @@ def build_index(folder: Path, n_docs: int) -> tuple[Path, Path]:
     return corpus, index
 
 
-def snapshot(index: Path) -> dict[str, object]:
+class Snapshot(TypedDict):
+    """What ``snapshot`` records of an index."""
+
+    documents: dict[str, Any]
+    pages: dict[str, list[Page]]
+    chunks: list[Chunk]
+    vectors: bytes
+    manifest_documents: dict[str, str]
+    skipped: dict[str, list[str]]
+    fts: list[Any]
+
+
+def snapshot(index: Path) -> Snapshot:
     """Everything an index holds that a clean build must reproduce (not its name or build time)."""
     from qa.store import IndexStore
 
@@ -117,7 +133,7 @@ def snapshot(index: Path) -> dict[str, object]:
         store.close()
 
 
-def load_reliability():  # type: ignore[no-untyped-def]
+def load_reliability():
     """tools/reliability.py as a module: the kill loop and load test the tests share with it."""
     import importlib.util
     import sys

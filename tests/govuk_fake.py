@@ -101,7 +101,7 @@ class FakeGovUK:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
+            def do_GET(self) -> None:  # the name http.server calls
                 path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
                 reply = fake._next_reply(path)
                 if reply.delay:
@@ -128,7 +128,7 @@ class FakeGovUK:
                     pass
                 self.close_connection = True
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:  # the parameter name http.server uses
                 pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -8,14 +8,19 @@ PDF objects with a correct cross-reference table.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conftest import make_pdf
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 # Limits the hostile corpus is ingested with: small enough to show truncation.
 MAX_PAGES = 100
@@ -80,7 +85,7 @@ def many_pages_pdf(n: int) -> bytes:
     return raw_pdf(objects)
 
 
-def _fpdf_bytes(build: Callable[[object], None]) -> bytes:
+def _fpdf_bytes(build: Callable[[FPDF], None]) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
@@ -97,22 +102,22 @@ def image_only_pdf() -> bytes:
     image.save(buffer, format="PNG")
     buffer.seek(0)
 
-    def build(pdf: object) -> None:
+    def build(pdf: FPDF) -> None:
         for _ in range(2):
-            pdf.add_page()  # type: ignore[attr-defined]
-            pdf.image(buffer, x=20, y=20, w=150)  # type: ignore[attr-defined]
+            pdf.add_page()
+            pdf.image(buffer, x=20, y=20, w=150)
             buffer.seek(0)
 
     return _fpdf_bytes(build)
 
 
 def whitespace_pdf() -> bytes:
-    def build(pdf: object) -> None:
-        pdf.set_font("Helvetica", size=11)  # type: ignore[attr-defined]
+    def build(pdf: FPDF) -> None:
+        pdf.set_font("Helvetica", size=11)
         for _ in range(2):
-            pdf.add_page()  # type: ignore[attr-defined]
-            pdf.set_xy(20, 30)  # type: ignore[attr-defined]
-            pdf.multi_cell(150, 6, "   \n      \n   ")  # type: ignore[attr-defined]
+            pdf.add_page()
+            pdf.set_xy(20, 30)
+            pdf.multi_cell(150, 6, "   \n      \n   ")
 
     return _fpdf_bytes(build)
 
@@ -128,11 +133,7 @@ def encrypted_pdf(good: Path, user_password: str, algorithm: str = "RC4-128") ->
 
 
 def has_aes() -> bool:
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("cryptography") is not None
 
 
 @dataclass(frozen=True)

@@ -20,26 +20,33 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from conftest import FakeEmbedder  # noqa: E402
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
+
 
 class SlowEmbedder(FakeEmbedder):
     """FakeEmbedder that takes ``delay`` seconds per call."""
 
-    def __init__(self, delay: float, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, delay: float, dimension: int = 64) -> None:
+        super().__init__(dimension)
         self.delay = delay
 
-    def embed(self, texts, *, batch_size=32, progress=False):  # type: ignore[no-untyped-def]
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         time.sleep(self.delay)
         return super().embed(texts, batch_size=batch_size, progress=progress)
 
 
-def crash_on_marked(job):  # type: ignore[no-untyped-def]
+def crash_on_marked(job):
     """Parse normally, but kill this process outright for files named ``crash-*``."""
     from qa.ingest import parse_or_skip
 
@@ -48,7 +55,7 @@ def crash_on_marked(job):  # type: ignore[no-untyped-def]
     return parse_or_skip(job)
 
 
-def crash_once(job):  # type: ignore[no-untyped-def]
+def crash_once(job):
     """Kill the process the first time a ``flaky-*`` file is parsed (a marker file remembers)."""
     from qa.ingest import parse_or_skip
 
@@ -60,26 +67,22 @@ def crash_once(job):  # type: ignore[no-untyped-def]
     return parse_or_skip(job)
 
 
-def hungry_on_marked(job):  # type: ignore[no-untyped-def]
+def hungry_on_marked(job):
     """Parse normally, but have the reader ask for 3 GB first for files named ``hungry-*``."""
-    import qa.ingest  # noqa: F401  (loads the module into sys.modules)
     import qa.readers
     from qa.ingest import parse_or_skip
 
     if Path(job.rel_path).name.startswith("hungry-"):
-        module = sys.modules["qa.ingest"]
+        module = sys.modules["qa.ingest"]  # the module: ``qa.ingest`` the attribute is the function
         real = qa.readers.read_document
 
-        def greedy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def greedy(*args, **kwargs):
             block = bytearray(3 * 2**30)  # more than the cap the test sets
             del block
             return real(*args, **kwargs)
 
-        module.read_document = greedy  # type: ignore[attr-defined]
-        try:
+        with mock.patch.object(module, "read_document", greedy):
             return parse_or_skip(job)
-        finally:
-            module.read_document = real  # type: ignore[attr-defined]
     return parse_or_skip(job)
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
 from qa import ui
 from qa.text import fold
+
+from conftest import ROOT
 
 pytestmark = pytest.mark.model
 
@@ -33,7 +34,7 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def app_factory(sample_index: tuple[Path, Path], real_embedder, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def app_factory(sample_index: tuple[Path, Path], real_embedder, tmp_path_factory: pytest.TempPathFactory):
     corpus, index = sample_index
     folder = tmp_path_factory.mktemp("answers_app")
     script = folder / "app.py"
@@ -42,7 +43,7 @@ def app_factory(sample_index: tuple[Path, Path], real_embedder, tmp_path_factory
 
 
 @pytest.fixture
-def app(app_factory, real_embedder, monkeypatch: pytest.MonkeyPatch) -> AppTest:  # type: ignore[no-untyped-def]
+def app(app_factory, real_embedder, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     corpus, index, script = app_factory
     monkeypatch.setenv("QA_INDEX_DIR", str(index))
     monkeypatch.setenv("QA_CORPUS_DIR", str(corpus))
@@ -51,7 +52,7 @@ def app(app_factory, real_embedder, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     return AppTest.from_file(script, default_timeout=120).run()
 
 
-def _ask(at: AppTest, question: str):  # type: ignore[no-untyped-def]
+def _ask(at: AppTest, question: str):
     at.chat_input(key="question").set_value(question).run()
     assert not at.exception, [e.value for e in at.exception]
     turn = at.session_state["turns"][-1]

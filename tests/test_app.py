@@ -19,9 +19,11 @@ from urllib.parse import quote
 
 import pytest
 from pypdf import PdfReader, PdfWriter
+from pypdf.constants import PageLabelStyle
 from streamlit import config as st_config
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Element
 
 from qa import ui
 from qa.ingest import IngestSettings, ingest
@@ -57,7 +59,7 @@ def build_corpus(corpus: Path) -> Path:
     )
     hostile = make_pdf(corpus / "hostile.pdf", [f"Hostile markup\n\n{HOSTILE_TEXT}"])
     writer = PdfWriter(clone_from=PdfReader(str(hostile)))  # a page label is document text too
-    writer.set_page_label(0, 0, style="/D", prefix=HOSTILE_LABEL, start=1)
+    writer.set_page_label(0, 0, style=PageLabelStyle.DECIMAL, prefix=HOSTILE_LABEL, start=1)
     with hostile.open("wb") as handle:
         writer.write(handle)
     (corpus / "sources.csv").write_text(SOURCES, encoding="utf-8")
@@ -80,7 +82,7 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, str | bytes]:
     captured: dict[str, str | bytes] = {}
     original = MediaFileManager.add
 
-    def add(self, path_or_data, mimetype, coordinates, file_name=None, is_for_static_download=False):  # type: ignore[no-untyped-def]
+    def add(self, path_or_data, mimetype, coordinates, file_name=None, is_for_static_download=False):
         if file_name:
             data = path_or_data
             if isinstance(data, bytes) and not file_name.endswith(".docx"):
@@ -91,6 +93,20 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, str | bytes]:
 
     monkeypatch.setattr(MediaFileManager, "add", add)
     return captured
+
+
+def _text(downloads: dict[str, str | bytes], name: str) -> str:
+    """A text download (decoded by the fixture)."""
+    value = downloads[name]
+    assert isinstance(value, str), name
+    return value
+
+
+def _data(downloads: dict[str, str | bytes], name: str) -> bytes:
+    """A binary download."""
+    value = downloads[name]
+    assert isinstance(value, bytes), name
+    return value
 
 
 @pytest.fixture
@@ -141,7 +157,7 @@ def joined(at: AppTest) -> str:
     return "\n".join(texts(at))
 
 
-def last_answer(at: AppTest):  # type: ignore[no-untyped-def]
+def last_answer(at: AppTest):
     turn = at.session_state["turns"][-1]
     assert turn.error == ""
     return turn.answer
@@ -225,14 +241,17 @@ def test_page_view_draws_the_cited_page_with_the_quote_marked(app: AppTest) -> N
     app.toggle(key="page-0-1").set_value(True).run()
     images = app.main.get("image")
     assert len(images) == 1
-    caption = images[0].captions[0]
+    image = images[0]
+    assert isinstance(image, Element)
+    caption = image.captions[0]
     assert caption.startswith("PDF page 1: the quoted sentences marked")
     # The drawn page itself carries the highlight: boxes, and yellow pixels inside the first one.
     rendered = next(v for k, v in pageview._CACHE.items() if k[1] == 1 and any(STOCKPORT_SENTENCE in q for q in k[2]))
     assert rendered.boxes
     picture = Image.open(io.BytesIO(rendered.png)).convert("RGB")
     x0, y0, x1, _y1 = rendered.boxes[0]
-    assert picture.getpixel(((x0 + x1) // 2, y0 + 2))[2] < 200  # yellow: little blue
+    pixel = picture.getpixel(((x0 + x1) // 2, y0 + 2))
+    assert isinstance(pixel, tuple) and pixel[2] < 200  # yellow: little blue
     # A Markdown source shows its section with the sentence highlighted instead.
     ask(app, "How long did teenagers with a mentor stay in education?")
     number = len(app.session_state["turns"]) - 1
@@ -305,34 +324,34 @@ def test_quotes_collection_reorders_drops_and_exports(app: AppTest, downloads: d
     # One pin moves, one goes.
     app.button(key="pin-down-0").click().run()
     assert [p.doc_id for p in app.session_state["pins"]] == ["beta.md", "alpha.pdf"]
-    text = downloads["quotes.txt"]
+    text = _text(downloads, "quotes.txt")
     assert text.index("mentor") < text.index(STOCKPORT_SENTENCE)
     assert cited in text
     assert "Test Author (2015) Stockport family support. Test Publisher. Available at: https://example.org/alpha " \
            "(Accessed: " in text
-    markdown = downloads["quotes.md"]
+    markdown = _text(downloads, "quotes.md")
     assert f"> {cited}" in markdown
     assert "\\" not in markdown  # plain prose needs no escapes
-    word = docx.Document(io.BytesIO(downloads["quotes.docx"]))  # type: ignore[arg-type]
+    word = docx.Document(io.BytesIO(_data(downloads, "quotes.docx")))
     paragraphs = [p.text for p in word.paragraphs]
     assert cited in paragraphs
-    bib = downloads["references.bib"]
+    bib = _text(downloads, "references.bib")
     assert "title = {{Stockport family support}}" in bib and "year = {2015}" in bib
     assert "url = {https://example.org/alpha}" in bib and "urldate = {" in bib
-    ris = downloads["references.ris"]
+    ris = _text(downloads, "references.ris")
     assert "TI  - Stockport family support" in ris and "PY  - 2015" in ris and "UR  - https://example.org/alpha" in ris
     assert ris.count("TY  - RPRT") == 2 and ris.count("ER  - ") == 2
     app.button(key="pin-drop-0").click().run()
     assert [p.doc_id for p in app.session_state["pins"]] == ["alpha.pdf"]
     # The conversation's downloads keep working: Markdown, CSV and the cited documents.
-    conversation = downloads["conversation.md"]
+    conversation = _text(downloads, "conversation.md")
     assert f"## 1. {STOCKPORT_Q}" in conversation and STOCKPORT_SENTENCE in conversation
-    rows = list(csv.reader(io.StringIO(downloads["citations.csv"])))
+    rows = list(csv.reader(io.StringIO(_text(downloads, "citations.csv"))))
     assert tuple(rows[0]) == ui.CSV_COLUMNS
     first = dict(zip(rows[0], rows[1], strict=True))
     assert first["citation"] == "Stockport family support (2015), p. 11 (PDF p. 1)"
     assert (first["page"], first["page_label"]) == ("1", "11")
-    assert "Stockport family support" in downloads["cited-documents.bib"]
+    assert "Stockport family support" in _text(downloads, "cited-documents.bib")
     app.button(key="clear_conversation").click().run()
     assert app.session_state["turns"] == []
     assert not app.chat_message
@@ -395,7 +414,7 @@ def test_document_markup_is_rendered_inert(app: AppTest, downloads: dict[str, st
         body = element.proto.body
         assert body == ui.APP_CSS or (body.startswith("<script>") and body.count("<") == 2), body
     # Exports keep the text but escape what a Markdown viewer would run or fetch.
-    exported = downloads["conversation.md"]
+    exported = _text(downloads, "conversation.md")
     assert "\\<script\\>" in exported and not re.search(r"(?<!\\)<", exported)
     assert "!\\[tracker\\]" in exported and "![tracker]" not in exported
 

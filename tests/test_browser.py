@@ -66,7 +66,7 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
     pytest.fail(f"streamlit did not become healthy in {timeout:.0f} s:\n{log.read_text(errors='replace')}")
 
 
-def chrome(profile: Path, downloads: Path):  # type: ignore[no-untyped-def]
+def chrome(profile: Path, downloads: Path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -82,7 +82,7 @@ def chrome(profile: Path, downloads: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, sample_index: tuple[Path, Path]):  # type: ignore[no-untyped-def]
+def served(tmp_path_factory: pytest.TempPathFactory, sample_index: tuple[Path, Path]):
     """(base URL, site folder, driver, downloads folder): the app served from a copy, and one browser."""
     corpus, index = sample_index
     base_dir = tmp_path_factory.mktemp("browser")
@@ -120,22 +120,22 @@ def served(tmp_path_factory: pytest.TempPathFactory, sample_index: tuple[Path, P
             proc.wait(timeout=5)
 
 
-def body_text(driver) -> str:  # type: ignore[no-untyped-def]
+def body_text(driver) -> str:
     from selenium.webdriver.common.by import By
 
     return driver.find_element(By.TAG_NAME, "body").text
 
 
-def top_of(driver, element) -> float:  # type: ignore[no-untyped-def]
+def top_of(driver, element) -> float:
     return float(driver.execute_script("return arguments[0].getBoundingClientRect().top", element))
 
 
-def in_view(driver, element) -> bool:  # type: ignore[no-untyped-def]
+def in_view(driver, element) -> bool:
     top = top_of(driver, element)
     return -2 <= top < float(driver.execute_script("return window.innerHeight")) / 2
 
 
-def settles_in_view(driver, element, seconds: float = 1.0, timeout: float = 15) -> bool:  # type: ignore[no-untyped-def]
+def settles_in_view(driver, element, seconds: float = 1.0, timeout: float = 15) -> bool:
     """True once the element has stayed in view for ``seconds`` (the page may still move while it loads)."""
     deadline = time.monotonic() + timeout
     since = None
@@ -160,12 +160,13 @@ def wait_file(folder: Path, name: str, timeout: float = 30) -> Path:
     raise AssertionError(f"{name} was not downloaded; the folder holds {sorted(p.name for p in folder.iterdir())}")
 
 
-def test_read_and_cite_in_the_browser(served) -> None:  # type: ignore[no-untyped-def]
+def test_read_and_cite_in_the_browser(served) -> None:
     import docx
     import numpy as np
     from PIL import Image
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.remote.webelement import WebElement
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -204,7 +205,9 @@ def test_read_and_cite_in_the_browser(served) -> None:  # type: ignore[no-untype
     toggle.click()
     image = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stImage'] img")))
     wait.until(lambda d: "marked in yellow" in body_text(d))
-    with urllib.request.urlopen(image.get_attribute("src"), timeout=10) as response:
+    src = image.get_attribute("src")
+    assert src, "the page image has no source"
+    with urllib.request.urlopen(src, timeout=10) as response:
         picture = Image.open(io.BytesIO(response.read())).convert("RGB")
     pixels = np.asarray(picture).reshape(-1, 3).astype(int)
     r, g, b = pixels[:, 0], pixels[:, 1], pixels[:, 2]
@@ -225,8 +228,11 @@ def test_read_and_cite_in_the_browser(served) -> None:  # type: ignore[no-untype
     sidebar = driver.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar']")
     for label, name in (("Quotes (Word)", "quotes.docx"), ("References (BibTeX)", "references.bib"),
                         ("References (RIS)", "references.ris")):
-        button = wait.until(lambda d, label=label: next((b for b in sidebar.find_elements(By.TAG_NAME, "button")
-                                            if b.text.strip().endswith(label)), None))
+        def labelled(d: object, label: str = label) -> WebElement | None:
+            return next((b for b in sidebar.find_elements(By.TAG_NAME, "button") if b.text.strip().endswith(label)), None)
+
+        button = wait.until(labelled)
+        assert button is not None  # until() returns only a truthy result
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
         button.click()
         wait_file(downloads, name)

@@ -15,7 +15,7 @@ def _tokenizer_file() -> str:
 
     try:
         path = bundled_model_dir() / "tokenizer.json"
-    except Exception as exc:  # noqa: BLE001 - the bundled model package is not installed
+    except Exception as exc:  # the bundled model package is not installed
         pytest.skip(f"the bundled model is not installed: {exc}")
     if not path.is_file():
         pytest.skip(f"{path} is missing")

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -17,6 +18,11 @@ from qa.store import IndexStore, current_generation, generations, write_lock
 
 from conftest import FakeEmbedder, make_pdf
 from corpora import QUESTIONS, build_index, load_reliability, snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIAL = IngestSettings(workers=0)
@@ -39,7 +45,7 @@ class GatedEmbedder(FakeEmbedder):
         self.inside = threading.Event()
         self.release = threading.Event()
 
-    def embed(self, texts, *, batch_size=32, progress=False):  # type: ignore[no-untyped-def]
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         self.inside.set()
         self.release.wait(timeout=120)
         return super().embed(texts, batch_size=batch_size, progress=progress)
@@ -54,7 +60,7 @@ def test_two_ingests_at_once_one_refuses(built: tuple[Path, Path], tmp_path: Pat
     def first() -> None:
         try:
             outcome["first"] = ingest(corpus, index, gated, settings=SERIAL)
-        except Exception as exc:  # noqa: BLE001 - reported through the assertion below
+        except Exception as exc:  # reported through the assertion below
             outcome["first"] = exc
 
     writer = threading.Thread(target=first)
@@ -105,7 +111,7 @@ def test_engine_serves_during_ingest_and_refresh_switches(built: tuple[Path, Pat
                     if engine.store.generation == old_generation:
                         assert [p.chunk_id for p in got.passages] == [p.chunk_id for p in answer.passages]
                     asked += 1
-                except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                except BaseException as exc:  # collected and asserted below
                     errors.append(exc)
 
     threads = [threading.Thread(target=reader) for _ in range(3)]
@@ -155,10 +161,13 @@ def test_a_reader_keeps_the_previous_generation_after_pruning(built: tuple[Path,
     assert isinstance(gone, IndexMissingError) and "Engine.refresh" in str(gone)
 
 
-def _try(call):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _try(call: Callable[[], T]) -> T | Exception:
     try:
         return call()
-    except Exception as exc:  # noqa: BLE001 - returned for the assertion
+    except Exception as exc:  # returned for the assertion
         return exc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,7 +14,12 @@ from qa.ingest import IngestSettings, ingest
 from qa.store import IndexStore, current_generation, generations, write_lock
 
 from conftest import FakeEmbedder
-from corpora import build_index, load_reliability, snapshot
+from corpora import Snapshot, build_index, load_reliability, snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIAL = IngestSettings(workers=0)
@@ -48,7 +54,7 @@ class FailingEmbedder(FakeEmbedder):
         super().__init__()
         self.fail_on = fail_on
 
-    def embed(self, texts, *, batch_size=32, progress=False):  # type: ignore[no-untyped-def]
+    def embed(self, texts: Sequence[str], *, batch_size: int = 32, progress: bool = False) -> np.ndarray:
         if self.calls + 1 == self.fail_on:
             self.calls += 1
             raise Boom("model failed half-way")
@@ -56,21 +62,22 @@ class FailingEmbedder(FakeEmbedder):
 
 
 @pytest.fixture
-def built(tmp_path: Path) -> tuple[Path, Path, dict]:
+def built(tmp_path: Path) -> tuple[Path, Path, Snapshot]:
     corpus, index = build_index(tmp_path, n_docs=6)
     (corpus / "notes-03-caseloads.md").write_text("# New notes\n\nA change to re-embed.\n", encoding="utf-8")
     return corpus, index, snapshot(index)
 
 
 @pytest.mark.parametrize("error", [Boom, KeyboardInterrupt])
-def test_failure_while_embedding_leaves_the_index_as_it_was(built: tuple[Path, Path, dict], error: type) -> None:
+def test_failure_while_embedding_leaves_the_index_as_it_was(built: tuple[Path, Path, Snapshot], error: type,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     corpus, index, before = built
     embedder = FailingEmbedder(fail_on=1)
     if error is KeyboardInterrupt:
         def interrupt(*args: object, **kwargs: object) -> None:
             raise KeyboardInterrupt
 
-        embedder.embed = interrupt  # type: ignore[method-assign]
+        monkeypatch.setattr(embedder, "embed", interrupt)
     with pytest.raises(error):
         ingest(corpus, index, embedder, settings=SERIAL)
     assert snapshot(index) == before
@@ -79,17 +86,17 @@ def test_failure_while_embedding_leaves_the_index_as_it_was(built: tuple[Path, P
         pass
 
 
-def test_failure_between_rename_and_switch(built: tuple[Path, Path, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_between_rename_and_switch(built: tuple[Path, Path, Snapshot], monkeypatch: pytest.MonkeyPatch) -> None:
     """The new generation is in place but CURRENT was never switched: readers see the old one."""
     corpus, index, before = built
     import qa.store
 
     real_replace = os.replace
 
-    def failing_replace(src: object, dst: object) -> None:
+    def failing_replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         if str(dst).endswith("CURRENT"):
             raise OSError(28, "No space left on device")
-        real_replace(src, dst)  # type: ignore[arg-type]
+        real_replace(src, dst)
 
     monkeypatch.setattr(qa.store.os, "replace", failing_replace)
     old = current_generation(index)
@@ -104,7 +111,7 @@ def test_failure_between_rename_and_switch(built: tuple[Path, Path, dict], monke
     assert "A change to re-embed" in IndexStore(index).pages("notes-03-caseloads.md")[0].text
 
 
-def test_failure_while_writing_vectors(built: tuple[Path, Path, dict], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_while_writing_vectors(built: tuple[Path, Path, Snapshot], monkeypatch: pytest.MonkeyPatch) -> None:
     corpus, index, before = built
     import qa.store
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeEmbedder, make_pdf
 from qa import Engine, IndexMismatchError, IndexMissingError
 from qa.abstain import AbstainPolicy
 from qa.engine import AskSettings
 from qa.ingest import IngestSettings, ingest
+
+from conftest import FakeEmbedder, make_pdf
 
 FOSTER = (
     "Foster carers in the Northshire project received weekly supervision from a clinical psychologist. "
@@ -46,7 +47,8 @@ def corpus(tmp_path: Path) -> Path:
 def engine(corpus: Path, tmp_path: Path) -> Engine:
     embedder = FakeEmbedder()
     ingest(corpus, tmp_path / "index", embedder, settings=IngestSettings(workers=0))
-    return Engine(tmp_path / "index", embedder=embedder, settings=AskSettings(abstain=AbstainPolicy(min_dense=0.2, min_sentence=0.2)))
+    settings = AskSettings(abstain=AbstainPolicy(min_dense=0.2, min_sentence=0.2))
+    return Engine(tmp_path / "index", embedder=embedder, settings=settings)
 
 
 def test_best_passage_is_cited_to_its_page_and_catalogue_metadata(engine: Engine) -> None:

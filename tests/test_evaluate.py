@@ -26,6 +26,8 @@ from qa.settings import Settings
 
 from conftest import FakeEmbedder, make_pdf
 
+from conftest import FakeEmbedder, make_pdf
+
 DOC = Document("corpus/r.pdf", DocMeta(title="R"), "h", "pdf", 9)
 
 
@@ -275,7 +277,7 @@ def test_conversations_score_merging_and_later_turns(tmp_path: Path) -> None:
     hit = _passage(1, 3, "caseloads fell")
     seen_history: list[int] = []
 
-    def ask(question: str, history) -> Answer:  # type: ignore[no-untyped-def]
+    def ask(question: str, history) -> Answer:
         seen_history.append(len(history))
         if question == "off topic?":
             return _quoted(question, (), found=False, passages=(hit,))

@@ -20,6 +20,7 @@ import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,6 +28,8 @@ import pytest
 from qa import cli
 from qa.errors import IndexMismatchError, IndexWriteError, ModelError
 from qa.ingest import IngestSettings, ingest
+from qa.readers import RawDocument
+from qa.records import Skipped
 from qa.store import CURRENT, LEXICAL, LOCK, MANIFEST, VECTORS, IndexStore, current_generation
 
 from conftest import FakeEmbedder, make_pdf
@@ -149,10 +152,10 @@ def test_permission_error_inside_the_reader_is_a_named_skip(tmp_path: Path, monk
     corpus = _corpus(tmp_path / "corpus")
     real = INGEST.read_document
 
-    def refusing(path: Path, rel: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    def refusing(path: Path, rel: str, **kwargs: int) -> RawDocument:
         if rel.endswith(".md"):
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real(path, rel, **kwargs)  # type: ignore[arg-type]
+        return real(path, rel, **kwargs)
 
     monkeypatch.setattr(INGEST, "read_document", refusing)
     report = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
@@ -168,8 +171,8 @@ def test_file_deleted_between_listing_and_reading(tmp_path: Path, monkeypatch: p
     doomed.write_text("# Doomed\n\nShort-lived note.\n", encoding="utf-8")
     real_discover = INGEST.discover
 
-    def discover_then_delete(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        found = real_discover(*args, **kwargs)  # type: ignore[arg-type]
+    def discover_then_delete(*args: Any, **kwargs: Any) -> tuple[list[tuple[Path, str]], list[Skipped]]:
+        found = real_discover(*args, **kwargs)
         doomed.unlink()
         return found
 
@@ -184,10 +187,10 @@ def test_a_file_that_vanished_mid_read_is_read_next_time(tmp_path: Path, monkeyp
     corpus = _corpus(tmp_path / "corpus")
     real = INGEST.read_document
 
-    def vanishing(path: Path, rel: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    def vanishing(path: Path, rel: str, **kwargs: int) -> RawDocument:
         if rel.startswith("notes-"):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
-        return real(path, rel, **kwargs)  # type: ignore[arg-type]
+        return real(path, rel, **kwargs)
 
     monkeypatch.setattr(INGEST, "read_document", vanishing)
     first = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
@@ -254,10 +257,10 @@ def test_read_only_index_folder_gives_one_line(tmp_path: Path, monkeypatch: pyte
         else:  # simulate: creating the new generation's folder is refused
             real_mkdir = os.mkdir
 
-            def read_only(path: object, *args: object, **kwargs: object) -> None:
+            def read_only(path: str | os.PathLike[str], mode: int = 0o777, *, dir_fd: int | None = None) -> None:
                 if "tmp-" in str(path):
                     raise OSError(errno.EROFS, "Read-only file system", str(path))
-                real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+                real_mkdir(path, mode, dir_fd=dir_fd)
 
             monkeypatch.setattr(os, "mkdir", read_only)
         code, out, err = _cli(["ingest", str(corpus), "--index", str(index), "--workers", "0"], monkeypatch, capsys)

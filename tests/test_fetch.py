@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -44,11 +45,7 @@ from qa.fetch.catalogue import (
 from qa.fetch.http import check_url, is_loopback
 from qa.sources import COLUMNS, write_sources
 
-try:
-    from tests.govuk_fake import FakeGovUK, Reply, pdf_bytes
-except ImportError:  # tests/ is not a package: import the helper from beside this file
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from govuk_fake import FakeGovUK, Reply, pdf_bytes  # type: ignore[no-redef]
+from govuk_fake import FakeGovUK, Reply, pdf_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTION = "/government/collections/csc-innovation"
@@ -72,7 +69,7 @@ EXPECTED = {
 }
 
 
-def _publication(title: str, attachments: list[dict[str, str]], orgs: list[str], published: str) -> dict:
+def _publication(title: str, attachments: list[object], orgs: list[str], published: str) -> dict:  # some malformed
     return {
         "title": title,
         "first_published_at": published,
@@ -222,13 +219,9 @@ class FakeTime:
         self.now += seconds
 
 
-def opts(srv: FakeGovUK, into: Path, **kw: object) -> FetchOptions:
-    base: dict[str, object] = dict(
-        into=into, collection=COLLECTION, api_base=srv.api, pause=0.0, backoff=0.0,
-        timeout=5.0, max_mb=0.001,
-    )
-    base.update(kw)
-    return FetchOptions(**base)  # type: ignore[arg-type]
+def opts(srv: FakeGovUK, into: Path, **kw: Any) -> FetchOptions:  # any FetchOptions field, by name
+    base = FetchOptions(into=into, collection=COLLECTION, api_base=srv.api, pause=0.0, backoff=0.0, timeout=5.0, max_mb=0.001)
+    return replace(base, **kw)
 
 
 def get(srv: FakeGovUK, into: Path, fake: FakeTime | None = None, **kw: object) -> FetchSummary:
@@ -428,7 +421,8 @@ def test_collection_documents_dedupes_and_drops_invalid() -> None:
     ]}}
     assert collection_documents(doc) == ["/government/publications/a", "/government/publications/c"]
     assert collection_documents({}) == []
-    for bad in ([], {"links": []}, {"links": {"documents": "x"}}):
+    malformed: tuple[object, ...] = ([], {"links": []}, {"links": {"documents": "x"}})
+    for bad in malformed:
         with pytest.raises(Skip, match="malformed"):
             collection_documents(bad)
 
@@ -491,9 +485,9 @@ def test_format_summary_lists_failures_and_notes() -> None:
 def test_summary_dataclasses_are_frozen() -> None:
     summary = replace(FetchSummary(), failed=(Failure("u", "r"),))
     with pytest.raises(AttributeError):
-        summary.fetched = ("x",)  # type: ignore[misc]
+        summary.fetched = ("x",)  # type: ignore[misc]  # the assignment the frozen dataclass must refuse
     with pytest.raises(AttributeError):
-        summary.failed[0].reason = "other"  # type: ignore[misc]
+        summary.failed[0].reason = "other"  # type: ignore[misc]  # likewise
 
 
 # -- against the fake server ----------------------------------------------------------------------

@@ -14,18 +14,19 @@ from qa.chunking import ChunkSettings
 from qa.engine import Engine
 from qa.errors import DocumentError, IndexMismatchError, IndexMissingError
 from qa.ingest import IngestSettings, ParseJob, _parse_all, ingest, read_catalogue
-from qa.records import ParsedDocument, Skipped
+from qa.readers import RawDocument
+from qa.records import IngestReport, ParsedDocument, Skipped
 from qa.store import IndexStore, current_generation, generations
 
 from conftest import FakeEmbedder, make_pdf
-from corpora import build_corpus, snapshot
+from corpora import Snapshot, build_corpus, snapshot
 
 SERIAL = IngestSettings(workers=0)
 
 
-def _ingest(corpus: Path, index: Path, embedder: FakeEmbedder | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
-    settings = kwargs.pop("settings", SERIAL)
-    return ingest(corpus, index, embedder or FakeEmbedder(), settings=settings, **kwargs)  # type: ignore[arg-type]
+def _ingest(corpus: Path, index: Path, embedder: FakeEmbedder | None = None, *,
+            settings: IngestSettings = SERIAL, rebuild: bool = False) -> IngestReport:
+    return ingest(corpus, index, embedder or FakeEmbedder(), settings=settings, rebuild=rebuild)
 
 
 @pytest.fixture
@@ -130,7 +131,7 @@ def test_unchanged_corpus_embeds_nothing_and_keeps_the_generation(corpus: Path, 
     assert again.texts_embedded == 0 and report.embedded_chunks == 0
     assert report.new_or_changed == () and report.removed == ()
     assert current_generation(index) == generation and generations(index) == [generation]
-    assert report.documents == 8 and report.chunks == len(before["chunks"])  # type: ignore[arg-type]
+    assert report.documents == 8 and report.chunks == len(before["chunks"])
     assert snapshot(index) == before
 
 
@@ -149,7 +150,7 @@ def test_changed_new_and_deleted_files(corpus: Path, tmp_path: Path) -> None:
     # Unchanged documents keep their chunks and vectors exactly.
     old_store_docs = before["documents"]
     assert {k: v for k, v in store.documents.items() if k != "notes-03-caseloads.md"} == {
-        k: v for k, v in old_store_docs.items() if k != "notes-03-caseloads.md"}  # type: ignore[union-attr]
+        k: v for k, v in old_store_docs.items() if k != "notes-03-caseloads.md"}
     assert _doc_vectors(store, "report-00-kinship.pdf").tobytes() == _vectors_from(before, "report-00-kinship.pdf").tobytes()
 
     make_pdf(corpus / "new-report.pdf", ["A brand new report about virtual school heads and attainment."])
@@ -176,10 +177,10 @@ def _doc_vectors(store: IndexStore, doc_id: str) -> np.ndarray:
     return store.all_vectors()[ids]
 
 
-def _vectors_from(snap: dict[str, object], doc_id: str) -> np.ndarray:
+def _vectors_from(snap: Snapshot, doc_id: str) -> np.ndarray:
     chunks = snap["chunks"]
-    vectors = np.frombuffer(snap["vectors"], dtype=np.float32).reshape(len(chunks), -1)  # type: ignore[arg-type]
-    ids = [i for i, c in enumerate(chunks) if c.doc_id == doc_id]  # type: ignore[union-attr]
+    vectors = np.frombuffer(snap["vectors"], dtype=np.float32).reshape(len(chunks), -1)
+    ids = [i for i, c in enumerate(chunks) if c.doc_id == doc_id]
     return vectors[ids]
 
 
@@ -260,9 +261,9 @@ def test_bad_files_are_remembered_until_they_change(tmp_path: Path, monkeypatch:
     calls: list[str] = []
     real = ingest_module.read_document
 
-    def counting(path: Path, rel: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    def counting(path: Path, rel: str, **kwargs: int) -> RawDocument:
         calls.append(rel)
-        return real(path, rel, **kwargs)  # type: ignore[arg-type]
+        return real(path, rel, **kwargs)
 
     monkeypatch.setattr(ingest_module, "read_document", counting)
     index = tmp_path / "index"
@@ -329,8 +330,9 @@ def test_a_passing_worker_crash_loses_nothing(tmp_path: Path) -> None:
 
     jobs = _jobs(tmp_path, ["a.md", "flaky-b.md", "c.md", "d.md"])
     results = list(_parse_all(jobs, 2, parse=ingest_worker.crash_once))
-    assert all(isinstance(r, ParsedDocument) for r in results)
-    assert sorted(r.document.doc_id for r in results) == ["a.md", "c.md", "d.md", "flaky-b.md"]  # type: ignore[union-attr]
+    parsed = [r for r in results if isinstance(r, ParsedDocument)]
+    assert len(parsed) == len(results)
+    assert sorted(r.document.doc_id for r in parsed) == ["a.md", "c.md", "d.md", "flaky-b.md"]
 
 
 def test_a_reader_over_its_memory_cap_skips_only_that_file(tmp_path: Path) -> None:
@@ -354,7 +356,9 @@ def test_rebuild_over_a_damaged_index(corpus: Path, tmp_path: Path) -> None:
         _ingest(corpus, index)
     report = _ingest(corpus, index, rebuild=True)
     assert IndexStore(index).count("chunks") == report.chunks
-    shutil.rmtree(index / current_generation(index))  # type: ignore[operator]
+    generation = current_generation(index)
+    assert generation is not None
+    shutil.rmtree(index / generation)
     with pytest.raises(IndexMissingError, match="--rebuild"):
         _ingest(corpus, index)
     _ingest(corpus, index, rebuild=True)
@@ -371,10 +375,10 @@ def test_unlistable_folder_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (corpus / "private" / "hidden.md").write_text("# Secret\n\nUnreadable.\n", encoding="utf-8")
     real = os.scandir
 
-    def refusing(path: object = "."):  # type: ignore[no-untyped-def]
+    def refusing(path: object = "."):
         if str(path).endswith("private"):
             raise PermissionError(13, "Permission denied", str(path))
-        return real(path)  # type: ignore[arg-type]
+        return real(path)
 
     monkeypatch.setattr(os, "scandir", refusing)
     found, skipped = discover(corpus)

@@ -21,7 +21,7 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 # odd spaces and line breaks, controls, private-use bullets, surrogates excluded.
 tricky = st.text(
     alphabet=st.one_of(
-        st.characters(codec="utf-8", exclude_categories=("Cs",)),
+        st.characters(codec="utf-8", exclude_categories=["Cs"]),
         st.sampled_from(list("\ufb01\ufb02\u00ad\u0301\u0308\u00a0\u2003\u200b\ufeff\r\n\t\x0c\uf0b7\u2022- ")),
     ),
     max_size=200,

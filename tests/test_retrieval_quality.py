@@ -21,12 +21,12 @@ DATA = Path(__file__).resolve().parent / "data"
 pytestmark = pytest.mark.model
 
 
-def _scores(index: Path, embedder, questions: str, with_others: bool = False):  # type: ignore[no-untyped-def]
+def _scores(index: Path, embedder, questions: str, with_others: bool = False):
     engine = Engine(index, embedder=embedder)
     return compare(engine, load_questions(DATA / questions), with_others=with_others)
 
 
-def test_sample_questions(sample_index: tuple[Path, Path], real_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_sample_questions(sample_index: tuple[Path, Path], real_embedder) -> None:
     results = _scores(sample_index[1], real_embedder, "sample_questions.jsonl", with_others=True)
     hybrid = results.pop("hybrid")
     assert hybrid.recall_at_5 >= 0.9, hybrid.missed
@@ -40,7 +40,7 @@ def test_sample_questions(sample_index: tuple[Path, Path], real_embedder) -> Non
     assert hybrid.mrr_at_10 > results["baseline"].mrr_at_10
 
 
-def test_paraphrased_questions_get_answers_that_state_the_fact(sample_index: tuple[Path, Path],  # type: ignore[no-untyped-def]
+def test_paraphrased_questions_get_answers_that_state_the_fact(sample_index: tuple[Path, Path],
                                                                real_embedder) -> None:
     """Questions in a user's words (not the page's): the quoted sentences state the fact."""
     hybrid = _scores(sample_index[1], real_embedder, "paraphrase_questions.jsonl")["hybrid"]
@@ -52,7 +52,7 @@ def test_paraphrased_questions_get_answers_that_state_the_fact(sample_index: tup
 
 
 @pytest.mark.shared
-def test_shared_questions(shared_index: tuple[Path, Path], real_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_shared_questions(shared_index: tuple[Path, Path], real_embedder) -> None:
     results = _scores(shared_index[1], real_embedder, "shared_questions.jsonl", with_others=True)
     hybrid = results["hybrid"]
     # Floors a few questions below the tuned figures (R@5 0.90, R@10 0.94, MRR 0.745, 13/14
@@ -122,7 +122,7 @@ def test_every_shared_chunk_is_on_the_page_it_cites(shared_index: tuple[Path, Pa
     assert len(split) <= 0.01 * checked, split[:20]
 
 
-def test_int8_model_keeps_sample_quality_and_is_recorded_in_the_index(  # type: ignore[no-untyped-def]
+def test_int8_model_keeps_sample_quality_and_is_recorded_in_the_index(
     sample_index: tuple[Path, Path], real_embedder, tmp_path: Path
 ) -> None:
     """The int8 form of the bundled model: recall within a question of full precision, and an

@@ -14,11 +14,9 @@ from qa.retrieve import (
     fill,
     fts_query,
     fuse,
-    key_terms,
-    query_terms,
-    stem,
     widen,
 )
+from qa.text import key_terms, query_terms, stem
 
 
 @pytest.fixture(scope="module")

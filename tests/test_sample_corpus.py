@@ -50,7 +50,7 @@ def _roman(n: int) -> str:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builder() -> ModuleType:
     spec = importlib.util.spec_from_file_location("build_sample_corpus", BUILDER)
     assert spec is not None and spec.loader is not None
@@ -60,7 +60,7 @@ def _builder() -> ModuleType:
     return module
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pdf_pages(path: Path) -> tuple[str, ...]:
     return tuple(page.extract_text() for page in PdfReader(path).pages)
 
@@ -109,6 +109,7 @@ def test_committed_pdfs_match_their_sources(rebuilt: Path) -> None:
         fresh, shipped = PdfReader(rebuilt / name), PdfReader(CORPUS / name)
         assert fresh.page_labels == shipped.page_labels, f"{name}: page labels differ; {REBUILD}"
         assert _pdf_pages(rebuilt / name) == _pdf_pages(CORPUS / name), f"{name}: text differs; {REBUILD}"
+        assert fresh.metadata is not None and shipped.metadata is not None, name
         assert fresh.metadata.title == shipped.metadata.title
 
 
@@ -135,7 +136,8 @@ def test_pdf_metadata_title_matches_sources_csv() -> None:
     titles = {row["path"]: row["title"] for row in _sources_rows()}
     for name in _documents():
         if name.endswith(".pdf"):
-            assert PdfReader(CORPUS / name).metadata.title == titles[name]
+            meta = PdfReader(CORPUS / name).metadata
+            assert meta is not None and meta.title == titles[name], name
 
 
 @pytest.mark.parametrize("name", _documents())
@@ -158,7 +160,7 @@ def test_every_pdf_page_has_running_header_and_footer(name: str) -> None:
 def test_realistic_pdf_layout() -> None:
     reader = PdfReader(CORPUS / REALISTIC)
     assert len(reader.pages) >= 8
-    assert "/PageLabels" in reader.trailer["/Root"], "labels must be real /PageLabels"
+    assert "/PageLabels" in reader.root_object, "labels must be real /PageLabels"
     labels = reader.page_labels
     front = next(i for i, label in enumerate(labels) if label.isdigit())
     assert front >= 2, "expected roman front matter (title, contents, summary)"

@@ -25,7 +25,7 @@ def test_prune_deletes_copies_not_in_the_index(tmp_path: Path) -> None:
     assert ui.prune_published(tmp_path / "nothing", []) == []
 
 
-def run_asgi(app, path: str) -> list[tuple[bytes, bytes]]:  # type: ignore[no-untyped-def]
+def run_asgi(app, path: str) -> list[tuple[bytes, bytes]]:
     sent: list[dict] = []
 
     async def receive() -> dict:
@@ -38,7 +38,7 @@ def run_asgi(app, path: str) -> list[tuple[bytes, bytes]]:  # type: ignore[no-un
     return sent[0]["headers"]
 
 
-async def inner(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+async def inner(scope, receive, send) -> None:
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"access-control-allow-origin", b"*"), (b"content-type", b"application/pdf")]})
     await send({"type": "http.response.body", "body": b"%PDF"})

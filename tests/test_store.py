@@ -6,7 +6,9 @@ import json
 import os
 import shutil
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,12 +45,18 @@ def built(tmp_path: Path) -> tuple[Path, Path]:
     return build_index(tmp_path, n_docs=4)
 
 
-def _manifest(**changes: object) -> Manifest:
-    base = dict(format_version=FORMAT_VERSION, model="m", model_hash="h", dimension=8, chunking={"chunk_tokens": 10},
-                built_at="2024-01-01T00:00:00+00:00", corpus_dir="/c", documents={"a.pdf": "k"}, counts={"chunks": 1},
-                skipped={"b.pdf": ["k2", "reason"]}, generation="")
-    base.update(changes)
-    return Manifest(**base)  # type: ignore[arg-type]
+def _manifest(**changes: Any) -> Manifest:  # any Manifest field, by name
+    base = Manifest(format_version=FORMAT_VERSION, model="m", model_hash="h", dimension=8, chunking={"chunk_tokens": 10},
+                    built_at="2024-01-01T00:00:00+00:00", corpus_dir="/c", documents={"a.pdf": "k"}, counts={"chunks": 1},
+                    skipped={"b.pdf": ["k2", "reason"]}, generation="")
+    return replace(base, **changes)
+
+
+def _why(m: Manifest, *, model: str = "m", model_hash: str = "h", dimension: int = 8,
+         chunking: dict[str, object] | None = None) -> str:
+    """mismatch() with settings that match ``_manifest()`` unless changed; "" when they match."""
+    return mismatch(m, model=model, model_hash=model_hash, dimension=dimension,
+                    chunking={"chunk_tokens": 10} if chunking is None else chunking) or ""
 
 
 def test_manifest_round_trip() -> None:
@@ -82,12 +90,11 @@ def test_odd_manifests_are_a_mismatch_not_a_crash(text: str) -> None:
 
 def test_mismatch_reasons() -> None:
     m = _manifest()
-    ok = dict(model="m", model_hash="h", dimension=8, chunking={"chunk_tokens": 10})
-    assert mismatch(m, **ok) is None  # type: ignore[arg-type]
-    assert "model" in mismatch(m, **{**ok, "model_hash": "other"})  # type: ignore[arg-type, operator]
-    assert "dimension" in mismatch(m, **{**ok, "dimension": 4})  # type: ignore[arg-type, operator]
-    assert "chunking" in mismatch(m, **{**ok, "chunking": {"chunk_tokens": 11}})  # type: ignore[arg-type, operator]
-    assert "format" in mismatch(_manifest(format_version=0), **ok)  # type: ignore[arg-type, operator]
+    assert mismatch(m, model="m", model_hash="h", dimension=8, chunking={"chunk_tokens": 10}) is None
+    assert "model" in _why(m, model_hash="other")
+    assert "dimension" in _why(m, dimension=4)
+    assert "chunking" in _why(m, chunking={"chunk_tokens": 11})
+    assert "format" in _why(_manifest(format_version=0))
 
 
 def _current(index: Path) -> Path:
@@ -189,10 +196,11 @@ def test_empty_current_beside_a_generation_keeps_it(built: tuple[Path, Path]) ->
 
 def test_generations_count_up_and_prune_keeps_the_previous_one(built: tuple[Path, Path]) -> None:
     corpus, index = built
-    names = [current_generation(index)]
+    names = [current_generation(index) or ""]
     for _ in range(3):
         ingest(corpus, index, FakeEmbedder(), settings=SERIAL, rebuild=True)  # several in the same second
-        names.append(current_generation(index))
+        names.append(current_generation(index) or "")
+    assert all(names), names
     assert len(set(names)) == 4
     assert names == sorted(names)  # sequence numbers order them, whatever the clock says
     assert generations(index) == names[-2:]  # the current and the previous
@@ -266,7 +274,8 @@ def test_writer_commit_is_readable(tmp_path: Path) -> None:
     assert [i for i, _ in store.search_dense(np.eye(4, dtype=np.float32)[1], 5)][0] == 1
     assert store.search_dense(np.eye(4, dtype=np.float32)[0], 5, allowed=np.array([1]))[0][0] == 1
     assert store.filtered_ids(None, None, None) is None
-    assert list(store.filtered_ids(None, 2021, None)) == []  # type: ignore[arg-type]
+    none_that_year = store.filtered_ids(None, 2021, None)
+    assert none_that_year is not None and list(none_that_year) == []
     assert [i for i, _ in store.search_terms(["again"], 5)] == [1]
     assert [i for i, _ in store.search_terms(["Titles", "hello"], 5)] == [0, 1]  # "hello" lifts chunk 0
     assert store.search_terms(["again"], 5, allowed=np.array([0])) == []

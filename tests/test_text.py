@@ -28,7 +28,8 @@ def test_sentences_survive_abbreviations() -> None:
 
 def test_units_mark_headings_items_and_fragments() -> None:
     text = ("3 A later count\nThe National Audit Office revisited the first round in 2022. It counted 56 projects "
-            "completed between\n2014 and 2016.\nIt listed:\n- one thing;\n- another\nthing wrapped.\nA tail that the edge of the passage cut off before its sentence could end")
+            "completed between\n2014 and 2016.\nIt listed:\n- one thing;\n- another\nthing wrapped.\n"
+            "A tail that the edge of the passage cut off before its sentence could end")
     kinds = [(u.kind, u.text) for u in units(text)]
     assert kinds[0] == ("heading", "3 A later count")
     assert ("sentence", "It counted 56 projects completed between\n2014 and 2016.") in kinds

@@ -41,7 +41,7 @@ _block = st.one_of(
               st.lists(st.sampled_from(["care", "leavers", "findings", "cost", "Leeds"]), min_size=1, max_size=5)),
     st.builds(lambda n, word: (word + " " + PARAGRAPH) * n, st.integers(1, 30), st.sampled_from(["Kinship", "Fostering", "A"])),
     st.sampled_from(["Systemic practice", "WHAT WORKS", "```", "- a list item", "Photo: somebody", "Title\n=====", "", "   "]),
-    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=400),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=400),
 )
 
 

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
@@ -46,11 +47,12 @@ for entry in (str(ROOT), str(TESTS)):
 from qa.embed import Embedder  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 from qa.ingest import IngestSettings, ingest  # noqa: E402
-from qa.records import Answer  # noqa: E402
+from qa.readers import RawDocument  # noqa: E402
+from qa.records import Answer, Skipped  # noqa: E402
 from qa.store import IndexStore, current_generation, generations  # noqa: E402
 
 from conftest import FakeEmbedder  # noqa: E402
-from corpora import QUESTIONS, build_corpus, snapshot  # noqa: E402
+from corpora import QUESTIONS, Snapshot, build_corpus, snapshot  # noqa: E402
 
 WORKER = TESTS / "ingest_worker.py"
 DOC = ROOT / "docs" / "reliability.md"
@@ -130,7 +132,7 @@ def kill_loop(work: Path, kills: int = 20, seed: int = 7, n_docs: int = 16,
     figures = KillFigures(workers=workers)
     corpus = build_corpus(work / "corpus", n_docs=n_docs)
     questions = QUESTIONS[:6]
-    references: dict[str, tuple[dict, list[tuple]]] = {}
+    references: dict[str, tuple[Snapshot, list[tuple]]] = {}
     for state in ("A", "B"):
         _set_state(corpus, state)
         clean = work / f"clean-{state}"
@@ -140,7 +142,7 @@ def kill_loop(work: Path, kills: int = 20, seed: int = 7, n_docs: int = 16,
     _set_state(corpus, "A")
     ingest(corpus, index, FakeEmbedder(), settings=IngestSettings(workers=0))
 
-    def state_of(snap: dict) -> str:
+    def state_of(snap: Snapshot) -> str:
         for state, (reference, _) in references.items():
             if snap == reference:
                 return state
@@ -182,7 +184,7 @@ def kill_loop(work: Path, kills: int = 20, seed: int = 7, n_docs: int = 16,
         figures.ready_seconds.append(delay)
         try:
             snap = snapshot(index)
-        except Exception as exc:  # noqa: BLE001 - any failure to load is the finding
+        except Exception as exc:  # any failure to load is the finding
             raise ReliabilityFailure(f"kill {i + 1} after {delay:.3f}s left an index that does not load: {exc!r}") from exc
         state = state_of(snap)
         if current_generation(index) == before:
@@ -258,7 +260,7 @@ def load_test(engine: Engine, questions: Sequence[str], threads: int = 8, second
             began = time.perf_counter()
             try:
                 got = signature(engine.ask(question))
-            except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the test
+            except Exception as exc:  # every failure is counted, none stops the test
                 with lock:
                     errors.append(f"{type(exc).__name__}: {exc}")
                 continue
@@ -411,8 +413,8 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     doomed.write_text("# Doomed\n\nShort-lived.\n", encoding="utf-8")
     real_discover = ingest_module.discover
 
-    def discover_then_delete(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        found = real_discover(*args, **kwargs)  # type: ignore[arg-type]
+    def discover_then_delete(*args: Any, **kwargs: Any) -> tuple[list[tuple[Path, str]], list[Skipped]]:
+        found = real_discover(*args, **kwargs)
         doomed.unlink()
         return found
 
@@ -424,10 +426,10 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     corpus, index = fresh("flaky")
     real_read = ingest_module.read_document
 
-    def vanishing(path: Path, rel: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    def vanishing(path: Path, rel: str, **kwargs: int) -> RawDocument:
         if rel.startswith("notes-"):
             raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
-        return real_read(path, rel, **kwargs)  # type: ignore[arg-type]
+        return real_read(path, rel, **kwargs)
 
     (corpus / "notes-03-caseloads.md").write_text("# Changed\n\nA changed note.\n", encoding="utf-8")
     with mock.patch.object(ingest_module, "read_document", vanishing):
@@ -456,7 +458,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
             ingest(corpus, index, FakeEmbedder(), settings=serial)
             before = snapshot(index)
             change(corpus)
-            patches = []
+            patches: list[Any] = []  # patchers of different targets
             if label.startswith("read-only"):
                 if mounted:
                     subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
@@ -466,7 +468,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
                     def read_only(path: object, *args: object, real_mkdir=real_mkdir, **kwargs: object) -> None:
                         if "tmp-" in str(path):
                             raise OSError(errno.EROFS, "Read-only file system", str(path))
-                        real_mkdir(path, *args, **kwargs)  # type: ignore[arg-type]
+                        real_mkdir(path, *args, **kwargs)
 
                     patches.append(mock.patch.object(os, "mkdir", read_only))
             elif mounted:
@@ -570,7 +572,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     rows.append((f"lexical.npz of {npz.stat().st_size} bytes declaring a 10^9-element array", outcome))
 
     corpus, index = fresh("current")
-    name = current_generation(index)
+    kept = current_generation(index)
     (index / CURRENT).write_text("", encoding="utf-8")
     try:
         ingest(corpus, index, FakeEmbedder(), settings=serial)
@@ -578,7 +580,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     except IndexMismatchError as exc:
         outcome = f"refused: “{exc}”"
     rows.append(("CURRENT emptied, then `qa ingest`",
-                 f"{outcome}; generation {'kept' if (index / str(name)).is_dir() else 'DELETED'}"))
+                 f"{outcome}; generation {'kept' if (index / str(kept)).is_dir() else 'DELETED'}"))
 
     corpus = work / "escapes" / "corpus"
     corpus.mkdir(parents=True)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
-import math
 import os
+import sys
 import urllib.parse
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
@@ -72,7 +72,7 @@ def _retry(attempts: int, backoff: float, sleep: Callable[[float], None]) -> Ret
                 sleep(wait)
 
     return PoliteRetry(total=attempts - 1, connect=0, read=attempts - 1, status=attempts - 1, other=0,
-                       status_forcelist=RETRY_STATUSES, respect_retry_after_header=True, retry_after_max=math.inf,
+                       status_forcelist=RETRY_STATUSES, respect_retry_after_header=True, retry_after_max=sys.maxsize,
                        raise_on_status=False)
 
 
@@ -80,7 +80,8 @@ class Client:
     """A polite GET client: pauses between requests, retries, checks every hop, caps size and time."""
 
     def __init__(self, options: FetchOptions, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
-        self.options, self.sleep, self.clock, self._last = options, sleep, clock, None
+        self.options, self.sleep, self.clock = options, sleep, clock
+        self._last: float | None = None  # clock() at the previous request, for the pause between requests
         self.session = requests.Session()
         self.session.trust_env = not is_loopback(urllib.parse.urlsplit(options.api_base).hostname or "")  # proxies
         self.session.headers.update({"User-Agent": "evidence-qa-fetch/2 (research use)", "Accept-Encoding": "identity"})
