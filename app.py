@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -575,7 +576,7 @@ else:  # `streamlit run app.py` first imports this file as the server: load the 
     from starlette.middleware import Middleware
 
     @asynccontextmanager
-    async def _load_at_start(_app: object):  # type: ignore[no-untyped-def]
+    async def _load_at_start(_app: object) -> AsyncIterator[None]:
         started = serving.loader(*loader_key(), static_dir())
         await asyncio.to_thread(started.future.exception)  # listen once the engine is ready (or has failed)
         yield None

@@ -24,6 +24,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .embed import Embedder
+    from .records import Answer
 
 log = logging.getLogger("qa")
 
@@ -168,7 +169,7 @@ def _wrap(text: str, indent: str = "    ") -> str:
     return textwrap.fill(" ".join(text.split()), width=100, initial_indent=indent, subsequent_indent=indent)
 
 
-def answer_to_json(answer) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def answer_to_json(answer: Answer) -> dict[str, object]:
     """The JSON object of one answer, as documented in the README."""
     return {
         "question": answer.question,
@@ -195,7 +196,7 @@ def answer_to_json(answer) -> dict[str, object]:  # type: ignore[no-untyped-def]
     }
 
 
-def format_answer(answer) -> str:  # type: ignore[no-untyped-def]
+def format_answer(answer: Answer) -> str:
     """Readable terminal output: the answer sentences, then the cited passages."""
     lines: list[str] = []
     if answer.query != answer.question:
@@ -299,7 +300,7 @@ def _cmd_info(args: argparse.Namespace, settings: Settings) -> int:
     say(f"contents:   {info['documents']} documents, {info['pages']} pages, {info['chunks']} chunks")
     for d in store.documents.values():
         say(f"  {d.doc_id}  [{d.year or 'n.d.'}] {d.title} ({d.n_pages} p.)")
-    for path, reason in info["skipped_files"].items():  # type: ignore[union-attr]
+    for path, (_key, reason, *_passing) in m.skipped.items():
         say(f"  skipped {path}: {reason}")
     return 0
 

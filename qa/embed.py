@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -140,14 +140,14 @@ class SentenceTransformerEmbedder:
         self._location = location
         self._local = local
         self._int8 = int8
-        self._model = None
+        self._model: Any = None  # a SentenceTransformer once loaded
         self._load_lock = threading.Lock()
         tok = Path(location) / "tokenizer.json"
         self.tokenizer_file = str(tok) if local and tok.is_file() else None
         dim = _local_dimension(Path(location)) if local else None
         self.dimension = dim if dim is not None else self._get_dimension()
 
-    def _load(self):  # type: ignore[no-untyped-def]
+    def _load(self) -> Any:
         with self._load_lock:
             if self._model is not None:
                 return self._model
@@ -160,7 +160,7 @@ class SentenceTransformerEmbedder:
                 from sentence_transformers import SentenceTransformer
 
                 model = SentenceTransformer(self._location, device="cpu", local_files_only=self._local)
-            except Exception as exc:  # noqa: BLE001 - any load failure is a model problem for the user
+            except Exception as exc:  # any load failure is a model problem for the user
                 raise ModelError(f"cannot load model {self.name!r} from {self._location}: {exc}") from exc
             self._model = quantise_int8(model, self.name) if self._int8 else model
             return self._model
@@ -186,7 +186,7 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def quantise_int8(model, name: str = BUNDLED_INT8):  # type: ignore[no-untyped-def]
+def quantise_int8(model: Any, name: str = BUNDLED_INT8) -> Any:
     """The model with its Linear layers' weights in int8 (torch dynamic quantisation).
 
     Activations are quantised on the fly, so no calibration data is needed.

@@ -23,7 +23,9 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +34,10 @@ from .errors import DocumentError, QAError
 from .records import Answer, Chunk, Citation, DocMeta, Document, Passage
 from .settings import Settings
 from .text import fold as fold_text
+
+if TYPE_CHECKING:
+    from .embed import Embedder
+    from .engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +359,7 @@ class Baseline:
     CHUNK_CHARS = 1000
     OVERLAP_CHARS = 200
 
-    def __init__(self, corpus_dir: Path, embedder: object, *, batch_size: int = 32) -> None:
+    def __init__(self, corpus_dir: Path, embedder: Embedder, *, batch_size: int = 32) -> None:
         import faiss
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -381,7 +387,7 @@ class Baseline:
                     start = max(0, text.find(piece, cursor))
                     cursor = start + 1
                     self.chunks.append(Chunk(rel, number, str(number), "", start, start + len(piece), piece))
-        vectors = embedder.embed([c.text for c in self.chunks], batch_size=batch_size)  # type: ignore[attr-defined]
+        vectors = embedder.embed([c.text for c in self.chunks], batch_size=batch_size)
         self.index = faiss.IndexFlatIP(int(vectors.shape[1]) if len(vectors) else 1)
         if len(vectors):
             self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
@@ -390,7 +396,7 @@ class Baseline:
         """The ``top_k`` nearest pieces; always 'found', as the common way has no abstention."""
         if not self.chunks:
             return Answer(question, question, False, (), ())
-        vec = self.embedder.embed([question])  # type: ignore[attr-defined]
+        vec = self.embedder.embed([question])
         scores, ids = self.index.search(np.ascontiguousarray(vec, dtype=np.float32), min(top_k, len(self.chunks)))
         passages = []
         for rank, (cid, s) in enumerate(zip(ids[0], scores[0], strict=True), start=1):
@@ -413,7 +419,7 @@ def _plain_pages(path: Path, rel: str) -> list[str]:
     try:
         reader = pypdf.PdfReader(str(path), strict=False)
         return [page.extract_text() or "" for page in reader.pages]
-    except Exception as exc:  # noqa: BLE001 - a file pypdf cannot read is left out of the baseline
+    except Exception as exc:  # any failure: a file pypdf cannot read is left out of the baseline
         raise DocumentError(rel, f"pypdf cannot read it ({exc})") from exc
 
 
@@ -455,7 +461,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def compare(engine: object, questions: Sequence[Question], *, with_others: bool = False) -> dict[str, Scores]:
+def _ask_top(engine: Engine, question: str) -> Answer:
+    """One question asked for the top ASK_K passages (what every configuration is scored on)."""
+    return engine.ask(question, top_k=ASK_K)
+
+
+def compare(engine: Engine, questions: Sequence[Question], *, with_others: bool = False) -> dict[str, Scores]:
     """Scores of the engine's hybrid search, and with ``with_others`` of lexical, dense and the baseline."""
     from .engine import Engine
 
@@ -466,7 +477,7 @@ def compare(engine: object, questions: Sequence[Question], *, with_others: bool 
         settings = replace(engine.settings, mode=mode)
         runner = Engine(engine.index_dir, embedder=engine.embedder, settings=settings)
         log.info("asking %d questions (%s)", len(questions), mode)
-        results[mode] = evaluate(questions, lambda q, r=runner: r.ask(q, top_k=ASK_K))
+        results[mode] = evaluate(questions, partial(_ask_top, runner))
     if with_others:
         corpus = Path(engine.store.manifest.corpus_dir)
         log.info("building the baseline from %s (embeds the corpus again)", corpus)

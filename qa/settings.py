@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 DEFAULT_GOVUK_API = "https://www.gov.uk/api/content"
 
@@ -40,14 +41,16 @@ class Settings:
         given = {name: environ[var].strip() for name, var in ENVIRONMENT.items() if environ.get(var, "").strip()}
         return cls().override(**given)
 
-    def override(self, **values: object) -> Settings:
+    def override(self, *, corpus: str | os.PathLike[str] | None = None, index: str | os.PathLike[str] | None = None,
+                 model: str | None = None, govuk_api: str | None = None) -> Settings:
         """A copy with the values that are given (None and empty strings leave a setting as it is)."""
-        kinds = {f.name: f.type for f in fields(self)}
-        changes: dict[str, object] = {}
-        for name, value in values.items():
-            if name not in kinds:
-                raise TypeError(f"unknown setting {name!r}")
-            if value is None or value == "":
-                continue
-            changes[name] = Path(value) if name in ("corpus", "index") else str(value).strip()  # type: ignore[arg-type]
-        return replace(self, **changes)  # type: ignore[arg-type]
+        changes: dict[str, Any] = {}
+        if corpus:
+            changes["corpus"] = Path(corpus)
+        if index:
+            changes["index"] = Path(index)
+        if model and model.strip():
+            changes["model"] = model.strip()
+        if govuk_api and govuk_api.strip():
+            changes["govuk_api"] = govuk_api.strip()
+        return replace(self, **changes)

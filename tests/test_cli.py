@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from qa.cli import build_parser, main
+from qa.embed import Embedder
 
 from conftest import ROOT, FakeEmbedder, copy_tree
 
 FAKE = FakeEmbedder()
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str, embedder: object = FAKE) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *argv: str, embedder: Embedder = FAKE) -> tuple[int, str, str]:
     code = main(list(argv), embedder=embedder)
     out, err = capsys.readouterr()
     return code, out, err

@@ -26,8 +26,6 @@ from qa.settings import Settings
 
 from conftest import FakeEmbedder, make_pdf
 
-from conftest import FakeEmbedder, make_pdf
-
 DOC = Document("corpus/r.pdf", DocMeta(title="R"), "h", "pdf", 9)
 
 

@@ -25,4 +25,4 @@ def test_environment_then_command_line() -> None:
 
 def test_unknown_setting_is_refused() -> None:
     with pytest.raises(TypeError, match="no_such"):
-        Settings().override(no_such="x")
+        Settings().override(no_such="x")  # type: ignore[call-arg]
