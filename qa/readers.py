@@ -219,10 +219,10 @@ def _plain_heading(line: str, *, first: bool) -> bool:
 def page_spans(text: str, headings: list[TextHeading], limit: int = PAGE_CHARS) -> list[tuple[int, int]]:
     """Cut ``text`` into consecutive (start, end) spans that cover it exactly.
 
-    A page starts at each heading, so a page is one section and its section is
-    the heading of its own text; a heading with (almost) nothing under it
-    shares the next section's page. A section longer than ``limit`` is cut
-    into nearly equal parts at paragraph breaks (else lines, sentences, words).
+    A page starts at a heading and holds whole sections up to ``limit``
+    characters; a heading with (almost) nothing under it shares the next
+    section's page. A section longer than ``limit`` is cut into nearly equal
+    parts at paragraph breaks (else lines, sentences, words).
     """
     cuts = [0]
     # The heading that opens the current page, if one does: its own line is not "text under it".
@@ -235,9 +235,16 @@ def page_spans(text: str, headings: list[TextHeading], limit: int = PAGE_CHARS) 
             continue  # (almost) nothing under the page's heading yet: this section shares its page
         cuts.append(heading.offset)
         opener = heading
-    bounds = cuts + [len(text)]
+    # Whole sections share a page up to ``limit`` characters: a page of a few short sections reads
+    # (and is retrieved) as one passage, while each chunk still cites its own section heading.
+    packed: list[tuple[int, int]] = []
+    for start, end in pairwise([*cuts, len(text)]):
+        if packed and end - packed[-1][0] <= limit:
+            packed[-1] = (packed[-1][0], end)
+        else:
+            packed.append((start, end))
     spans: list[tuple[int, int]] = []
-    for start, end in pairwise(bounds):
+    for start, end in packed:
         pos = start
         for cut in _long_cuts(text, start, end, limit):
             spans.append((pos, cut))

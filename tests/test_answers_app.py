@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from qa import ui
+from qa.cite import page_reference
 from qa.text import fold
 
 from conftest import ROOT
@@ -80,6 +81,10 @@ def test_quoted_answer_states_the_fact_with_its_citation(app: AppTest, question:
     body = "\n".join([m.value for m in app.markdown] + [c.value for c in app.caption])
     sentence = stating[0]
     assert ui.escape_markdown(sentence.text)[:40] in body.replace("**", "")
-    passage = next(p for p in answer.passages if p.rank == sentence.passages[0])
-    assert ui.escape_markdown(passage.citation.short) in body
-    assert f"\\[{sentence.passages[0]}\\]" in body
+    rank = sentence.passages[0]
+    passage = next(p for p in answer.passages if p.rank == rank)
+    assert f"[\\[{rank}\\]](#" in body, "the marker links to its source card"
+    card = f"\\[{rank}\\] {ui.escape_markdown(passage.document.title)}"
+    assert any(h.value == card for h in app.subheader), f"no source card headed {card!r}"
+    if passage.document.kind == "pdf":  # the card says where in the PDF the quote is
+        assert ui.escape_markdown(page_reference(passage.document, passage.chunk)) in body

