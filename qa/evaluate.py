@@ -466,8 +466,10 @@ def _ask_top(engine: Engine, question: str) -> Answer:
     return engine.ask(question, top_k=ASK_K)
 
 
-def compare(engine: Engine, questions: Sequence[Question], *, with_others: bool = False) -> dict[str, Scores]:
-    """Scores of the engine's hybrid search, and with ``with_others`` of lexical, dense and the baseline."""
+def compare(engine: Engine, questions: Sequence[Question], *, with_others: bool = False,
+            baseline: bool = True) -> dict[str, Scores]:
+    """Scores of the engine's hybrid search, and with ``with_others`` of lexical, dense and (unless
+    ``baseline`` is false: it embeds the whole corpus again) the common baseline."""
     from .engine import Engine
 
     assert isinstance(engine, Engine)
@@ -478,9 +480,9 @@ def compare(engine: Engine, questions: Sequence[Question], *, with_others: bool 
         runner = Engine(engine.index_dir, embedder=engine.embedder, settings=settings)
         log.info("asking %d questions (%s)", len(questions), mode)
         results[mode] = evaluate(questions, partial(_ask_top, runner))
-    if with_others:
+    if with_others and baseline:
         corpus = Path(engine.store.manifest.corpus_dir)
         log.info("building the baseline from %s (embeds the corpus again)", corpus)
-        baseline = Baseline(corpus, engine.embedder)
-        results["baseline"] = evaluate(questions, lambda q: baseline.ask(q, ASK_K))
+        common = Baseline(corpus, engine.embedder)
+        results["baseline"] = evaluate(questions, lambda q: common.ask(q, ASK_K))
     return results

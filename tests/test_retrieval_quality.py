@@ -21,9 +21,9 @@ DATA = Path(__file__).resolve().parent / "data"
 pytestmark = pytest.mark.model
 
 
-def _scores(index: Path, embedder, questions: str, with_others: bool = False):
+def _scores(index: Path, embedder, questions: str, with_others: bool = False, baseline: bool = True):
     engine = Engine(index, embedder=embedder)
-    return compare(engine, load_questions(DATA / questions), with_others=with_others)
+    return compare(engine, load_questions(DATA / questions), with_others=with_others, baseline=baseline)
 
 
 def test_sample_questions(sample_index: tuple[Path, Path], real_embedder) -> None:
@@ -53,7 +53,8 @@ def test_paraphrased_questions_get_answers_that_state_the_fact(sample_index: tup
 
 @pytest.mark.shared
 def test_shared_questions(shared_index: tuple[Path, Path], real_embedder) -> None:
-    results = _scores(shared_index[1], real_embedder, "shared_questions.jsonl", with_others=True)
+    # The baseline over the whole shared corpus takes minutes to embed: `make bench` compares it.
+    results = _scores(shared_index[1], real_embedder, "shared_questions.jsonl", with_others=True, baseline=False)
     hybrid = results["hybrid"]
     # Floors a few questions below the tuned figures (R@5 0.90, R@10 0.94, MRR 0.745, 13/14
     # flagged), so a change that costs real quality fails while a one-question wobble does not.
@@ -64,8 +65,6 @@ def test_shared_questions(shared_index: tuple[Path, Path], real_embedder) -> Non
     assert hybrid.flagged_unanswerable >= 0.70, f"answered though unanswerable: {hybrid.wrongly_found}"
     assert hybrid.recall_at_5 > results["lexical"].recall_at_5
     assert hybrid.recall_at_5 > results["dense"].recall_at_5
-    assert hybrid.recall_at_5 > results["baseline"].recall_at_5
-    assert hybrid.mrr_at_10 > results["baseline"].mrr_at_10
 
 
 _INVISIBLE = re.compile(r"[\s\-\u00ad]+")
