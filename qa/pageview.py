@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .ui import sentence_spans
+from .text import find_spans
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def excerpt_span(text: str, sentences: Sequence[str], lines: int = 2, chars: int
     Without a quoted sentence in the text (a weak match), the opening ``chars``
     characters, cut at a line or word end.
     """
-    spans = sentence_spans(text, sentences)
+    spans = find_spans(text, sentences)
     if not spans:
         end = min(len(text), chars)
         if end < len(text):

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from .files import sha256_file
 from .records import Answer, Document, Passage
+from .text import find_spans
 
 _PUNCTUATION = frozenset(string.punctuation)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -98,24 +99,6 @@ def quote_block(text: str) -> str:
 # --- highlighting ------------------------------------------------------------------------
 
 
-def sentence_spans(text: str, sentences: Iterable[str]) -> list[tuple[int, int]]:
-    """Where the sentences occur in ``text`` (whitespace and case folded), merged and sorted."""
-    spans: list[tuple[int, int]] = []
-    for sentence in sentences:
-        words = sentence.split()
-        if not words:
-            continue
-        pattern = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
-        spans.extend((m.start(), m.end()) for m in pattern.finditer(text))
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
-
-
 def _bold(segment: str) -> str:
     """Escaped segment in bold, line by line (emphasis cannot cross a line break)."""
     out = []
@@ -153,7 +136,7 @@ def highlight_markdown(text: str, sentences: Iterable[str] = ()) -> str:
     text = _normalise(text)
     out: list[str] = []
     pos = 0
-    for start, end in sentence_spans(text, sentences):
+    for start, end in find_spans(text, sentences):
         out.append(_escape_chars(text[pos:start]))
         out.append(_bold(text[start:end]))
         pos = end

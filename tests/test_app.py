@@ -27,6 +27,7 @@ from streamlit.testing.v1.element_tree import Element
 
 from qa import ui
 from qa.ingest import IngestSettings, ingest
+from qa.text import find_spans
 
 from conftest import ROOT, FakeEmbedder, make_pdf
 
@@ -604,9 +605,9 @@ def test_short_lines_keep_their_break_and_wrapped_lines_join() -> None:
     assert lines[2].endswith("  ")  # ended early: a paragraph end
 
 
-def test_sentence_spans_merge_overlaps() -> None:
+def test_find_spans_merge_overlaps() -> None:
     text = "aaa bbb ccc ddd"
-    assert ui.sentence_spans(text, ["aaa bbb", "bbb ccc", "ddd"]) == [(0, 11), (12, 15)]
+    assert find_spans(text, ["aaa bbb", "bbb ccc", "ddd"]) == [(0, 11), (12, 15)]
 
 
 def test_citations_csv_defuses_formulas() -> None:
