@@ -145,3 +145,20 @@ def load_reliability():
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def npz_declaring(path: Path, elements: int) -> None:
+    """A small lexical.npz whose ``ids`` header declares ``elements`` int32s but holds two."""
+    import zipfile
+
+    import numpy as np
+
+    arrays = {"terms": np.array(["a"]), "starts": np.array([0, 2], dtype=np.int64), "ids": np.array([0, 1], dtype=np.int32),
+              "scores": np.array([1.0, 1.0], dtype=np.float32), "rows": np.array([2], dtype=np.int64)}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w") as member:
+                header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False,
+                          "shape": (elements,) if name == "ids" else array.shape}
+                np.lib.format.write_array_header_1_0(member, header)
+                member.write(array.tobytes())

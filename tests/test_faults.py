@@ -17,12 +17,10 @@ import os
 import shutil
 import socket
 import subprocess
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from qa import cli
@@ -33,7 +31,7 @@ from qa.records import Skipped
 from qa.store import CURRENT, LEXICAL, LOCK, MANIFEST, VECTORS, IndexStore, current_generation
 
 from conftest import FakeEmbedder, make_pdf
-from corpora import build_corpus, snapshot
+from corpora import build_corpus, npz_declaring, snapshot
 
 SERIAL = IngestSettings(workers=0)
 INGEST = importlib.import_module("qa.ingest")  # the module; ``qa.ingest`` is also the function the package exports
@@ -396,26 +394,13 @@ def test_lock_file_is_not_truncated(built: tuple[Path, Path]) -> None:
     assert len(text) == 40 and text.split()[0] == str(os.getpid())
 
 
-def _npz_declaring(path: Path, elements: int) -> None:
-    """A small lexical.npz whose ``ids`` header declares ``elements`` int32s but holds eight."""
-    arrays = {"terms": np.array(["a"]), "starts": np.array([0, 2], dtype=np.int64), "ids": np.array([0, 1], dtype=np.int32),
-              "scores": np.array([1.0, 1.0], dtype=np.float32), "rows": np.array([2], dtype=np.int64)}
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            with archive.open(f"{name}.npy", "w") as member:
-                header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False,
-                          "shape": (elements,) if name == "ids" else array.shape}
-                np.lib.format.write_array_header_1_0(member, header)
-                member.write(array.tobytes())
-
-
 def test_lexical_arrays_declaring_a_billion_elements_are_refused_before_loading(tmp_path: Path) -> None:
     from qa.lexical import Impacts, check_sizes
 
     path = tmp_path / LEXICAL
-    _npz_declaring(path, 2)
+    npz_declaring(path, 2)
     assert Impacts.load(path).rows == 2  # the sound file loads
-    _npz_declaring(path, 10**9)
+    npz_declaring(path, 10**9)
     with pytest.raises(ValueError, match="declares 4000000000 bytes"):
         check_sizes(path)
     with pytest.raises(ValueError, match="not a lexical index"):
@@ -426,7 +411,7 @@ def test_lexical_rows_must_match_the_manifest(tmp_path: Path) -> None:
     from qa.lexical import Impacts
 
     path = tmp_path / LEXICAL
-    _npz_declaring(path, 2)
+    npz_declaring(path, 2)
     with pytest.raises(ValueError, match="manifest says 5"):
         Impacts.load(path, expected_rows=5)
 

@@ -52,7 +52,7 @@ from qa.records import Answer, Skipped  # noqa: E402
 from qa.store import IndexStore, current_generation, generations  # noqa: E402
 
 from conftest import FakeEmbedder  # noqa: E402
-from corpora import QUESTIONS, Snapshot, build_corpus, snapshot  # noqa: E402
+from corpora import QUESTIONS, Snapshot, build_corpus, npz_declaring, snapshot  # noqa: E402
 
 WORKER = TESTS / "ingest_worker.py"
 DOC = ROOT / "docs" / "reliability.md"
@@ -563,7 +563,7 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     from qa.lexical import check_sizes
 
     npz = work / "lexical-bomb.npz"
-    _write_npz_declaring(npz, 10**9)
+    npz_declaring(npz, 10**9)
     try:
         check_sizes(npz)
         outcome = "ACCEPTED"
@@ -603,23 +603,6 @@ def fault_rows(work: Path, parse_limit: float = 60.0) -> list[tuple[str, str]]:
     rows.append(("`kill -9` of an ingest while reader processes parse",
                  f"processes left behind: {figures[0]}; its stdout reached end of file: {'yes' if figures[1] else 'NO'}"))
     return [(name, what.replace(str(work), "…")) for name, what in rows]
-
-
-def _write_npz_declaring(path: Path, elements: int) -> None:
-    """A small lexical.npz whose ``ids`` header declares ``elements`` int32s but holds two."""
-    import zipfile
-
-    import numpy as np
-
-    arrays = {"terms": np.array(["a"]), "starts": np.array([0, 2], dtype=np.int64), "ids": np.array([0, 1], dtype=np.int32),
-              "scores": np.array([1.0, 1.0], dtype=np.float32), "rows": np.array([2], dtype=np.int64)}
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        for name, array in arrays.items():
-            with archive.open(f"{name}.npy", "w") as member:
-                header = {"descr": np.lib.format.dtype_to_descr(array.dtype), "fortran_order": False,
-                          "shape": (elements,) if name == "ids" else array.shape}
-                np.lib.format.write_array_header_1_0(member, header)
-                member.write(array.tobytes())
 
 
 def _children(pid: int) -> list[int]:
