@@ -43,6 +43,7 @@ from qa.fetch.catalogue import (
     sanitise_filename,
 )
 from qa.fetch.http import check_url, is_loopback
+from qa.settings import DEFAULT_GOVUK_API
 from qa.sources import COLUMNS, write_sources
 
 from govuk_fake import FakeGovUK, Reply, pdf_bytes
@@ -917,7 +918,7 @@ def test_options_from_args_env_and_hosts(monkeypatch: pytest.MonkeyPatch) -> Non
     assert (options.max_mb, options.deadline) == (0.5, 90.0)
     assert _options(["--api-base", "https://mirror.example/api"]).api_base == "https://mirror.example/api"
     monkeypatch.delenv("QA_GOVUK_API")
-    assert _options([]).api_base == fetch.DEFAULT_API_BASE
+    assert _options([]).api_base == DEFAULT_GOVUK_API
 
 
 def test_run_prints_summary_and_returns_exit_code(

@@ -20,8 +20,7 @@ from typing import Any
 
 from ..errors import DocumentError, FetchError
 from ..files import remove_parts, sha256_or_none
-from ..settings import DEFAULT_GOVUK_API as DEFAULT_API_BASE
-from ..settings import Settings
+from ..settings import DEFAULT_GOVUK_API, Settings
 from ..sources import read_sources, write_sources
 from .catalogue import Attachment, Skip, collection_documents, normalise_base_path, plan_files, publication_attachments
 
@@ -37,7 +36,7 @@ class FetchOptions:
 
     into: Path = Path("corpus") / "official"
     collection: str = DEFAULT_COLLECTION
-    api_base: str = DEFAULT_API_BASE
+    api_base: str = DEFAULT_GOVUK_API
     asset_host: tuple[str, ...] = ()  # more hosts attachments may come from
     limit: int | None = None
     dry_run: bool = False
@@ -166,8 +165,7 @@ def format_summary(summary: FetchSummary) -> str:
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Add the ``qa fetch`` options to ``parser`` (FetchOptions checks their ranges)."""
     add = parser.add_argument
-    add("--collection", default=DEFAULT_COLLECTION, metavar="PATH", help="GOV.UK collection path or URL (default: the "
-                                                                         "programme's)")
+    add("--collection", default=DEFAULT_COLLECTION, metavar="PATH", help="collection path or URL (default: the programme's)")
     add("--into", type=Path, default=FetchOptions.into, metavar="DIR", help="folder for the PDFs (default: corpus/official)")
     add("--limit", type=int, metavar="N", help="follow at most N publications of the collection")
     add("--dry-run", action="store_true", help="list what would be fetched; write nothing")
@@ -177,7 +175,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add("--max-mb", type=float, default=100.0, metavar="MB", help="size cap per file in MiB (default: 100)")
     add("--attempts", type=int, default=4, metavar="N", help="tries per request on 429/5xx (default: 4)")
     add("--backoff", type=float, default=1.0, metavar="SECONDS", help="first retry delay, then doubled (default: 1.0)")
-    add("--api-base", metavar="URL", help=f"Content API root, for mirrors (default: $QA_GOVUK_API or {DEFAULT_API_BASE})")
+    add("--api-base", metavar="URL", help=f"Content API root, for mirrors (default: $QA_GOVUK_API or {DEFAULT_GOVUK_API})")
     add("--asset-host", action="append", default=[], metavar="HOST", help="also allow attachments from HOST "
         "(or HOST:PORT); repeatable. www.gov.uk and assets.publishing.service.gov.uk are always allowed")
 

@@ -17,8 +17,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import HTTPError, InvalidHeader, MaxRetryError, NewConnectionError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3 import exceptions as u3
 from urllib3.util.retry import Retry
 
 from ..errors import FetchError
@@ -64,7 +63,7 @@ def _retry(attempts: int, backoff: float, sleep: Callable[[float], None]) -> Ret
             header = response.headers.get("Retry-After") if response is not None else None
             try:
                 wait = self.parse_retry_after(header) if header else None
-            except InvalidHeader:
+            except u3.InvalidHeader:
                 wait = None
             if wait is not None and wait > MAX_RETRY_AFTER:  # give up rather than hang
                 raise Skip(f"HTTP {response.status}; Retry-After {header!r} is too long to wait")
@@ -101,11 +100,11 @@ class Client:
                 response = self.session.get(url, headers={"Accept": accept}, stream=True, allow_redirects=False,
                                             timeout=self.options.timeout)
             except requests.RequestException as exc:
-                reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else exc
-                if isinstance(reason, NewConnectionError):  # refused, or the name lookup failed
+                reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], u3.MaxRetryError) else exc
+                if isinstance(reason, u3.NewConnectionError):  # refused, or the name lookup failed
                     raise FetchError(f"cannot reach {urllib.parse.urlsplit(url).hostname}: {str(reason).rsplit(': ')[-1]}; "
                                      "are you offline? Check the connection, or point --api-base at a mirror") from None
-                if isinstance(reason, Urllib3Timeout | requests.Timeout):
+                if isinstance(reason, u3.TimeoutError | requests.Timeout):
                     raise Skip(f"timed out after {self.options.timeout:g} s") from None
                 raise Skip(f"connection error: {reason}") from None
             if not response.is_redirect:
@@ -125,7 +124,7 @@ class Client:
         while self.clock() - started <= self.options.deadline:
             try:
                 block = response.raw.read1(64 * 1024, decode_content=True)
-            except (HTTPError, OSError) as exc:
+            except (u3.HTTPError, OSError) as exc:
                 raise Skip(f"truncated or broken off: {exc}") from None
             if (size := size + len(block)) > limit:
                 raise Skip(f"too large: more than {limit} bytes (--max-mb)")
