@@ -424,8 +424,8 @@ SCROLL_SCRIPT = """<script>
   const doc = window.parent ? window.parent.document : document;
   const target = () => doc.querySelectorAll('[data-testid="stChatMessage"]')[data.index];
   // Streamlit keeps a chat scrolled to its end while content arrives, and the end of a run removes
-  // elements of the previous one; hold the new question at the top for a while instead, until the
-  // reader scrolls, clicks or types.
+  // elements of the previous one; hold the new question at the top instead, until the reader
+  // scrolls, clicks or types.
   let held = true;
   const release = () => { held = false; };
   ["wheel", "touchstart", "keydown", "mousedown"].forEach((e) => doc.addEventListener(e, release, {once: true, capture: true}));
@@ -435,9 +435,17 @@ SCROLL_SCRIPT = """<script>
     const want = parseFloat(getComputedStyle(el).scrollMarginTop) || 0;  /* clear of the page header */
     if (Math.abs(el.getBoundingClientRect().top - want) > 6) el.scrollIntoView({block: "start"});
   };
+  // Hold for a few seconds after the reply has arrived (however long answering took), a minute at most.
+  const began = Date.now();
+  let arrived = 0;
   hold();
-  const timer = setInterval(() => { if (held) hold(); else clearInterval(timer); }, 100);
-  setTimeout(release, 12000);
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const reply = doc.querySelectorAll('[data-testid="stChatMessage"]')[data.index + 1];
+    if (!arrived && reply && !reply.querySelector('[data-testid="stSpinner"]') && reply.textContent.trim()) arrived = now;
+    if ((arrived && now - arrived > 8000) || now - began > 60000) release();
+    if (held) hold(); else clearInterval(timer);
+  }, 100);
 })();
 </script>"""
 
