@@ -422,30 +422,62 @@ SCROLL_SCRIPT = """<script>
 (() => {
   const data = %s;
   const doc = window.parent ? window.parent.document : document;
-  const target = () => doc.querySelectorAll('[data-testid="stChatMessage"]')[data.index];
-  // Streamlit keeps a chat scrolled to its end while content arrives, and the end of a run removes
-  // elements of the previous one; hold the new question at the top instead, until the reader
-  // scrolls, clicks or types.
+  const view = window.parent || window;
+  // With the chat box pinned at the bottom, Streamlit glides the chat to its end whenever content
+  // grows, so a long reply would leave the reader at its last source. Hold the new question at the
+  // top instead (or the source card the reader followed a citation to) while the reply is drawn and
+  // until the page has been quiet for a moment, or until the reader scrolls, clicks or types. Our
+  // own scrolls, made while the page is still, tell Streamlit the reader has left the end of the
+  // chat, so it stops gliding there. A newer question's hold ends this one.
+  const token = {};
+  view.__qaHold = token;
   let held = true;
-  const release = () => { held = false; };
-  ["wheel", "touchstart", "keydown", "mousedown"].forEach((e) => doc.addEventListener(e, release, {once: true, capture: true}));
-  const hold = () => {
-    const el = target();
-    if (!held || !el) return;
-    const want = parseFloat(getComputedStyle(el).scrollMarginTop) || 0;  /* clear of the page header */
-    if (Math.abs(el.getBoundingClientRect().top - want) > 6) el.scrollIntoView({block: "start"});
-  };
-  // Hold for a few seconds after the reply has arrived (however long answering took), a minute at most.
+  let target = () => doc.querySelectorAll('[data-testid="stChatMessage"]')[data.index];
   const began = Date.now();
-  let arrived = 0;
-  hold();
-  const timer = setInterval(() => {
+  let height = -1, quietSince = began;
+  const events = ["wheel", "touchstart", "keydown", "mousedown"];
+  const onUser = (e) => {
+    if (!e.isTrusted) return;
+    const link = e.target.closest ? e.target.closest('a[href^="#source-"]') : null;
+    if (link) {  /* a citation: hold its source card instead */
+      const id = link.getAttribute("href").slice(1);
+      target = () => doc.getElementById(id);
+      quietSince = Date.now();
+    } else {
+      held = false;
+    }
+  };
+  events.forEach((e) => doc.addEventListener(e, onUser, {capture: true}));
+  const scroller = () => doc.querySelector('[data-testid="stAppScrollToBottomContainer"]');
+  const place = () => {  /* true when the target had to be brought back */
+    const el = target();
+    if (!el) return false;
+    const want = parseFloat(getComputedStyle(el).scrollMarginTop) || 0;  /* clear of the page header */
+    const off = el.getBoundingClientRect().top - want;
+    if (!(Math.abs(off) > 6)) return false;
+    const box = scroller();
+    if (box) {
+      box.dispatchEvent(new WheelEvent("wheel"));  /* stops a glide under way */
+      setTimeout(() => { box.scrollTop += el.getBoundingClientRect().top - want; }, 20);
+    } else {
+      el.scrollIntoView({block: "start"});
+    }
+    return true;
+  };
+  const tick = () => {
     const now = Date.now();
-    const reply = doc.querySelectorAll('[data-testid="stChatMessage"]')[data.index + 1];
-    if (!arrived && reply && !reply.querySelector('[data-testid="stSpinner"]') && reply.textContent.trim()) arrived = now;
-    if ((arrived && now - arrived > 8000) || now - began > 60000) release();
-    if (held) hold(); else clearInterval(timer);
-  }, 100);
+    const box = scroller();
+    const h = box ? box.scrollHeight : doc.documentElement.scrollHeight;
+    const busy = doc.querySelector('[data-stale="true"], [data-testid="stSpinner"]');
+    if ((held && place()) || busy || h !== height) quietSince = now;
+    height = h;
+    if (now - quietSince > 2500 || now - began > 300000 || view.__qaHold !== token) held = false;
+    if (held) return;
+    clearInterval(timer);
+    events.forEach((e) => doc.removeEventListener(e, onUser, {capture: true}));
+  };
+  const timer = setInterval(tick, 100);
+  tick();
 })();
 </script>"""
 
