@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import importlib
 import json
 import logging
 import multiprocessing
@@ -377,10 +378,15 @@ def _limit_memory(limit_bytes: int) -> None:
 _READY = "ready"
 
 
+_READERS_IMPORTS = ("pypdf", "bs4", "pysbd", "langchain_text_splitters")  # imported lazily by the parse
+
+
 def _worker_main(conn: Connection, parse: ParseFunction, parent_pid: int, memory_bytes: int) -> None:
     """A reader process: say it is ready, then parse each job it is sent and send the result back; ``None`` ends it."""
     _die_with_parent(parent_pid)
     _limit_memory(memory_bytes)
+    for name in _READERS_IMPORTS:  # a worker's first file is not charged a second of imports
+        importlib.import_module(name)
     try:
         conn.send(_READY)  # imports are done: from here a file's time limit is the file's own
         while True:
