@@ -1,4 +1,4 @@
-"""Small generated corpora for ingest, store, crash and load tests (and ``tools/reliability.py``).
+"""Small generated corpora for ingest, store, crash and load tests (and ``tests/faultkit.py``).
 
 Every document has its own topic words, so questions have clear right answers
 even with the hashing ``FakeEmbedder``.
@@ -131,20 +131,6 @@ def snapshot(index: Path) -> Snapshot:
         }
     finally:
         store.close()
-
-
-def load_reliability():
-    """tools/reliability.py as a module: the kill loop and load test the tests share with it."""
-    import importlib.util
-    import sys
-
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("reliability", root / "tools" / "reliability.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def npz_declaring(path: Path, elements: int) -> None:

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from faultkit import kill_loop, kill_mid_parse
 
 from qa.errors import IndexLockedError, IndexWriteError
 from qa.ingest import IngestSettings, ingest
 from qa.store import IndexStore, current_generation, generations, write_lock
 
 from conftest import FakeEmbedder
-from corpora import Snapshot, build_index, load_reliability, snapshot
+from corpora import Snapshot, build_index, snapshot
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,8 +28,7 @@ SERIAL = IngestSettings(workers=0)
 
 def test_random_kills_never_damage_the_index(tmp_path: Path) -> None:
     """SIGKILL an ingest 18 times at random moments: the index always loads and equals a clean build."""
-    reliability = load_reliability()
-    figures = reliability.kill_loop(tmp_path, kills=18, seed=11, n_docs=12)
+    figures = kill_loop(tmp_path, kills=18, seed=11, n_docs=12)
     assert figures.kills == 18
     assert figures.before_switch + figures.after_switch == 18
     assert figures.final_equal
@@ -36,8 +36,7 @@ def test_random_kills_never_damage_the_index(tmp_path: Path) -> None:
 
 def test_random_kills_with_reader_processes(tmp_path: Path) -> None:
     """The same with two reader processes per ingest: the index survives and no reader outlives a kill."""
-    reliability = load_reliability()
-    figures = reliability.kill_loop(tmp_path, kills=6, seed=5, n_docs=8, workers=2)
+    figures = kill_loop(tmp_path, kills=6, seed=5, n_docs=8, workers=2)
     assert figures.kills == 6 and figures.workers == 2
     assert figures.orphans == 0
     assert figures.final_equal
@@ -146,73 +145,12 @@ def test_a_killed_writer_releases_the_lock(tmp_path: Path) -> None:
         pass
 
 
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (read from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting for a reaper (an orphan's zombie is already dead)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to list a process's children")
 def test_kill_mid_parse_leaves_no_process_behind(tmp_path: Path) -> None:
     """SIGKILL of an ingest while reader processes parse: they and the resource tracker go too,
     and the ingest's stdout reaches end of file (so `qa ingest | tee` ends)."""
-    import select
-    import signal
-    import subprocess
-    import time
-
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "small.md").write_text("# Small\n\nKinship carers asked for respite.\n", encoding="utf-8")
-    (corpus / "slow.md").write_text("a" * 10_000_000, encoding="utf-8")  # keeps a reader busy for half a minute or more
-    worker = ROOT / "tests" / "ingest_worker.py"
-    proc = subprocess.Popen([sys.executable, str(worker), str(corpus), str(tmp_path / "index"), "--workers", "2", "--progress"],
-                            stdout=subprocess.PIPE, cwd=ROOT)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-        # The small file is embedded once a reader has parsed it; both readers were ready
-        # by then, so the other is reading slow.md.
-        assert proc.stdout.readline().startswith(b"progress")
-        time.sleep(0.5)
-        assert [c for c in _children(proc.pid) if "spawn_main" in _cmdline(c)], "no reader process is running"
-        family = _children(proc.pid)
-        assert proc.poll() is None, "the ingest finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        left = family
-        for _ in range(100):  # they die with their parent; allow the kernel a moment (far less than slow.md takes)
-            left = [pid for pid in family if _alive(pid)]
-            if not left:
-                break
-            time.sleep(0.1)
-        assert not left, [(pid, _cmdline(pid)) for pid in left]
-        ready, _, _ = select.select([proc.stdout], [], [], 10)
-        assert ready and proc.stdout.read() == b""  # end of file: no one holds the pipe any more
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    killed = kill_mid_parse(tmp_path)
+    assert killed.readers, "no reader process is running"
+    assert killed.running, "the ingest finished before it could be killed"
+    assert not killed.left, killed.left
+    assert killed.eof  # end of file: no one holds the pipe any more

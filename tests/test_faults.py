@@ -9,33 +9,40 @@ read-only folder use a small tmpfs when the test may mount one.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import importlib
 import json
 import os
-import shutil
-import socket
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from faultkit import (
+    SERIAL,
+    add_long_note,
+    add_special_files,
+    control_characters,
+    deleted_after_listing,
+    error_lines,
+    escape_corpus,
+    failing_reads,
+    flip_vectors,
+    index_fault,
+    lexical_save_fails,
+    link_lock,
+    name_model,
+    no_network,
+    refused_on_open,
+    run_cli,
+    slow_corpus,
+    zero_chunk_store,
+)
 
 from qa import cli
 from qa.errors import IndexMismatchError, IndexWriteError, ModelError
 from qa.ingest import IngestSettings, ingest
-from qa.readers import RawDocument
-from qa.records import Skipped
-from qa.store import CURRENT, LEXICAL, LOCK, MANIFEST, VECTORS, IndexStore, current_generation
+from qa.store import CURRENT, LEXICAL, LOCK, MANIFEST, IndexStore, current_generation
 
-from conftest import FakeEmbedder, make_pdf
-from corpora import build_corpus, npz_declaring, snapshot
-
-SERIAL = IngestSettings(workers=0)
-INGEST = importlib.import_module("qa.ingest")  # the module; ``qa.ingest`` is also the function the package exports
-CONTROL = [chr(c) for c in (*range(0, 9), *range(11, 32), *range(0x7F, 0xA0))]
+from conftest import FakeEmbedder
+from corpora import build_corpus, build_index, npz_declaring, snapshot
 
 
 def _corpus(folder: Path, n_docs: int = 4) -> Path:
@@ -44,27 +51,11 @@ def _corpus(folder: Path, n_docs: int = 4) -> Path:
 
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, Path]:
-    corpus = _corpus(tmp_path / "corpus")
-    index = tmp_path / "index"
-    ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
-    return corpus, index
-
-
-def _cli(argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``qa`` in this process with the hashing embedder in place of the real model."""
-    import qa.embed
-    import qa.engine
-
-    monkeypatch.setattr(qa.embed, "load_embedder", lambda *a, **k: FakeEmbedder())
-    monkeypatch.setattr(qa.embed, "set_threads", lambda n: None)
-    monkeypatch.setattr(qa.engine, "load_embedder", lambda *a, **k: FakeEmbedder())
-    code = cli.main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return build_index(tmp_path, n_docs=4)
 
 
 def _one_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
+    lines = error_lines(err)
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]
@@ -75,11 +66,7 @@ def _one_line(err: str) -> str:
 
 def test_ten_megabyte_word_and_repetitive_files_finish_within_the_parse_limit(tmp_path: Path) -> None:
     """A 10 MB one-word file and a 10 MB repetitive one are indexed or skipped as too slow; the rest is indexed."""
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "one-word.md").write_text("a" * 10_000_000, encoding="utf-8")
-    (corpus / "repetitive.md").write_text("placement " * 1_000_000, encoding="utf-8")
-    (corpus / "good.md").write_text("# Good\n\nFamily group conferences helped.\n", encoding="utf-8")
+    corpus = slow_corpus(tmp_path / "corpus", ["one-word.md", "repetitive.md"])
     limit = 4.0
     report = ingest(corpus, tmp_path / "index", FakeEmbedder(),
                     settings=IngestSettings(workers=2, parse_timeout=limit))
@@ -125,76 +112,46 @@ def test_unreadable_file_as_a_real_mode_000(tmp_path: Path) -> None:
     assert report.documents == 4
 
 
-def test_unreadable_file_is_a_named_skip_and_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_file_is_a_named_skip_and_is_retried(tmp_path: Path) -> None:
     """PermissionError on opening a file (mode 000 for a normal user) skips that file only; fixed, it is read."""
     corpus = _corpus(tmp_path / "corpus")
     (corpus / "secret.md").write_text("# Secret\n\nCaseload notes.\n", encoding="utf-8")
-    real = INGEST._hash_source
-
-    def refusing(path: Path) -> str:
-        if path.name == "secret.md":
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real(path)
-
-    monkeypatch.setattr(INGEST, "_hash_source", refusing)
-    report = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
+    with refused_on_open("secret.md"):
+        report = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
     reasons = {s.path: s.reason for s in report.skipped}
     assert reasons == {"secret.md": "cannot be read (Permission denied); check the file and its permissions"}
     assert report.documents == 4
-    monkeypatch.setattr(INGEST, "_hash_source", real)
     again = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
     assert again.new_or_changed == ("secret.md",) and not again.skipped
 
 
-def test_permission_error_inside_the_reader_is_a_named_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_permission_error_inside_the_reader_is_a_named_skip(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "corpus")
-    real = INGEST.read_document
-
-    def refusing(path: Path, rel: str, **kwargs: int) -> RawDocument:
-        if rel.endswith(".md"):
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real(path, rel, **kwargs)
-
-    monkeypatch.setattr(INGEST, "read_document", refusing)
-    report = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
+    with failing_reads(lambda rel: rel.endswith(".md"), errno.EACCES):
+        report = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
     md = [s for s in report.skipped if s.path.endswith(".md")]
     assert md and all("Permission denied" in s.reason and s.passing for s in md)
     assert report.documents == 4 - len(md)
 
 
-def test_file_deleted_between_listing_and_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_deleted_between_listing_and_reading(tmp_path: Path) -> None:
     """A file that vanishes after discovery is named; the rest is indexed; it is not remembered as bad."""
     corpus = _corpus(tmp_path / "corpus")
     doomed = corpus / "doomed.md"
     doomed.write_text("# Doomed\n\nShort-lived note.\n", encoding="utf-8")
-    real_discover = INGEST.discover
-
-    def discover_then_delete(*args: Any, **kwargs: Any) -> tuple[list[tuple[Path, str]], list[Skipped]]:
-        found = real_discover(*args, **kwargs)
-        doomed.unlink()
-        return found
-
-    monkeypatch.setattr(INGEST, "discover", discover_then_delete)
-    report = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
+    with deleted_after_listing(doomed):
+        report = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
     assert {s.path: s.reason.split(";")[0] for s in report.skipped} == {"doomed.md": "cannot be read (No such file or directory)"}
     assert report.documents == 4
 
 
-def test_a_file_that_vanished_mid_read_is_read_next_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_that_vanished_mid_read_is_read_next_time(tmp_path: Path) -> None:
     """A passing failure (here: gone while read) is not sticky: unchanged bytes are read again next run."""
     corpus = _corpus(tmp_path / "corpus")
-    real = INGEST.read_document
-
-    def vanishing(path: Path, rel: str, **kwargs: int) -> RawDocument:
-        if rel.startswith("notes-"):
-            raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
-        return real(path, rel, **kwargs)
-
-    monkeypatch.setattr(INGEST, "read_document", vanishing)
-    first = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
+    with failing_reads(lambda rel: rel.startswith("notes-"), errno.ENOENT):
+        first = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
     flaky = sorted(s.path for s in first.skipped)
     assert flaky == ["notes-03-caseloads.md"]
-    monkeypatch.setattr(INGEST, "read_document", real)
     second = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=SERIAL)
     assert second.new_or_changed == tuple(flaky) and not second.skipped
     assert "already up to date" not in str(second)
@@ -212,9 +169,7 @@ def test_a_lasting_skip_is_remembered_until_the_file_changes(tmp_path: Path) -> 
 
 def test_only_regular_files_under_the_size_cap_are_read(tmp_path: Path) -> None:
     corpus = _corpus(tmp_path / "corpus")
-    os.mkfifo(corpus / "pipe.pdf")
-    with (corpus / "big.txt").open("wb") as handle:
-        handle.truncate(3 * 2**20)  # sparse: 3 MB on paper, nothing on disk
+    add_special_files(corpus)  # a FIFO pipe.pdf and a sparse big.txt: 3 MB on paper, nothing on disk
     report = ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=IngestSettings(workers=0, max_file_mb=2))
     reasons = {s.path: s.reason for s in report.skipped}
     assert "not a regular file" in reasons["pipe.pdf"]
@@ -225,106 +180,35 @@ def test_only_regular_files_under_the_size_cap_are_read(tmp_path: Path) -> None:
 # --- the index folder: one line, exit 2, the old index intact ---------------------------------
 
 
-@contextlib.contextmanager
-def _tmpfs(folder: Path, size: str) -> Iterator[bool]:
-    """Mount a small tmpfs at ``folder`` when allowed (root in a container usually is); yields whether it did."""
-    folder.mkdir(parents=True, exist_ok=True)
-    mounted = shutil.which("mount") is not None and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True).returncode == 0
-    try:
-        yield mounted
-    finally:
-        if mounted:
-            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+def test_read_only_index_folder_gives_one_line(tmp_path: Path) -> None:
+    fault = index_fault(tmp_path, "read-only")  # a tmpfs remounted read-only, else creating the new generation is refused
+    line = _one_line(fault.err)
+    assert fault.code == 2 and "Read-only file system" in line and "writable" in line and "--index" in line
+    assert fault.intact
 
 
-def _change(corpus: Path) -> None:
-    (corpus / "new-notes.md").write_text("# New notes\n\n" + "Kinship carers asked for respite. " * 400, encoding="utf-8")
+def test_full_disk_gives_one_line(tmp_path: Path) -> None:
+    fault = index_fault(tmp_path, "full-disk")  # a tmpfs filled to the last block, else saving the lexical arrays hits ENOSPC
+    line = _one_line(fault.err)
+    assert fault.code == 2 and ("No space" in line or "full" in line) and "free some disk space" in line
+    assert fault.intact
+    assert not fault.leftovers
 
 
-def test_read_only_index_folder_gives_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    corpus = _corpus(tmp_path / "corpus")
-    with _tmpfs(tmp_path / "mnt", "16m") as mounted:
-        index = tmp_path / "mnt" / "index"
-        ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
-        before = snapshot(index)
-        _change(corpus)
-        if mounted:
-            subprocess.run(["mount", "-o", "remount,ro", str(tmp_path / "mnt")], check=True)
-        else:  # simulate: creating the new generation's folder is refused
-            real_mkdir = os.mkdir
-
-            def read_only(path: str | os.PathLike[str], mode: int = 0o777, *, dir_fd: int | None = None) -> None:
-                if "tmp-" in str(path):
-                    raise OSError(errno.EROFS, "Read-only file system", str(path))
-                real_mkdir(path, mode, dir_fd=dir_fd)
-
-            monkeypatch.setattr(os, "mkdir", read_only)
-        code, out, err = _cli(["ingest", str(corpus), "--index", str(index), "--workers", "0"], monkeypatch, capsys)
-        line = _one_line(err)
-        assert code == 2 and "Read-only file system" in line and "writable" in line and "--index" in line
-        monkeypatch.undo()
-        assert snapshot(index) == before
-
-
-def test_full_disk_gives_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    corpus = _corpus(tmp_path / "corpus")
-    with _tmpfs(tmp_path / "mnt", "4m") as mounted:
-        index = tmp_path / "mnt" / "index"
-        ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
-        before = snapshot(index)
-        _change(corpus)
-        if mounted:  # fill the disk to the last block
-            fd = os.open(tmp_path / "mnt" / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
-            for size in (65536, 4096, 1):
-                with contextlib.suppress(OSError):
-                    while True:
-                        os.write(fd, b"\1" * size)
-            os.close(fd)
-        else:  # simulate: saving the lexical arrays hits ENOSPC
-            import qa.lexical
-
-            def full(self: object, path: Path) -> None:
-                raise OSError(errno.ENOSPC, "No space left on device", str(path))
-
-            monkeypatch.setattr(qa.lexical.Impacts, "save", full)
-        code, out, err = _cli(["ingest", str(corpus), "--index", str(index), "--workers", "0"], monkeypatch, capsys)
-        line = _one_line(err)
-        assert code == 2 and ("No space" in line or "full" in line) and "free some disk space" in line
-        monkeypatch.undo()
-        if mounted:
-            (tmp_path / "mnt" / "filler").unlink()
-        assert snapshot(index) == before
-        assert not list(index.glob("tmp-*"))
-
-
-def test_lexical_save_hitting_enospc_is_an_index_write_error(built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    import qa.lexical
-
+def test_lexical_save_hitting_enospc_is_an_index_write_error(built: tuple[Path, Path]) -> None:
     corpus, index = built
     before = snapshot(index)
-    _change(corpus)
-
-    def full(self: object, path: Path) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
-
-    monkeypatch.setattr(qa.lexical.Impacts, "save", full)
-    with pytest.raises(IndexWriteError, match="No space left on device.*free some disk space"):
+    add_long_note(corpus)
+    with lexical_save_fails(), pytest.raises(IndexWriteError, match="No space left on device.*free some disk space"):
         ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
-    monkeypatch.undo()
     assert snapshot(index) == before
 
 
-def test_damaged_chunk_store_is_refused_by_ask_info_and_ingest(built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_damaged_chunk_store_is_refused_by_ask_info_and_ingest(built: tuple[Path, Path]) -> None:
     corpus, index = built
-    db = index / str(current_generation(index)) / "chunks.sqlite"
-    data = bytearray(db.read_bytes())
-    data[4096:4160] = bytes(64)  # zero a stretch of the second page
-    db.write_bytes(bytes(data))
+    zero_chunk_store(index)  # a stretch of the second page
     for argv in (["ask", "what helped families?", "--index", str(index)], ["info", "--index", str(index)]):
-        code, out, err = _cli(argv, monkeypatch, capsys)
+        code, out, err = run_cli(argv)
         line = _one_line(err)
         assert code == 2 and "chunks.sqlite" in line and "--rebuild" in line and not out
     with pytest.raises(IndexMismatchError, match="checksum"):
@@ -333,11 +217,7 @@ def test_damaged_chunk_store_is_refused_by_ask_info_and_ingest(built: tuple[Path
 
 def test_flipped_bytes_in_the_vectors_are_refused(built: tuple[Path, Path]) -> None:
     corpus, index = built
-    vectors = index / str(current_generation(index)) / VECTORS
-    data = bytearray(vectors.read_bytes())
-    for i in range(len(data) - 64, len(data)):
-        data[i] ^= 0xFF
-    vectors.write_bytes(bytes(data))
+    flip_vectors(index)  # the last 64 bytes
     with pytest.raises(IndexMismatchError, match=r"vectors\.faiss does not match the checksum.*--rebuild"):
         IndexStore(index)
 
@@ -352,24 +232,13 @@ def test_an_index_without_checksums_is_refused(built: tuple[Path, Path]) -> None
         IndexStore(index)
 
 
-def test_a_manifest_naming_a_hub_model_makes_no_network_call(built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_manifest_naming_a_hub_model_makes_no_network_call(built: tuple[Path, Path]) -> None:
     """The model an index names is loaded only when bundled or local; never fetched."""
     from qa.engine import Engine
 
     corpus, index = built
-    manifest = index / str(current_generation(index)) / MANIFEST
-    data = json.loads(manifest.read_text(encoding="utf-8"))
-    data["model"] = "someone/not-a-local-model"
-    manifest.write_text(json.dumps(data), encoding="utf-8")
-    calls: list[object] = []
-
-    def no_network(self: socket.socket, address: object) -> None:
-        calls.append(address)
-        raise OSError("network call attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
-    with pytest.raises(ModelError, match="never downloaded.*--model someone/not-a-local-model"):
+    name_model(index, "someone/not-a-local-model")
+    with no_network() as calls, pytest.raises(ModelError, match="never downloaded.*--model someone/not-a-local-model"):
         Engine(index)
     assert calls == []
 
@@ -378,8 +247,7 @@ def test_lock_symlink_is_not_followed_or_truncated(built: tuple[Path, Path]) -> 
     corpus, index = built
     victim = index.parent / "victim.txt"
     victim.write_text("precious contents\n", encoding="utf-8")
-    (index / LOCK).unlink(missing_ok=True)
-    (index / LOCK).symlink_to(victim)
+    link_lock(index, victim)
     with pytest.raises(IndexWriteError, match="symbolic link"):
         ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
     assert victim.read_text(encoding="utf-8") == "precious contents\n"
@@ -444,26 +312,8 @@ def test_garbled_current_keeps_every_generation(built: tuple[Path, Path]) -> Non
 # --- untrusted text never reaches the terminal ------------------------------------------------
 
 
-def _hostile_metadata_corpus(folder: Path) -> Path:
-    from pypdf import PdfReader, PdfWriter
-
-    folder.mkdir(parents=True)
-    pdf = make_pdf(folder / "report.pdf", ["Family group conferences helped relatives agree a plan."], footer=None)
-    writer = PdfWriter(clone_from=PdfReader(str(pdf)))
-    writer.add_metadata({"/Title": "Evaluation\x1b]0;owned\x07\x1b[2J report", "/Author": "A\x9b31m Author\x07"})
-    with pdf.open("wb") as handle:
-        writer.write(handle)
-    (folder / "sources.csv").write_text(
-        "path,title,authors,year,publisher,url,licence\n"
-        "notes.md,\"Notes\x1b[31m red\",\"B\x1b]8;;https://evil/\x07 Author\",2019,\x1b[5mBlink,https://example.org,OGL\n",
-        encoding="utf-8")
-    (folder / "notes.md").write_text("# Kinship notes\n\nKinship carers asked for respite and training.\n", encoding="utf-8")
-    return folder
-
-
-def test_control_characters_in_metadata_never_reach_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    corpus = _hostile_metadata_corpus(tmp_path / "corpus")
+def test_control_characters_in_metadata_never_reach_stdout(tmp_path: Path) -> None:
+    corpus = escape_corpus(tmp_path / "corpus")
     index = tmp_path / "index"
     ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
     docs = IndexStore(index).documents
@@ -471,11 +321,11 @@ def test_control_characters_in_metadata_never_reach_stdout(tmp_path: Path, monke
     outputs = []
     for argv in (["info"], ["info", "--json"], ["ask", "kinship carers respite"], ["ask", "--json", "family conferences"],
                  ["ingest", str(corpus), "--workers", "0"]):
-        code, out, err = _cli([*argv, "--index", str(index)], monkeypatch, capsys)
+        code, out, err = run_cli([*argv, "--index", str(index)])
         assert code == 0, err
         outputs.append(out + err)
     for text in outputs:
-        bad = sorted({repr(c) for c in text if c in CONTROL})
+        bad = sorted({repr(c) for c in control_characters(text)})
         assert not bad, bad
     assert "Evaluation ]0;owned [2J report" in outputs[0]
 
