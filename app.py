@@ -44,13 +44,17 @@ esc = ui.escape_markdown
 
 
 def settings() -> Settings:
-    """Where the index and corpus are and which model embeds questions, from QA_INDEX_DIR, QA_CORPUS_DIR, QA_MODEL."""
+    """Where the index and corpus are and which model embeds questions, from QA_INDEX_DIR, QA_CORPUS_DIR, QA_MODEL.
+
+    Read once at the start of each run of the page (and once as the server starts)
+    and passed down, so one run never sees two versions of the environment.
+    """
     return Settings.from_env()
 
 
-def loader_key() -> tuple[str, str]:
-    current = settings()
-    return str(current.index.resolve()), current.model
+def loader_key(config: Settings) -> tuple[str, str]:
+    """The index (resolved) and model that name the shared engine of these settings."""
+    return str(config.index.resolve()), config.model
 
 
 def static_dir() -> Path | None:
@@ -63,10 +67,10 @@ def source_url(engine: Engine, document: Document) -> str | None:
     return serving.publish(engine, document, folder) if folder else None
 
 
-def open_engine() -> Engine | None:
+def open_engine(config: Settings) -> Engine | None:
     """The shared engine (waiting for it on the first visit), or None after telling the user what to do."""
-    index = settings().index
-    loader = serving.loader(*loader_key(), static_dir())
+    key = loader_key(config)
+    loader = serving.loader(*key, static_dir())
     if not loader.future.done():
         with st.spinner("Opening the index and loading the model (only after the server starts)…"):
             loader.future.exception()
@@ -77,25 +81,25 @@ def open_engine() -> Engine | None:
         loader.sync(engine)
         return engine
     except IndexMissingError as exc:
-        serving.forget(*loader_key())  # look again on the next visit: the index may have been built by then
-        show_setup(index, exc)
+        serving.forget(*key)  # look again on the next visit: the index may have been built by then
+        show_setup(config, exc)
     except IndexMismatchError as exc:
         if loader.future.exception() is None:  # rebuilt with another model since: reopen with the model it names
-            serving.forget(*loader_key())
-            return open_engine()
-        serving.forget(*loader_key())
+            serving.forget(*key)
+            return open_engine(config)
+        serving.forget(*key)
         st.error(f"The index cannot be used: {esc(str(exc))}")
         st.info("After rebuilding the index, reload this page.")
     except QAError as exc:
-        serving.forget(*loader_key())
+        serving.forget(*key)
         st.error(f"The index cannot be used: {esc(str(exc))}")
         st.info("After rebuilding the index, reload this page.")
     return None
 
 
-def show_setup(index: Path, exc: QAError) -> None:
+def show_setup(config: Settings, exc: QAError) -> None:
     """The empty state: no index yet, so say how to build one."""
-    corpus = settings().corpus
+    corpus, index = config.corpus, config.index
     files = discover(corpus)[0] if corpus.is_dir() else []
     if not files:
         st.info(
@@ -564,13 +568,14 @@ def main() -> None:
     st.title(TITLE)
     st.caption("Plain-language questions over the evaluation reports of England's Children's Social Care "
                "Innovation Programme. Answers are sentences quoted from the reports, each with its source and page.")
-    index = settings().index
+    config = settings()
+    index = config.index
     if not current_generation(index):
-        show_setup(index, IndexMissingError(f"no index in {index}"))
+        show_setup(config, IndexMissingError(f"no index in {index}"))
         return
     # The question box comes before the wait for the index, so a first visitor can type while it loads.
     typed = st.chat_input("Ask a question about the evaluation reports", key="question", max_chars=MAX_QUESTION)
-    engine = open_engine()
+    engine = open_engine(config)
     if engine is None:
         return
     filters = sidebar(engine)
@@ -617,7 +622,7 @@ else:  # `streamlit run app.py` first imports this file as the server: load the 
 
     @asynccontextmanager
     async def _load_at_start(_app: object) -> AsyncIterator[None]:
-        started = serving.loader(*loader_key(), static_dir())
+        started = serving.loader(*loader_key(settings()), static_dir())
         await asyncio.to_thread(started.future.exception)  # listen once the engine is ready (or has failed)
         yield None
 

@@ -120,6 +120,18 @@ class Engine:
                 return self._ask(*args)
             raise
 
+    def warm_up(self) -> None:
+        """Ask one throwaway question, so the first real question pays no first-call costs.
+
+        The encoder initialises lazily: a local model may be read from disk only on
+        its first encode, and torch sets up its kernels on the first forward pass;
+        the first search and answer also bring the chunk store's tables into the
+        page cache. A server calls this while it starts, so its first visitor does
+        not wait for that. Errors are raised as ``ask`` raises them.
+        """
+        self.ask("warm up", top_k=1)
+        log.debug("engine for %s warmed up", self.index_dir)
+
     def policy(self) -> abstain.AbstainPolicy:
         """The abstention thresholds in force: the settings', else those recorded with the index's model."""
         if self.settings.abstain is not None:

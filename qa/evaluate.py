@@ -21,11 +21,11 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ASK_K = 10  # passages asked per question; recall is judged at 1, 5 and 10
 
@@ -102,13 +103,17 @@ def fold(text: str) -> str:
     return fold_text(normalise(text))
 
 
-def load_questions(path: Path) -> list[Question]:
-    """Read a question file; a malformed line names its number and the fix."""
-    questions: list[Question] = []
+def _json_lines(path: Path, kind: str, expected: str, parse: Callable[[dict], T]) -> list[T]:
+    """Parse each non-blank line of a JSON Lines file with ``parse``.
+
+    One reader for question and conversation files, so both name the file and the
+    line of a malformed entry, and what was expected, the same way.
+    """
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise QAError(f"cannot read question file {path}: {exc.strerror or exc}") from exc
+        raise QAError(f"cannot read {kind} file {path}: {exc.strerror or exc}") from exc
+    out: list[T] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -116,17 +121,22 @@ def load_questions(path: Path) -> list[Question]:
             data = json.loads(line)
             if not isinstance(data, dict):
                 raise TypeError(f"a JSON {type(data).__name__}, not an object")
-            gold = tuple(
-                Gold(doc=str(g["doc"]), pages=tuple(int(p) for p in g["pages"]), contains=str(g["contains"]))
-                for g in data.get("gold", [])
-            )
-            questions.append(_question(data, gold))
+            out.append(parse(data))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise QAError(
-                f"{path}, line {number}: not a question object ({exc}); expected "
-                '{"id", "question", "gold": [{"doc", "pages", "contains"}]}'
-            ) from exc
-    return questions
+            raise QAError(f"{path}, line {number}: not a {kind} object ({exc}); expected {expected}") from exc
+    return out
+
+
+def _gold(entries: Iterable[dict]) -> tuple[Gold, ...]:
+    """The gold passages of a question or turn, from its ``gold`` list."""
+    return tuple(Gold(doc=str(g["doc"]), pages=tuple(int(p) for p in g["pages"]), contains=str(g["contains"]))
+                 for g in entries)
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Read a question file; a malformed line names its number and the fix."""
+    return _json_lines(path, "question", '{"id", "question", "gold": [{"doc", "pages", "contains"}]}',
+                       lambda data: _question(data, _gold(data.get("gold", []))))
 
 
 def _question(data: dict, gold: tuple[Gold, ...], qid: str | None = None) -> Question:
@@ -152,30 +162,19 @@ def _conversation_follow_up(conv_id: str) -> bool | None:
 
 def load_conversations(path: Path) -> list[Conversation]:
     """Read a conversation file; a malformed line names its number and the fix."""
-    out: list[Conversation] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise QAError(f"cannot read conversation file {path}: {exc.strerror or exc}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            cid = str(data["id"])
-            turns = []
-            for i, turn in enumerate(data["turns"], start=1):
-                gold = tuple(Gold(doc=str(g["doc"]), pages=tuple(int(p) for p in g["pages"]), contains=str(g["contains"]))
-                             for g in turn.get("gold", []))
-                q = _question({**turn, "id": f"{cid}/{i}"}, gold)
-                if i > 1 and q.follow_up is None:
-                    q = replace(q, follow_up=_conversation_follow_up(cid))
-                turns.append(q)
-            out.append(Conversation(cid, tuple(turns)))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise QAError(f"{path}, line {number}: not a conversation object ({exc}); expected "
-                          '{"id", "turns": [{"question", "gold", "answer"}, ...]}') from exc
-    return out
+    return _json_lines(path, "conversation", '{"id", "turns": [{"question", "gold", "answer"}, ...]}', _conversation)
+
+
+def _conversation(data: dict) -> Conversation:
+    """A conversation from its parsed line; a later turn without ``follow_up`` takes the id's convention."""
+    cid = str(data["id"])
+    turns = []
+    for i, turn in enumerate(data["turns"], start=1):
+        q = _question({**turn, "id": f"{cid}/{i}"}, _gold(turn.get("gold", [])))
+        if i > 1 and q.follow_up is None:
+            q = replace(q, follow_up=_conversation_follow_up(cid))
+        turns.append(q)
+    return Conversation(cid, tuple(turns))
 
 
 def is_conversation_file(path: Path) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .cite import page_reference
-from .records import Document, Passage
+from .records import Chunk, Document, Passage
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]*\n[ \t\u00a0]*|[ \t\u00a0]{2,}")
@@ -37,20 +37,39 @@ def accessed_date(day: dt.date | None = None) -> str:
 
 @dataclass(frozen=True)
 class Quote:
-    """One sentence kept from a source, with everything needed to cite it without the index."""
+    """One sentence kept from a source, holding the document and chunk it cites, so it needs no index.
 
-    text: str
+    Only the sentence and the question it answered are the quote's own; title,
+    year, page and the rest are read from the cited document and chunk, so a
+    quote cannot disagree with the source it names.
+    """
+
+    text: str  # the sentence on one line
     question: str
-    doc_id: str
-    title: str
-    authors: str
-    year: int | None
-    publisher: str
-    url: str
-    kind: str
-    page: int
-    page_label: str
-    where: str  # "p. 4", "p. iv (PDF p. 4)" or "section '…'" as cited
+    document: Document
+    chunk: Chunk
+
+    @property
+    def doc_id(self) -> str:
+        return self.document.doc_id
+
+    @property
+    def page(self) -> int:
+        """The physical page (1-based) the sentence is on."""
+        return self.chunk.page
+
+    @property
+    def title(self) -> str:
+        return one_line(self.document.title)
+
+    @property
+    def year_text(self) -> str:
+        return str(self.document.year) if self.document.year else "n.d."
+
+    @property
+    def where(self) -> str:
+        """'p. 4', 'p. iv (PDF p. 4)' or "section '…'", as the source is cited."""
+        return one_line(page_reference(self.document, self.chunk))
 
     @property
     def key(self) -> str:
@@ -58,13 +77,10 @@ class Quote:
         return f"{self.doc_id}#{self.page}:{one_line(self.text).casefold()}"
 
     @property
-    def year_text(self) -> str:
-        return str(self.year) if self.year else "n.d."
-
-    @property
     def short(self) -> str:
         """'(Title, 2017, p. 4)': the in-text citation."""
-        parts = [self.title, self.year_text] + ([self.where] if self.where else [])
+        where = self.where
+        parts = [self.title, self.year_text] + ([where] if where else [])
         return "(" + ", ".join(parts) + ")"
 
     @property
@@ -75,28 +91,19 @@ class Quote:
 
 def quote_from(passage: Passage, sentence: str, question: str) -> Quote:
     """A quote of one sentence of a passage."""
-    d, c = passage.document, passage.chunk
-    return Quote(
-        text=one_line(sentence), question=one_line(question), doc_id=d.doc_id, title=one_line(d.title),
-        authors=one_line(d.meta.authors), year=d.year, publisher=one_line(d.meta.publisher), url=d.meta.url.strip(),
-        kind=d.kind, page=c.page, page_label=c.page_label, where=one_line(page_reference(d, c)),
-    )
+    return Quote(text=one_line(sentence), question=one_line(question), document=passage.document, chunk=passage.chunk)
 
 
 def reference(quote_or_doc: Quote | Document, accessed: str) -> str:
     """A Harvard-style reference of the document (not the page), with its URL and the accessed date."""
-    if isinstance(quote_or_doc, Document):
-        meta = quote_or_doc.meta
-        title, authors, year, publisher, url = meta.title, meta.authors, meta.year, meta.publisher, meta.url
-    else:
-        q = quote_or_doc
-        title, authors, year, publisher, url = q.title, q.authors, q.year, q.publisher, q.url
-    author = one_line(authors or publisher or "Anon.")
-    parts = [f"{author} ({year or 'n.d.'}) {one_line(title)}."]
-    if publisher and one_line(publisher) != author:
-        parts.append(f"{one_line(publisher)}.")
+    meta = (quote_or_doc.document if isinstance(quote_or_doc, Quote) else quote_or_doc).meta
+    title, publisher, url = one_line(meta.title), one_line(meta.publisher), meta.url.strip()
+    author = one_line(meta.authors) or publisher or "Anon."
+    parts = [f"{author} ({meta.year or 'n.d.'}) {title}."]
+    if publisher and publisher != author:
+        parts.append(f"{publisher}.")
     if url:
-        parts.append(f"Available at: {url.strip()} (Accessed: {accessed}).")
+        parts.append(f"Available at: {url} (Accessed: {accessed}).")
     return " ".join(parts)
 
 
@@ -183,18 +190,18 @@ class Source:
     url: str
 
     @classmethod
-    def of(cls, item: Quote | Document) -> Source:
-        if isinstance(item, Document):
-            m = item.meta
-            return cls(item.doc_id, one_line(m.title), one_line(m.authors), m.year, one_line(m.publisher), m.url.strip())
-        return cls(item.doc_id, item.title, item.authors, item.year, item.publisher, item.url)
+    def of(cls, item: Quote | Passage | Document) -> Source:
+        """The cited document of a quote or passage, or the document itself."""
+        document = item if isinstance(item, Document) else item.document
+        m = document.meta
+        return cls(document.doc_id, one_line(m.title), one_line(m.authors), m.year, one_line(m.publisher), m.url.strip())
 
 
 def sources_of(items: Iterable[Quote | Document | Passage]) -> list[Source]:
     """The distinct documents behind quotes, documents or passages, in order of first citation."""
     seen: dict[str, Source] = {}
     for item in items:
-        source = Source.of(item.document if isinstance(item, Passage) else item)
+        source = Source.of(item)
         seen.setdefault(source.doc_id, source)
     return list(seen.values())
 

@@ -50,7 +50,7 @@ class EngineLoader:
         try:
             set_threads(1)  # one thread answers a short query fastest
             engine = Engine(self.index, embedder=load_embedder(self.model) if self.model else None)
-            engine.ask("warm up", top_k=1)  # the first real question then pays no first-call costs
+            engine.warm_up()  # the first real question then pays no first-call costs
         except Exception as exc:  # handed to the page, which says what to do
             self.future.set_exception(exc)
             return

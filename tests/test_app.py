@@ -459,6 +459,30 @@ def test_no_index_with_documents_says_build_it(tmp_path: Path, monkeypatch: pyte
     assert "holds 3 documents" in " ".join(i.value for i in at.info)
 
 
+def test_each_run_reads_the_environment_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            fake_index: tuple[Path, Path]) -> None:
+    from qa.settings import Settings
+
+    corpus, index = fake_index
+    reads: list[str] = []
+    read = Settings.from_env.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Settings], environ: object = None) -> Settings:
+        reads.append("read")
+        return read(cls, environ)
+
+    monkeypatch.setattr(Settings, "from_env", classmethod(counted))
+    for folder in ("with-index", "without-index"):
+        (tmp_path / folder).mkdir()
+    at = make_app(tmp_path / "with-index", monkeypatch, corpus, index)
+    at.run()
+    assert not at.exception and len(reads) == 1
+    ask(at, STOCKPORT_Q)
+    assert last_answer(at).found and len(reads) == 2
+    setup = make_app(tmp_path / "without-index", monkeypatch, corpus, tmp_path / "no-index").run()
+    assert "holds 3 documents" in " ".join(i.value for i in setup.info) and len(reads) == 3
+
+
 def test_mismatched_index_says_rebuild(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        fake_index: tuple[Path, Path]) -> None:
     corpus, index = fake_index

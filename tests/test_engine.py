@@ -138,3 +138,14 @@ def test_missing_index_says_how_to_build_one(tmp_path: Path) -> None:
 def test_empty_question_finds_nothing(engine: Engine) -> None:
     answer = engine.ask("   ")
     assert not answer.found and answer.passages == ()
+
+
+def test_warm_up_runs_the_encoder_and_leaves_answers_as_they_were(engine: Engine) -> None:
+    question = "Were caseloads for social workers reduced?"
+    before = engine.ask(question, top_k=3)
+    embedder = engine.embedder
+    assert isinstance(embedder, FakeEmbedder)
+    calls = embedder.calls
+    engine.warm_up()
+    assert embedder.calls > calls
+    assert engine.ask(question, top_k=3) == before

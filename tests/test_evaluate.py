@@ -124,13 +124,43 @@ def test_load_questions(tmp_path: Path) -> None:
 def test_malformed_question_lines_name_the_line(tmp_path: Path, line: str) -> None:
     path = tmp_path / "q.jsonl"
     path.write_text('{"id": "ok", "question": "q", "gold": []}\n' + line + "\n", encoding="utf-8")
-    with pytest.raises(QAError, match="line 2"):
+    with pytest.raises(QAError, match=r"q\.jsonl, line 2: not a question object .*expected \{\"id\", \"question\""):
         load_questions(path)
 
 
 def test_missing_question_file_is_a_qa_error(tmp_path: Path) -> None:
     with pytest.raises(QAError, match="cannot read question file"):
         load_questions(tmp_path / "absent.jsonl")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "not json",
+        '{"turns": []}',
+        '{"id": "c-1"}',
+        '{"id": "c-1", "turns": [{"gold": []}]}',
+        '{"id": "c-1", "turns": [{"question": "q", "gold": [{"doc": "a.pdf", "pages": ["two"], "contains": "x"}]}]}',
+        '["a", "list"]',
+    ],
+)
+def test_malformed_conversation_lines_name_the_file_line_and_shape(tmp_path: Path, line: str) -> None:
+    from qa.evaluate import load_conversations
+
+    path = tmp_path / "conv.jsonl"
+    path.write_text('{"id": "c-9", "turns": [{"question": "q", "gold": []}]}\n\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(QAError, match=r"conv\.jsonl, line 3: not a conversation object .*expected \{\"id\", \"turns\""):
+        load_conversations(path)
+
+
+def test_conversation_file_skips_blank_lines_and_a_missing_one_is_a_qa_error(tmp_path: Path) -> None:
+    from qa.evaluate import load_conversations
+
+    path = tmp_path / "conv.jsonl"
+    path.write_text('\n   \n{"id": "c-9", "turns": [{"question": "q", "gold": []}]}\n\n', encoding="utf-8")
+    assert [(c.id, [t.id for t in c.turns]) for c in load_conversations(path)] == [("c-9", ["c-9/1"])]
+    with pytest.raises(QAError, match="cannot read conversation file"):
+        load_conversations(tmp_path / "absent.jsonl")
 
 
 # --- the command, on a small generated corpus with the fake embedder ---------------------------

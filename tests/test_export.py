@@ -38,6 +38,22 @@ def test_quote_reads_as_a_citation_with_hard_line_breaks_joined() -> None:
     assert undated.short == "(Evaluation of Q&A 4.1, n.d., p. 6)"
 
 
+def test_quote_keeps_its_source_and_reads_title_year_and_place_from_it() -> None:
+    source = passage("Two\nline title", label="iv", page=4)
+    quote = export.quote_from(source, SENTENCE, "why?")
+    assert (quote.document, quote.chunk) == (source.document, source.chunk)
+    assert (quote.doc_id, quote.page, quote.title) == ("report.pdf", 4, "Two line title")
+    assert quote.where == "p. iv (PDF p. 4)" and quote.short == "(Two line title, 2019, p. iv (PDF p. 4))"
+    assert export.sources_of([quote]) == export.sources_of([source]) == export.sources_of([source.document])
+    assert export.reference(quote, "today") == export.reference(source.document, "today")
+    text = Document("notes.md", DocMeta(title="Notes", year=None), "1" * 64, "md", 1)
+    section = Chunk(doc_id="notes.md", page=1, page_label="1", section="Caseloads", start=0, end=5, text="x" * 5)
+    cited = export.quote_from(Passage(rank=2, chunk_id=3, chunk=section, document=text, score=0.1, dense_score=0.1,
+                                      lexical_score=0.0, citation=make_citation(text, section)), "A line.", "")
+    assert cited.short == "(Notes, n.d., section 'Caseloads')"
+    assert export.reference(cited, "today") == "Anon. (n.d.) Notes."
+
+
 def test_reference_names_the_document_url_and_the_accessed_date() -> None:
     quote = export.quote_from(passage(), SENTENCE, "")
     ref = export.reference(quote, export.accessed_date(DAY))

@@ -5,8 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from qa import serving, sessions, ui
+from qa.engine import Engine
+from qa.errors import QAError
+from qa.ingest import IngestSettings, ingest
 from qa.ui import Turn
+
+from conftest import FakeEmbedder
 
 
 def test_prune_deletes_copies_not_in_the_index(tmp_path: Path) -> None:
@@ -63,3 +70,41 @@ def test_conversations_are_found_by_id_and_bounded() -> None:
     talk = sessions.Conversation(turns=[Turn(question=str(n)) for n in range(sessions.MAX_TURNS + 5)])
     talk.trim()
     assert len(talk.turns) == sessions.MAX_TURNS and talk.turns[-1].question == str(sessions.MAX_TURNS + 4)
+
+
+@pytest.fixture
+def small_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An index of one Markdown file; opening it by folder loads the fake model, as the app would the real one."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notes.md").write_text("# Caseloads\n\nCaseloads for social workers fell to fifteen children.\n",
+                                     encoding="utf-8")
+    embedder = FakeEmbedder()
+    ingest(corpus, tmp_path / "index", embedder, settings=IngestSettings(workers=0))
+    monkeypatch.setattr("qa.engine.load_embedder", lambda name=None, from_index=False: embedder)
+    monkeypatch.setattr(serving, "set_threads", lambda n: None)  # leave the test process's threads alone
+    return str(tmp_path / "index")
+
+
+def test_loader_warms_the_engine_before_handing_it_over(small_index: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    warmed: list[Engine] = []
+    warm_up = Engine.warm_up
+
+    def counted(self: Engine) -> None:
+        warm_up(self)
+        warmed.append(self)
+
+    monkeypatch.setattr(Engine, "warm_up", counted)
+    engine = serving.EngineLoader(small_index, "", None).engine()
+    assert warmed == [engine]
+    assert engine.ask("Did caseloads fall?", top_k=1).passages[0].document.doc_id == "notes.md"
+
+
+def test_a_failed_warm_up_reaches_the_page(small_index: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Engine) -> None:
+        raise QAError("the model cannot encode")
+
+    monkeypatch.setattr(Engine, "warm_up", broken)
+    loader = serving.EngineLoader(small_index, "", None)
+    with pytest.raises(QAError, match="cannot encode"):
+        loader.engine()
