@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
-from faultkit import signature
 
 from qa.engine import Engine
 from qa.errors import IndexLockedError, IndexMissingError
@@ -19,6 +18,7 @@ from qa.store import IndexStore, current_generation, generations, write_lock
 
 from conftest import FakeEmbedder, make_pdf
 from corpora import QUESTIONS, build_index, snapshot
+from faultkit import signature
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from faultkit import kill_loop, kill_mid_parse
 
 from qa.errors import IndexLockedError, IndexWriteError
 from qa.ingest import IngestSettings, ingest
@@ -16,6 +15,7 @@ from qa.store import IndexStore, current_generation, generations, write_lock
 
 from conftest import FakeEmbedder
 from corpora import Snapshot, build_index, snapshot
+from faultkit import kill_loop, kill_mid_parse
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -15,6 +15,14 @@ import os
 from pathlib import Path
 
 import pytest
+
+from qa import cli
+from qa.errors import IndexMismatchError, IndexWriteError, ModelError
+from qa.ingest import IngestSettings, ingest
+from qa.store import CURRENT, LEXICAL, LOCK, MANIFEST, IndexStore, current_generation
+
+from conftest import FakeEmbedder
+from corpora import build_corpus, build_index, npz_declaring, snapshot
 from faultkit import (
     SERIAL,
     add_long_note,
@@ -35,14 +43,6 @@ from faultkit import (
     slow_corpus,
     zero_chunk_store,
 )
-
-from qa import cli
-from qa.errors import IndexMismatchError, IndexWriteError, ModelError
-from qa.ingest import IngestSettings, ingest
-from qa.store import CURRENT, LEXICAL, LOCK, MANIFEST, IndexStore, current_generation
-
-from conftest import FakeEmbedder
-from corpora import build_corpus, build_index, npz_declaring, snapshot
 
 
 def _corpus(folder: Path, n_docs: int = 4) -> Path:

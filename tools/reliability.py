@@ -42,6 +42,14 @@ for entry in (str(ROOT), str(TESTS)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
+from qa.embed import Embedder  # noqa: E402
+from qa.engine import Engine  # noqa: E402
+from qa.errors import IndexMismatchError, IndexWriteError, ModelError  # noqa: E402
+from qa.ingest import IngestSettings, ingest  # noqa: E402
+from qa.store import CURRENT, IndexStore, current_generation  # noqa: E402
+
+from conftest import FakeEmbedder  # noqa: E402
+from corpora import QUESTIONS, build_corpus, build_index, npz_declaring  # noqa: E402
 from faultkit import (  # noqa: E402
     SERIAL,
     IndexFaultKind,
@@ -67,15 +75,6 @@ from faultkit import (  # noqa: E402
     slow_corpus,
     zero_chunk_store,
 )
-
-from qa.embed import Embedder  # noqa: E402
-from qa.engine import Engine  # noqa: E402
-from qa.errors import IndexMismatchError, IndexWriteError, ModelError  # noqa: E402
-from qa.ingest import IngestSettings, ingest  # noqa: E402
-from qa.store import CURRENT, IndexStore, current_generation  # noqa: E402
-
-from conftest import FakeEmbedder  # noqa: E402
-from corpora import QUESTIONS, build_corpus, build_index, npz_declaring  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"
 
