@@ -7,6 +7,11 @@ corpus (../shared beside the checkout) are skipped with a message when it is
 absent.
 
     .venv/bin/python bench/bench.py [--runs 3] [--quick] [--no-write]
+    .venv/bin/python bench/bench.py --answers-only --sample-index DIR [--shared-index DIR] [--no-write]
+    .venv/bin/python bench/bench.py --latency-only DIR [--sizes 0,50000]
+
+Each measurement runs in a fresh interpreter (bench/probes.py), so one
+measurement's imports and memory never reach the next.
 """
 
 from __future__ import annotations
@@ -501,7 +506,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only the answer-quality section, from existing indexes (--sample-index, --shared-index)")
     parser.add_argument("--sample-index", type=Path, help="index of corpus/ (with --answers-only)")
     parser.add_argument("--shared-index", type=Path, help="index of ../shared corpus and seeds (with --answers-only)")
+    parser.add_argument("--latency-only", type=Path, metavar="INDEX",
+                        help="only the warm query latency, on an existing index; prints, writes nothing")
+    parser.add_argument("--sizes", default="0,50000",
+                        help="with --latency-only: chunk counts to time, comma-separated (0: the index as it is; more: "
+                             "its documents copied up to that many chunks)")
     args = parser.parse_args(argv)
+    if args.latency_only is not None:
+        try:
+            latency_sizes = [int(size) for size in args.sizes.split(",")]
+        except ValueError:
+            parser.error(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}")
+        work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
+        try:
+            bench_latency(args.latency_only, work, latency_sizes)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     if args.answers_only:
         if args.sample_index is None:
             parser.error("--answers-only needs --sample-index (and --shared-index for the shared sets)")
