@@ -7,11 +7,17 @@ corpus (../shared beside the checkout) are skipped with a message when it is
 absent.
 
     .venv/bin/python bench/bench.py [--runs 3] [--quick] [--no-write]
+    .venv/bin/python bench/bench.py --answers-only --sample-index DIR [--shared-index DIR] [--no-write]
+    .venv/bin/python bench/bench.py --latency-only DIR [--sizes 0,50000]
+
+Each measurement runs in a fresh interpreter (bench/probes.py), so one
+measurement's imports and memory never reach the next.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -23,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,111 +122,21 @@ def shared_corpus(dest: Path) -> Path | None:
     return root
 
 
-# Peak memory comes from VmHWM in /proc, not getrusage: a child's ru_maxrss starts at its
-# parent's peak (Linux carries it across fork and exec), so a bench process that has just built
-# a large replica would be charged to every child started after it.
-MEMORY = """
-import os, threading, time
-def _hwm(pid='self'):
-    try:
-        with open(f'/proc/{pid}/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-_kids = {}
-def _watch():
-    while True:
-        try:
-            for tid in os.listdir('/proc/self/task'):
-                with open(f'/proc/self/task/{tid}/children') as f:
-                    for pid in f.read().split():
-                        peak = _hwm(pid)
-                        if peak:
-                            _kids[pid] = max(_kids.get(pid, 0.0), peak)
-        except OSError:
-            pass
-        time.sleep(0.2)
-if WATCH_CHILDREN:
-    threading.Thread(target=_watch, daemon=True).start()
-"""
+def child(probe: str, *args: str, env: dict[str, str] | None = None, watch_children: bool = False) -> dict[str, Any]:
+    """Run one probe of ``bench/probes.py`` in a fresh interpreter; its JSON result, with its peak RSS.
 
-
-def child(code: str, *args: str, env: dict[str, str] | None = None, watch_children: bool = False) -> dict[str, Any]:
-    """Run a snippet in a fresh interpreter; it prints one JSON object last (returned as parsed). Adds its peak RSS.
-
-    ``watch_children`` samples the peak RSS of the processes it starts (parsing workers)
-    five times a second.
+    ``watch_children`` also samples the peak RSS of the processes it starts
+    (parsing workers) five times a second.
     """
-    wrapper = (
-        "import json, resource, sys\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        f"WATCH_CHILDREN = {watch_children!r}\n"
-        + MEMORY
-        + code
-        + "\nout['peak_rss_mb'] = _hwm() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "out['children_peak_rss_mb'] = max(_kids.values(), default=0.0)\n"
-        "print(json.dumps(out))\n"
-    )
-    proc = subprocess.run([PY, "-c", wrapper, *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=ROOT)
+    command = [PY, "-m", "bench.probes", *(["--watch-children"] if watch_children else []), probe, *args]
+    proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=ROOT)
     if proc.returncode != 0:
-        raise RuntimeError(f"benchmark step failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"benchmark probe {probe} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 # --- ingest ----------------------------------------------------------------------------------------
-
-INGEST = """
-import time, sys
-from pathlib import Path
-from qa.embed import load_embedder
-from qa.ingest import ingest
-corpus, index, rebuild = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "1"
-t0 = time.perf_counter(); emb = load_embedder(); load = time.perf_counter() - t0
-t0 = time.perf_counter(); r = ingest(corpus, index, emb, rebuild=rebuild); secs = time.perf_counter() - t0
-out = {"seconds": secs, "model_load": load, "documents": r.documents, "pages": r.pages, "chunks": r.chunks,
-       "embedded": r.embedded_chunks}
-"""
-
-PARSE = """
-import time, sys, os
-from pathlib import Path
-from concurrent.futures import ProcessPoolExecutor
-import multiprocessing
-from qa.chunking import ChunkSettings
-from qa.embed import bundled_model_dir
-from qa.ingest import discover, parse_file, _default_workers
-corpus = Path(sys.argv[1])
-files, _ = discover(corpus)
-tok = str(bundled_model_dir() / "tokenizer.json")
-jobs = [(str(p), rel, None, ChunkSettings(), tok, 5000, 20_000_000) for p, rel in files]
-workers = max(1, _default_workers(len(jobs)))
-t0 = time.perf_counter()
-with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-    docs = list(pool.map(parse_file, *zip(*jobs)))
-secs = time.perf_counter() - t0
-pages = sum(len(d.pages) for d in docs)
-out = {"seconds": secs, "pages": pages, "chunks": sum(len(d.chunks) for d in docs), "workers": workers}
-"""
-
-ENCODER = """
-import time, sys, json, random
-import torch
-from qa.embed import BUNDLED_INT8, load_embedder
-texts = json.loads(open(sys.argv[1]).read())
-threads, batch = int(sys.argv[2]), int(sys.argv[3])
-quant = sys.argv[4] == "1"
-emb = load_embedder(BUNDLED_INT8 if quant else None)
-if threads:
-    torch.set_num_threads(threads)
-emb.embed(texts[:64], batch_size=batch)  # warm up
-t0 = time.perf_counter(); emb.embed(texts, batch_size=batch); secs = time.perf_counter() - t0
-out = {"seconds": secs, "texts": len(texts), "per_s": len(texts) / secs}
-"""
-
 
 def _encoder_texts(index: Path, dest: Path) -> Path:
     """A random quarter of the texts ingest embedded for an index, for timing the bare encoder."""
@@ -247,10 +164,10 @@ def bench_ingest(corpus: Path, work: Path, runs: int, ingest_runs: int) -> tuple
     for i in range(ingest_runs):
         index = work / f"index-scratch-{i}"
         shutil.rmtree(index, ignore_errors=True)
-        r = child(INGEST, str(corpus), str(index), "1", watch_children=True)
+        r = child("ingest", str(corpus), str(index), "--rebuild", watch_children=True)
         if not sample_file.is_file():
             _encoder_texts(index, sample_file)
-        e = child(ENCODER, str(sample_file), "0", str(ingest_batch()), "0")
+        e = child("encoder", str(sample_file), "--batch", str(ingest_batch()))
         say(f"   run {i + 1}: {r['seconds']:.1f} s, {r['chunks']} chunks ({int(r['chunks']) / float(r['seconds']):.1f}/s), "
             f"bare encoder {e['per_s']:.1f}/s, peak RSS {r['peak_rss_mb']:.0f} MB")
         results.append(r)
@@ -259,9 +176,9 @@ def bench_ingest(corpus: Path, work: Path, runs: int, ingest_runs: int) -> tuple
             shutil.rmtree(index, ignore_errors=True)
     keep = work / "index-scratch-0"
     say("== re-ingest of the unchanged corpus (5 runs)")
-    again = [child(INGEST, str(corpus), str(keep), "0") for _ in range(5)]
+    again = [child("ingest", str(corpus), str(keep)) for _ in range(5)]
     say(f"== parsing alone ({runs} runs)")
-    parse = [child(PARSE, str(corpus)) for _ in range(runs)]
+    parse = [child("parse", str(corpus)) for _ in range(runs)]
 
     chunks = int(results[0]["chunks"])
     pages = int(results[0]["pages"])
@@ -295,70 +212,51 @@ def bench_ingest(corpus: Path, work: Path, runs: int, ingest_runs: int) -> tuple
 
 # --- query latency ---------------------------------------------------------------------------------
 
-LATENCY = """
-import time, sys, json, statistics
-import torch
-from qa.engine import Engine
-from qa.embed import load_embedder, set_threads
-index, questions, threads = sys.argv[1], json.loads(open(sys.argv[2]).read()), int(sys.argv[3])
-with_answer = sys.argv[4] == "1"
-emb = load_embedder()
-set_threads(threads)
-engine = Engine(index, embedder=emb)
-for q in questions[:10]:
-    engine.ask(q, top_k=5, with_answer=with_answer)
-times = []
-for q in questions:
-    t0 = time.perf_counter(); engine.ask(q, top_k=5, with_answer=with_answer); times.append(time.perf_counter() - t0)
-times.sort()
-p = lambda x: times[min(len(times) - 1, int(round(x * (len(times) - 1))))] * 1000
-out = {"n": len(times), "p50": p(0.5), "p95": p(0.95), "chunks": engine.info().chunks}
-"""
-
-
 def replicate(index: Path, dest: Path, target: int) -> Path:
-    """An index whose chunk table is the given one repeated up to ``target`` chunks (vectors slightly jittered)."""
-    import faiss
+    """An index of at least ``target`` chunks: the given one, then copies of its documents (vectors slightly jittered).
+
+    Copy k of a document is stored as ``copy-k/<its path>``, as if the corpus held
+    it again in a folder, so its file name words, pages and chunks are the
+    original's. Written through the store's own writer, so the replica is always
+    in the format the engine loads.
+    """
     import numpy as np
 
-    from qa import lexical
-    from qa.chunking import file_words
-    from qa.store import DB, LEXICAL, MANIFEST, VECTORS, current_generation
+    from qa.store import GenerationWriter, IndexStore, iter_documents, write_lock
 
-    src = index / (current_generation(index) or "")
-    gen = "gen-replicated"
-    out = dest / gen
+    source = IndexStore(index)
+    try:
+        base = source.all_vectors()
+        documents = list(iter_documents(source, sorted(source.documents)))
+        manifest = source.manifest
+    finally:
+        source.close()
     if dest.exists():
         shutil.rmtree(dest)
-    out.mkdir(parents=True)
-    shutil.copy(src / MANIFEST, out / MANIFEST)
-    shutil.copy(src / DB, out / DB)
-    vectors = faiss.read_index(str(src / VECTORS))
-    base = vectors.reconstruct_n(0, vectors.ntotal)
-    n = base.shape[0]
-    copies = max(1, -(-target // n))
-    import sqlite3
-
-    db = sqlite3.connect(out / DB)
-    rows = db.execute('SELECT id, doc_id, page, page_label, section, start, "end", text FROM chunks ORDER BY id').fetchall()
-    titles = dict(db.execute("SELECT doc_id, title FROM documents"))
+    copies = max(1, -(-target // max(1, base.shape[0])))
     rng = np.random.default_rng(1)
-    parts = [base]
-    for k in range(1, copies):
-        db.executemany('INSERT INTO chunks (id, doc_id, page, page_label, section, start, "end", text) VALUES (?,?,?,?,?,?,?,?)',
-                       [(r[0] + k * n, *r[1:]) for r in rows])
-        db.executemany("INSERT INTO chunks_fts (rowid, text, section, title) VALUES (?,?,?,?)",
-                       [(r[0] + k * n, r[7], r[4], f"{titles.get(r[1], '')} {file_words(r[1])}") for r in rows])
-        jitter = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
-        parts.append(jitter / np.linalg.norm(jitter, axis=1, keepdims=True))
-    db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
-    db.commit()
-    lexical.build(db).save(out / LEXICAL)
-    db.close()
-    flat = faiss.IndexFlatIP(base.shape[1])
-    flat.add(np.concatenate(parts).astype(np.float32))
-    faiss.write_index(flat, str(out / VECTORS))
-    (dest / "CURRENT").write_text(gen + "\n", encoding="utf-8")
+    keys: dict[str, str] = {}
+    with write_lock(dest):
+        writer = GenerationWriter(dest, manifest.dimension)
+        try:
+            for k in range(copies):
+                if k == 0:
+                    vectors = base
+                else:
+                    jittered = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
+                    vectors = jittered / np.linalg.norm(jittered, axis=1, keepdims=True)
+                for document, pages, pairs in documents:
+                    doc_id = document.doc_id if k == 0 else f"copy-{k}/{document.doc_id}"
+                    ids = np.array([i for i, _ in pairs], dtype=np.int64)
+                    writer.add(dataclasses.replace(document, doc_id=doc_id),
+                               [dataclasses.replace(p, doc_id=doc_id) for p in pages],
+                               [dataclasses.replace(c, doc_id=doc_id) for _, c in pairs], vectors[ids])
+                    keys[doc_id] = manifest.documents.get(document.doc_id, "")
+            writer.commit(dataclasses.replace(manifest, documents=keys, counts=writer.counts, skipped={},
+                                              built_at=datetime.now(UTC).isoformat(timespec="seconds")))
+        except BaseException:
+            writer.abandon()
+            raise
     return dest
 
 
@@ -374,8 +272,8 @@ def bench_latency(index: Path, work: Path, sizes: Sequence[int]) -> tuple[str, d
     for size in sizes:
         target = index if size == 0 else replicate(index, work / f"index-x{size}", size)
         for threads in (1, 2):
-            r = child(LATENCY, str(target), str(qfile), str(threads), "0")
-            a = child(LATENCY, str(target), str(qfile), str(threads), "1") if threads == 1 else None
+            r = child("latency", str(target), str(qfile), "--threads", str(threads))
+            a = child("latency", str(target), str(qfile), "--threads", str(threads), "--with-answer") if threads == 1 else None
             rows.append([f"{int(r['chunks']):,}", threads, r["n"], r["p50"], r["p95"],
                          a["p50"] if a else "-", a["p95"] if a else "-", r["peak_rss_mb"]])
             figures[f"p95_{int(r['chunks'])}_{threads}"] = float(r["p95"])
@@ -400,13 +298,14 @@ def bench_embedding(work: Path, runs: int) -> str:
     rows = []
     base = None
     b = ingest_batch()
-    settings = [(f"2 threads, batch {b} (ingest default)", 2, b, "0"), (f"1 thread, batch {b}", 1, b, "0")]
-    settings += [(f"2 threads, batch {other}", 2, other, "0") for other in (2, 4, 8, 16, 32) if other != b]
-    settings += [(f"2 threads, batch {b}, int8 dynamic quantisation", 2, b, "1")]
+    settings = [(f"2 threads, batch {b} (ingest default)", 2, b, False), (f"1 thread, batch {b}", 1, b, False)]
+    settings += [(f"2 threads, batch {other}", 2, other, False) for other in (2, 4, 8, 16, 32) if other != b]
+    settings += [(f"2 threads, batch {b}, int8 dynamic quantisation", 2, b, True)]
     rates: dict[str, list[float]] = {label: [] for label, *_ in settings}
     for run in range(runs):  # round robin, so a machine that slows down mid-way slows every setting alike
-        for label, threads, batch, quant in settings:
-            rates[label].append(float(child(ENCODER, str(small), str(threads), str(batch), quant)["per_s"]))
+        for label, threads, batch, int8 in settings:
+            options = ["--threads", str(threads), "--batch", str(batch), *(["--int8"] if int8 else [])]
+            rates[label].append(float(child("encoder", str(small), *options)["per_s"]))
             say(f"   run {run + 1}, {label}: {rates[label][-1]:.1f} texts/s")
     for label, *_ in settings:
         rate = median(rates[label])
@@ -417,28 +316,12 @@ def bench_embedding(work: Path, runs: int) -> str:
     return md
 
 
-QUANT_QUALITY = """
-import sys, json, time
-from pathlib import Path
-from qa.embed import BUNDLED_INT8, load_embedder
-from qa.ingest import ingest
-from qa.engine import Engine
-from qa.evaluate import compare, load_questions
-emb = load_embedder(BUNDLED_INT8)
-out = {}
-for name, corpus, index, questions in json.loads(sys.argv[1]):
-    t0 = time.perf_counter(); r = ingest(Path(corpus), Path(index), emb, rebuild=True); secs = time.perf_counter() - t0
-    res = compare(Engine(index, embedder=emb), load_questions(Path(questions)))["hybrid"]
-    out[name] = {"r5": res.recall_at_5, "mrr": res.mrr_at_10, "answerable": res.answerable, "seconds": secs}
-"""
-
-
 def quantised_quality(work: Path, sets: dict[str, tuple[Path, Path, Path]], full: dict[str, dict[str, dict[str, float]]],
                       full_ingest_s: float | None) -> str:
     """The int8 model against full precision: recall, MRR and ingest time on the same questions and corpus."""
-    jobs = [[name, str(corpus), str(work / f"index-int8-{name}"), str(questions)]
+    jobs = [["--set", name, str(corpus), str(work / f"index-int8-{name}"), str(questions)]
             for name, (corpus, _, questions) in sets.items()]
-    q = child(QUANT_QUALITY, json.dumps(jobs))
+    q = child("int8-quality", *(arg for job in jobs for arg in job))
     rows = []
     for name in sets:
         f, i = full[name]["hybrid"], q[name]
@@ -623,7 +506,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only the answer-quality section, from existing indexes (--sample-index, --shared-index)")
     parser.add_argument("--sample-index", type=Path, help="index of corpus/ (with --answers-only)")
     parser.add_argument("--shared-index", type=Path, help="index of ../shared corpus and seeds (with --answers-only)")
+    parser.add_argument("--latency-only", type=Path, metavar="INDEX",
+                        help="only the warm query latency, on an existing index; prints, writes nothing")
+    parser.add_argument("--sizes", default="0,50000",
+                        help="with --latency-only: chunk counts to time, comma-separated (0: the index as it is; more: "
+                             "its documents copied up to that many chunks)")
     args = parser.parse_args(argv)
+    if args.latency_only is not None:
+        try:
+            latency_sizes = [int(size) for size in args.sizes.split(",")]
+        except ValueError:
+            parser.error(f"--sizes takes whole numbers separated by commas, not {args.sizes!r}")
+        work = Path(tempfile.mkdtemp(prefix="qa-bench-"))
+        try:
+            bench_latency(args.latency_only, work, latency_sizes)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     if args.answers_only:
         if args.sample_index is None:
             parser.error("--answers-only needs --sample-index (and --shared-index for the shared sets)")

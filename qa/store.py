@@ -569,6 +569,7 @@ class GenerationWriter:
         self._vectors: list[np.ndarray] = []
         self.next_id = 0
         self.pages = 0
+        self.documents = 0
 
     def add(self, document: Document, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Store one document with its pages, chunks and their vectors (one row per chunk)."""
@@ -604,6 +605,16 @@ class GenerationWriter:
             self._vectors.append(np.asarray(vectors, dtype=np.float32).reshape(len(chunks), self.dimension))
         self.next_id += len(chunks)
         self.pages += len(pages)
+        self.documents += 1
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Documents, pages and chunks added so far: the ``counts`` the manifest of this generation records.
+
+        Loading checks the recorded chunk count against the stored vectors and BM25
+        arrays, so a caller writing its own manifest takes it from here.
+        """
+        return {"documents": self.documents, "pages": self.pages, "chunks": self.next_id}
 
     def commit(self, manifest: Manifest) -> str:
         """Write vectors and manifest, sync, rename into place, then switch CURRENT.

@@ -288,6 +288,28 @@ def test_writer_commit_is_readable(tmp_path: Path) -> None:
     assert store.stems(["Again"]) == ["again"] and [i for i, _ in store.search_terms(["again"], 5)] == [1]
 
 
+def test_writer_counts_are_what_loading_checks(tmp_path: Path) -> None:
+    """A manifest given the writer's own counts loads; one chunk short of them is refused."""
+    writer = GenerationWriter(tmp_path / "ok", 4)
+    assert writer.counts == {"documents": 0, "pages": 0, "chunks": 0}
+    for name, n_chunks in (("a.txt", 2), ("b.txt", 3), ("empty.txt", 0)):
+        pages = [Page(name, 1, "1", "some words"), Page(name, 2, "2", "more words")]
+        chunks = [Chunk(name, 1, "1", "", 0, 4, f"word {i}") for i in range(n_chunks)]
+        writer.add(Document(name, DocMeta(title=name), "h", "txt", 2), pages, chunks, np.ones((n_chunks, 4), dtype=np.float32))
+    assert writer.counts == {"documents": 3, "pages": 6, "chunks": 5}
+    writer.commit(_manifest(dimension=4, counts=writer.counts))
+    store = IndexStore(tmp_path / "ok")
+    assert store.count("chunks") == 5 and store.manifest.counts == {"documents": 3, "pages": 6, "chunks": 5}
+    store.close()
+
+    short = GenerationWriter(tmp_path / "short", 4)
+    short.add(Document("a.txt", DocMeta(title="A"), "h", "txt", 1), [Page("a.txt", 1, "1", "x y")],
+              [Chunk("a.txt", 1, "1", "", 0, 1, "x"), Chunk("a.txt", 1, "1", "", 2, 3, "y")], np.ones((2, 4), dtype=np.float32))
+    short.commit(_manifest(dimension=4, counts={**short.counts, "chunks": short.counts["chunks"] - 1}))
+    with pytest.raises(IndexMismatchError, match="the manifest says 1"):
+        IndexStore(tmp_path / "short")
+
+
 def test_store_is_read_only(built: tuple[Path, Path]) -> None:
     _, index = built
     store = IndexStore(index)
