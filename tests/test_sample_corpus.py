@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import csv
 import functools
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from pypdf import PdfReader
 
+from tools import build_sample_corpus
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 SRC = ROOT / "tools" / "sample_src"
-BUILDER = ROOT / "tools" / "build_sample_corpus.py"
 QUESTIONS = ROOT / "tests" / "data" / "sample_questions.jsonl"
 SOURCES_CSV = CORPUS / "sources.csv"
 REALISTIC = "wave-1-final-evaluation-briefing.pdf"
@@ -48,16 +46,6 @@ def _roman(n: int) -> str:
             out += numeral
             n -= value
     return out
-
-
-@functools.cache
-def _builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_sample_corpus", BUILDER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
 
 
 @functools.cache
@@ -89,14 +77,14 @@ def _questions() -> list[dict]:
 
 def _running_texts(pdf_name: str) -> list[str]:
     """The running header (short title) of a built PDF, from its source."""
-    source = _builder().parse_source(SRC / f"{Path(pdf_name).stem}.md")
+    source = build_sample_corpus.parse_source(SRC / f"{Path(pdf_name).stem}.md")
     return [source.short_title]
 
 
 @pytest.fixture(scope="module")
 def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample_corpus")
-    _builder().build_all(SRC, out)
+    build_sample_corpus.build_all(SRC, out)
     return out
 
 
@@ -114,7 +102,7 @@ def test_committed_pdfs_match_their_sources(rebuilt: Path) -> None:
 
 
 def test_build_is_deterministic(rebuilt: Path, tmp_path: Path) -> None:
-    again = _builder().build_all(SRC, tmp_path)
+    again = build_sample_corpus.build_all(SRC, tmp_path)
     for path in again:
         assert path.read_bytes() == (rebuilt / path.name).read_bytes(), f"{path.name} differs between builds"
 

@@ -1,0 +1,1 @@
+"""Maintenance scripts: the sample corpus builder, the environment check and the reliability report."""
