@@ -255,8 +255,10 @@ def units(text: str) -> list[Unit]:
         if kind == "item":
             body = _BULLET.sub("", text[s:e], count=1)
             bs = e - len(body)
-            out.append(Unit(bs, e, text[bs:e], "item", lead))
-            continue
+            if not _running_paragraph(text[s:e], body, lead is not None):
+                out.append(Unit(bs, e, text[bs:e], "item", lead))
+                continue
+            s = bs  # its sentences, each quotable on its own
         lead = None
         for a, b in split_spans(text[s:e]):
             piece = text[s + a:s + b]
@@ -270,6 +272,21 @@ def units(text: str) -> list[Unit]:
         if out and out[-1].kind == "leadin":
             lead = len(out) - 1
     return out
+
+
+_LONG_ITEM = 400  # characters: longer than any list entry worth quoting whole
+
+
+def _running_paragraph(block: str, body: str, has_lead: bool) -> bool:
+    """Whether a block that opens like a list item is a paragraph of running text.
+
+    Reports number their paragraphs ("12. The number of care leavers ... Currently,
+    79% ..."): such a block, with no lead-in before it, holds several sentences
+    that each answer something; so does any entry too long to quote whole.
+    """
+    if len(body) > _LONG_ITEM:
+        return len(split_spans(body)) > 1
+    return block[:1].isdigit() and not has_lead and len(split_spans(body)) > 1
 
 
 def split_sentences(text: str) -> list[str]:

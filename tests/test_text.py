@@ -51,3 +51,29 @@ def test_find_spans_locates_quoted_sentences_across_line_breaks() -> None:
     text = "Intro. The council projected\nsavings of £2.6 million. Then more. The council projected savings"
     spans = find_spans(text, ["The council projected savings of £2.6 million.", "Then more."])
     assert [text[a:b] for a, b in spans] == ["The council projected\nsavings of £2.6 million.", "Then more."]
+
+
+def test_numbered_paragraphs_are_running_text_but_numbered_lists_stay_lists() -> None:
+    """Inspection reports number their paragraphs; each sentence of one must be quotable on its own."""
+    text = ("12. The number of care leavers in education, employment or training\n"
+            "is improving. Currently, 79% of care leavers are EET, compared to 49%\n"
+            "in 2013-14.\n"
+            "\n"
+            "The service gave two reasons:\n"
+            "1. Staff were new. Most had joined that year.\n"
+            "2. Referrals rose.\n")
+    found = units(text)
+    kinds = [(u.kind, " ".join(u.text.split())) for u in found]
+    assert ("sentence", "The number of care leavers in education, employment or training is improving.") in kinds
+    assert ("sentence", "Currently, 79% of care leavers are EET, compared to 49% in 2013-14.") in kinds
+    # After a lead-in, a numbered entry is one item of its list, even with two sentences.
+    assert ("item", "Staff were new. Most had joined that year.") in kinds
+    assert ("item", "Referrals rose.") in kinds
+    for u in found:
+        assert text[u.start:u.end] == u.text
+
+
+def test_an_entry_too_long_to_quote_whole_is_cut_into_sentences() -> None:
+    long_entry = "- " + " ".join(f"Sentence number {i} says something about kinship care." for i in range(10))
+    kinds = {u.kind for u in units("Notes:\n" + long_entry + "\n")}
+    assert "item" not in kinds and "sentence" in kinds
