@@ -63,6 +63,17 @@ _BOILERPLATE = re.compile(
 )
 
 
+# A page number between two titles, as a table of contents runs them together ("... complaints 85 Fourteen day ...").
+_CONTENTS_ENTRY = re.compile(r"\b([a-z]+)[,)]? \d{1,3} (?:Chapter \d+:? )?[A-Z]")
+_BEFORE_A_COUNT = {"in", "and", "of", "to", "by", "for", "from", "with", "than", "about", "over", "under", "around",
+                   "were", "was", "are", "is", "had", "have", "has", "all", "at", "on", "or", "nearly", "almost"}
+
+
+def _contents_line(text: str) -> bool:
+    """Whether a unit is a run of table-of-contents entries rather than a sentence."""
+    return sum(1 for m in _CONTENTS_ENTRY.finditer(text) if m.group(1) not in _BEFORE_A_COUNT) >= 3
+
+
 def _level(heading: str) -> int:
     """Depth of a heading: '##' is 2, '2.1' is 2, an unnumbered heading 1."""
     text = heading.strip()
@@ -78,11 +89,9 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _answer_unit(u: Unit) -> bool:
-    if u.kind == "sentence":
-        return len(u.text.split()) >= 5 and not _BOILERPLATE.search(u.text)
-    if u.kind == "item":
-        return len(u.text.split()) >= 2 and not _BOILERPLATE.search(u.text)
-    return False
+    if u.kind not in ("sentence", "item") or _BOILERPLATE.search(u.text) or _contents_line(collapse(u.text)):
+        return False
+    return len(u.text.split()) >= (5 if u.kind == "sentence" else 2)
 
 
 def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: str = "") -> list[Candidate]:

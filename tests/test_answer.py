@@ -117,3 +117,13 @@ def test_a_list_is_kept_whole_when_candidates_are_capped() -> None:
                        "Why were the deregulation projects slow?")
     items = [c.text for c in cands if c.kind == "item"]
     assert items == ["people were nervous about taking part;", "the projects needed different legal arrangements."]
+
+
+def test_a_table_of_contents_is_never_an_answer() -> None:
+    """Contents pages run titles and page numbers together; none of it is a sentence to quote."""
+    contents = ("In this guidance:\n- Maximising income for care leavers 81\nChapter 9: Representations and complaints 85\n"
+                "Fourteen day informal resolution stage 86\nResolving complaints 86\n")
+    counts = ("The project ran in 12 local authorities and 3 trusts, with 4 councils joining in 2016, "
+              "and had 40 staff.")
+    assert split_sentences(contents) == []  # the lead-in is not an answer either
+    assert split_sentences(counts) == [counts]
