@@ -733,7 +733,7 @@ def ingest(
                 built_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 corpus_dir=str(corpus_dir.resolve()),
                 documents=documents,
-                counts={"documents": len(documents), "pages": writer.pages, "chunks": writer.next_id},
+                counts=writer.counts,
                 skipped=failed | todo.remembered,
                 abstain=recorded_thresholds(embedder.name),  # the thresholds travel with their model
             )
