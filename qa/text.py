@@ -207,7 +207,6 @@ def units(text: str) -> list[Unit]:
         ls = s + (len(raw) - len(raw.lstrip()))
         le = ls + len(line)
         nxt = next((text[a:b].strip() for a, b in lines[i + 1:] if text[a:b].strip()), "")
-        prev_closed = not para or _CLOSES.search(text[para[0]:para[1]]) is not None
         ends = _CLOSES.search(line) is not None
         dash = line[:1] in "-*\u2022\u2023\u25aa\u25cf\u2013\u2014" and _BULLET.match(line) is not None
         if not dash and (line.startswith("#") or (_NUMBERED_HEADING.match(line) and not ends and len(line) <= short)):
@@ -227,8 +226,10 @@ def units(text: str) -> list[Unit]:
             else:
                 item[1] = le
                 continue
-        if (not ends and len(line) < short and prev_closed and not para and (not nxt or nxt[:1].isupper()
-                                                                           or _BULLET.match(nxt))
+        # A short unpunctuated capitalised line after a finished sentence (PDF text often has no blank
+        # line between a paragraph and the next heading) and before a capitalised line is a heading.
+        after_sentence = not para or _END.search(text[para[0]:para[1]]) is not None
+        if (not ends and len(line) < short and after_sentence and (not nxt or nxt[:1].isupper() or _BULLET.match(nxt))
                 and line[:1].isupper() and len(line.split()) <= 12):
             close_para()
             blocks.append(("heading", ls, le))

@@ -77,3 +77,16 @@ def test_an_entry_too_long_to_quote_whole_is_cut_into_sentences() -> None:
     long_entry = "- " + " ".join(f"Sentence number {i} says something about kinship care." for i in range(10))
     kinds = {u.kind for u in units("Notes:\n" + long_entry + "\n")}
     assert "item" not in kinds and "sentence" in kinds
+
+
+def test_a_heading_right_after_a_paragraph_is_not_glued_to_the_next_sentence() -> None:
+    """PDF text often has no blank line between a paragraph and the next heading."""
+    text = ("The roll-out was slow in the first year, and most areas said the guidance came late to them.\n"
+            "Family Network Support Packages (FNSPs)\n"
+            "The roll-out of FNSPs was said to be initially slow across Wave 1 and 2 areas alike.\n")
+    kinds = [(u.kind, u.text) for u in units(text)]
+    assert ("heading", "Family Network Support Packages (FNSPs)") in kinds
+    assert ("sentence", "The roll-out of FNSPs was said to be initially slow across Wave 1 and 2 areas alike.") in kinds
+    # A lead-in's short entries are not headings.
+    listed = units("The three case study areas were:\nDorset and Wolverhampton\nLincolnshire as well.\n")
+    assert "heading" not in {u.kind for u in listed}
