@@ -253,15 +253,18 @@ def units(text: str) -> list[Unit]:
             out.append(Unit(s, e, text[s:e], "heading"))
             lead = None
             continue
+        spans: list[tuple[int, int]] | None = None
         if kind == "item":
             body = _BULLET.sub("", text[s:e], count=1)
             bs = e - len(body)
-            if not _running_paragraph(text[s:e], body, lead is not None):
+            if _may_be_running_text(text[s:e], body, lead is not None):
+                spans = split_spans(body)
+            if spans is None or len(spans) < 2:
                 out.append(Unit(bs, e, text[bs:e], "item", lead))
                 continue
-            s = bs  # its sentences, each quotable on its own
+            s = bs  # a paragraph of running text: its sentences, each quotable on its own
         lead = None
-        for a, b in split_spans(text[s:e]):
+        for a, b in split_spans(text[s:e]) if spans is None else spans:
             piece = text[s + a:s + b]
             if _CLOSES.search(piece) and piece.rstrip().endswith(":"):
                 kind_ = "leadin"
@@ -278,16 +281,14 @@ def units(text: str) -> list[Unit]:
 _LONG_ITEM = 400  # characters: longer than any list entry worth quoting whole
 
 
-def _running_paragraph(block: str, body: str, has_lead: bool) -> bool:
-    """Whether a block that opens like a list item is a paragraph of running text.
+def _may_be_running_text(block: str, body: str, has_lead: bool) -> bool:
+    """Whether a block that opens like a list item may be a paragraph (it is one when it holds several sentences).
 
     Reports number their paragraphs ("12. The number of care leavers ... Currently,
-    79% ..."): such a block, with no lead-in before it, holds several sentences
-    that each answer something; so does any entry too long to quote whole.
+    79% ..."): such a block, with no lead-in before it, holds sentences that each
+    answer something; so does any entry too long to quote whole.
     """
-    if len(body) > _LONG_ITEM:
-        return len(split_spans(body)) > 1
-    return block[:1].isdigit() and not has_lead and len(split_spans(body)) > 1
+    return len(body) > _LONG_ITEM or (block[:1].isdigit() and not has_lead)
 
 
 def split_sentences(text: str) -> list[str]:
