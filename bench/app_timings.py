@@ -175,7 +175,7 @@ def engine_times(index: Path, questions: list[str]) -> list[float]:
 
     set_threads(1)
     engine = Engine(index)
-    engine.ask("warm up", top_k=1)
+    engine.warm_up()
     out = []
     for q in questions:
         start = time.perf_counter()
