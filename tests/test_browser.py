@@ -135,19 +135,26 @@ def in_view(driver, element) -> bool:
     return -2 <= top < float(driver.execute_script("return window.innerHeight")) / 2
 
 
-def settles_in_view(driver, element, seconds: float = 1.0, timeout: float = 15) -> bool:
-    """True once the element has stayed in view for ``seconds`` (the page may still move while it loads)."""
+def settles_in_view(driver, element, seconds: float = 1.0, timeout: float = 45) -> tuple[bool, list[float]]:
+    """Whether the element stays in view for ``seconds`` before ``timeout`` (the page may move while it is drawn).
+
+    Also returns the element's top as sampled, for the failure message. The timeout
+    is generous because a busy machine draws slowly; a view left at the end of the
+    chat never settles, however long it waits.
+    """
     deadline = time.monotonic() + timeout
     since = None
+    tops: list[float] = []
     while time.monotonic() < deadline:
+        tops.append(round(top_of(driver, element)))
         if in_view(driver, element):
             since = since or time.monotonic()
             if time.monotonic() - since >= seconds:
-                return True
+                return True, tops
         else:
             since = None
         time.sleep(0.1)
-    return False
+    return False, tops
 
 
 def wait_file(folder: Path, name: str, timeout: float = 30) -> Path:
@@ -182,7 +189,8 @@ def test_read_and_cite_in_the_browser(served) -> None:
     wait.until(lambda d: "£110 million" in body_text(d) and d.find_elements(By.ID, "source-1-1"))
     messages = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stChatMessage']")
     reply = messages[-1]
-    assert settles_in_view(driver, reply), top_of(driver, reply)
+    settled, tops = settles_in_view(driver, reply)
+    assert settled, f"the reply's top, every 0.1 s: {tops[-60:]}"
     live = driver.find_element(By.ID, "qa-live")
     assert live.get_attribute("aria-live") == "polite" and "Answer" in live.get_attribute("textContent")
     driver.save_screenshot(str(site.parent / "reply.png"))
