@@ -40,11 +40,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEFAULT_QUESTIONS = HERE / "shared_questions.jsonl"
 # <checkout>/tests/data/check_questions.py -> parents[3] is the folder holding <checkout>
-DEFAULT_ROOT = Path(
-    os.environ.get("EVIDENCE_QA_CORPUS_ROOT", Path(__file__).resolve().parents[3] / "shared")
-)
+DEFAULT_ROOT = Path(os.environ.get("EVIDENCE_QA_CORPUS_ROOT", Path(__file__).resolve().parents[3] / "shared"))
 
-MAX_PAGES = 3          # a phrase on more pages than this is not page-informative
+MAX_PAGES = 3  # a phrase on more pages than this is not page-informative
 MIN_WORDS, MAX_WORDS = 3, 8
 MIN_ANSWERABLE, MIN_UNANSWERABLE = 60, 12
 MAX_ANSWER_WORDS = 6
@@ -82,9 +80,7 @@ def main() -> int:
     args = ap.parse_args()
     is_default = args.questions.resolve() == DEFAULT_QUESTIONS.resolve()
     min_answerable = args.min_answerable if args.min_answerable is not None else (MIN_ANSWERABLE if is_default else 0)
-    min_unanswerable = (
-        args.min_unanswerable if args.min_unanswerable is not None else (MIN_UNANSWERABLE if is_default else 0)
-    )
+    min_unanswerable = args.min_unanswerable if args.min_unanswerable is not None else (MIN_UNANSWERABLE if is_default else 0)
 
     errors: list[str] = []
     warnings: list[str] = []
