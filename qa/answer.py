@@ -85,12 +85,46 @@ def _level(heading: str) -> int:
 
 def split_sentences(text: str) -> list[str]:
     """Whole sentences and list items of a passage, whitespace collapsed (no headings or fragments)."""
-    return [collapse(u.text) for u in units(text) if _answer_unit(u)]
+    found = [f for unit in units(text) for f in (_fields(unit) if _field(unit) else [unit])]
+    return [collapse(u.text) for u in found if _answer_unit(u)]
+
+
+# A one-line "label: value" field of a report's front page or fact box ("Lead inspector: Matt Reed").
+# A footnote number may open it ("2 Wave 1 case study areas: Dorset, ...").
+_FIELD = re.compile(r"^(?:\d{1,2} )?(?!(?i:chapter|section|part|table|figure|chart|box|annex|appendix|page)\b)"
+                    r"([A-Z][\w\u2019' ()&/-]{1,60}?): +[^:\n]{2,160}$")
+
+
+def _field_line(line: str) -> bool:
+    match = _FIELD.match(collapse(line))
+    return bool(match) and len(match.group(1).split()) <= 6
+
+
+def _field(u: Unit) -> bool:
+    """Whether a heading-like or fragment unit is one or more "label: value" lines, which state facts."""
+    lines = [line for line in u.text.strip().splitlines() if line.strip()]
+    return u.kind in ("heading", "fragment") and bool(lines) and all(_field_line(line) for line in lines)
+
+
+def _fields(u: Unit) -> list[Unit]:
+    """A unit of several field lines as one unit per line."""
+    out, offset = [], u.start
+    for line in u.text.splitlines(keepends=True):
+        if line.strip():
+            note = re.match(r"\s*(?:\d{1,2} (?=[A-Z]))?", line)  # a footnote's number is not part of the field
+            lead = note.end() if note else 0
+            out.append(Unit(offset + lead, offset + len(line.rstrip()), line[lead:].strip(), u.kind))
+        offset += len(line)
+    return out
 
 
 def _answer_unit(u: Unit) -> bool:
-    if u.kind not in ("sentence", "item") or _BOILERPLATE.search(u.text) or _contents_line(collapse(u.text)):
+    if _BOILERPLATE.search(u.text) or _contents_line(collapse(u.text)):
         return False
+    if _field(u):
+        return len(u.text.split()) >= 3
+    if u.kind not in ("sentence", "item") or u.text.rstrip().endswith("?"):
+        return False  # a question in the text (a heading put as a question) asks, it does not answer
     return len(u.text.split()) >= (5 if u.kind == "sentence" else 2)
 
 
@@ -109,8 +143,8 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
         group += 1
         heading = ""
         trail: list[tuple[int, str]] = []
-        for u in found:
-            if u.kind == "heading":
+        for u in [f for unit in found for f in (_fields(unit) if _field(unit) else [unit])]:
+            if u.kind == "heading" and not _field(u):
                 level = _level(u.text)
                 while trail and trail[-1][0] >= level:
                     trail.pop()
@@ -151,9 +185,12 @@ _ASKS = (
                           r"rate|number|figure|budget)|what (?:is|was|are|were) the "
                           r"(?:average|median|mean|typical|total|usual))\b|\b(?:cost|percentage|proportion|rate)s?\b.*\?$",
                           re.I)),
-    ("when", re.compile(r"^\s*(?:when|what (?:year|date|month))\b|\bwhat year\b|\bsince when\b", re.I)),
+    ("when", re.compile(r"^\s*(?:when|what (?:year|date|month))\b|\bwhat year\b|\bsince when\b|"
+                        r"\b(?:by when|deadline|closing date|submission window|what dates?)\b", re.I)),
     ("why", re.compile(r"\bwhy\b|\bwhat (?:was|were|is|are) the reasons?\b|\breasons? (?:for|why)\b|\bwhat caused\b", re.I)),
-    ("who", re.compile(r"^\s*(?:who|whom|whose)\b|\bwhich (?:\w+ )?(?:councils?|authorities|areas?|organi[sz]ations?|"
+    ("who", re.compile(r"^\s*(?:who|whom|whose)\b|\bwhat (?:is|was|are|were) (?:\S+ ){0,5}(?:name[sd]?|called)\b|"
+                       r"\bwhat (?:do|does|did) (?:\S+ ){1,4}call\b|"
+                       r"\bwhich (?:\w+ )?(?:councils?|authorities|areas?|organi[sz]ations?|"
                        r"places|bodies|agencies|charities|local authorities|regions|towns|cities|counties)\b|\bwho\b", re.I)),
     ("recommend", re.compile(r"\b(?:recommend\w*|advi[sc]e\w*|suggest\w*|propos\w*|call(?:ed)? for)\b", re.I)),
     ("define", re.compile(r"^\s*what (?:is|are|does|do)\b(?!.*\b(?:number|proportion|rate|cost)\b)|\bwhat (?:does|do) .* mean\b|"
@@ -172,8 +209,9 @@ _ADVICE = re.compile(r"\b(?:should|must|recommend(?:ed|s)? (?:that|to)|advised?|
                      r"ought to|need(?:s|ed)? to)\b", re.I)
 _CONSEQUENCE = re.compile(r"^(?:because of this|as a result|therefore|thus|so|consequently|hence)\b", re.I)
 # Sentences that point elsewhere instead of saying something ("They are grouped below under three headings.").
-_POINTER = re.compile(r"\b(?:below|above|as follows|the following|(?:this|the next|the previous) (?:section|chapter|"
-                      r"briefing|report|table) (?:sets out|describes|covers|summarises|lists))\b", re.I)
+_POINTER = re.compile(r"\b(?:below|above|as follows|the following|can be found (?:in|at|on)|(?:this|the next|the previous) "
+                      r"(?:section|chapter|briefing|report|table) (?:sets out|describes|covers|summarises|lists|includes|"
+                      r"explains|provides))\b", re.I)
 _LIST_QUESTION = re.compile(r"\bwhich\b|\bwhat (?:are|were)\b|\blist\b|\bwhat (?:\w+ ){0,3}(?:did|do|does) .* "
                             r"(?:recommend|suggest|find)\b|\bways?\b|\bpractices\b|\breasons\b", re.I)
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")

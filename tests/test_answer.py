@@ -37,6 +37,32 @@ def test_split_sentences_drops_fragments_tails_and_headings() -> None:
                            "from its model.") == ["The council projected savings of £2.6 million from its model."]
 
 
+def test_questions_in_the_text_and_pointers_are_never_answers() -> None:
+    text = ("What is the Standard Dataset?\nIt is a set of 40 data items shared by councils. "
+            "Further definitions can be found in the glossary.")
+    cands = candidates([_passage(1, text)], AnswerSettings())
+    assert [c.text for c in cands] == ["It is a set of 40 data items shared by councils.",
+                                       "Further definitions can be found in the glossary."]
+    scores = choose("what is the standard dataset", cands, np.array([0.5, 0.55]), AnswerSettings())
+    assert scores[0][0].text == "It is a set of 40 data items shared by councils."  # the pointer, though closer, loses
+
+
+def test_label_value_fields_state_facts_but_chapter_titles_do_not() -> None:
+    facts = ("Inspection dates: 2 July 2018 to 6 July 2018\nLead inspector: Neil Penswick HMI\n\n"
+             "The council is led by strong and stable managers.")
+    assert split_sentences(facts) == ["Inspection dates: 2 July 2018 to 6 July 2018", "Lead inspector: Neil Penswick HMI",
+                                      "The council is led by strong and stable managers."]
+    notes = ("2 Wave 1 case study areas: Dorset, Wolverhampton and Lincolnshire\n"
+             "3 Wave 2 case study areas: Lewisham, Wirral and Warwickshire")
+    # Each note is a fact of its own; its footnote number is not part of it (it is no "wave 3").
+    assert split_sentences(notes) == ["Wave 1 case study areas: Dorset, Wolverhampton and Lincolnshire",
+                                      "Wave 2 case study areas: Lewisham, Wirral and Warwickshire"]
+    cands = candidates([_passage(1, notes)], AnswerSettings())
+    assert all(fold(c.text) in fold(notes) for c in cands)
+    assert split_sentences("Chapter 9: Representations and complaints\n\nComplaints are answered within a month.") == [
+        "Complaints are answered within a month."]
+
+
 def test_boilerplate_and_lead_ins_are_never_answers() -> None:
     out = split_sentences("This is a sample briefing written for the project. It is not an official publication. "
                           "The evaluation made four recommendations aimed at national policy:\n- policy should "
