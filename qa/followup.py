@@ -56,9 +56,13 @@ def leans_on_previous(question: str) -> bool:
                     continue  # "social workers ... their jobs"
             elif query_terms(" ".join(before)) and word in {"its", "his", "her"}:
                 continue  # "the council ... its budget"
+            elif word == "it" and len(query_terms(" ".join(before))) >= 2:
+                continue  # "when workers look for a child's plan, how long does it take": its own subject
             return True
         if word in _DEMONSTRATIVE:
             after = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if word in {"these", "those"} and before and before[-1] == "of":
+                return True  # "how many of those ...", "which of these ..."
             if word == "there":
                 if after in _EXISTENTIAL or (before and before[-1] in _EXISTENTIAL and after):
                     continue  # "is there", "there were"

@@ -65,6 +65,7 @@ def test_thresholds_travel_with_the_model() -> None:
 @pytest.mark.parametrize("question", [
     "and the second stage?", "what about for teenagers?", "would that cover a family that's just poor?",
     "how many of them were living outside the county?", "Did it work?", "What did they find?", "In Leeds?",
+    "how many of those did all four councils collect", "Which of these was cheapest?",
 ])
 def test_follow_ups_lean_on_the_previous_question(question: str) -> None:
     assert leans_on_previous(question)
@@ -74,6 +75,8 @@ def test_follow_ups_lean_on_the_previous_question(question: str) -> None:
     "How do I reset my router password?", "What is Family Safeguarding?",
     "How many social workers left their jobs in 2019?", "Is there a waiting list?",
     "What did the council do with its budget?", "How did caseloads change for social workers in Leeds?",
+    "When social workers search a child's file for the latest plan by hand, how long does it take them?",
+    "Once an adoption panel has decided, when should the parents get it in writing?",
 ])
 def test_self_contained_questions_stand_alone(question: str) -> None:
     assert not leans_on_previous(question)
