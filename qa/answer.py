@@ -97,7 +97,7 @@ _FIELD = re.compile(r"^(?:\d{1,2} )?(?!(?i:chapter|section|part|table|figure|cha
 
 def _field_line(line: str) -> bool:
     match = _FIELD.match(collapse(line))
-    return bool(match) and len(match.group(1).split()) <= 6
+    return match is not None and len(match.group(1).split()) <= 6
 
 
 def _field(u: Unit) -> bool:
