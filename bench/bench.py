@@ -409,7 +409,7 @@ def bench_answers(sample_index: Path, shared_index: Path | None) -> str:
     notes: list[str] = []
     dev = [("sample_questions", sample_index), ("paraphrase_questions", sample_index)]
     if shared_index is not None:
-        dev.append(("shared_questions", shared_index))
+        dev += [("shared_questions", shared_index), ("shared_paraphrase", shared_index)]
     engines: dict[Path, Engine] = {}
     timings: dict[str, list[float]] = {}
     for name, index in dev:
@@ -426,6 +426,13 @@ def bench_answers(sample_index: Path, shared_index: Path | None) -> str:
             dev_rows.append(_answer_row(f"{name} ({half})", score([q for q, _ in pairs], [a for _, a in pairs])))
         dev_rows.append(_answer_row(f"{name} (all)", score(questions, answers)))
         say(table(ANSWER_HEADER, dev_rows[-3:]))
+    if shared_index is not None and (DATA / "shared_conversations.jsonl").is_file():
+        engine = engines.setdefault(shared_index, Engine(shared_index, embedder=emb))
+        conv = evaluate_conversations(load_conversations(DATA / "shared_conversations.jsonl"),
+                                      lambda q, h: engine.ask(q, top_k=ASK_K, history=h))
+        dev_rows.append(_answer_row("shared_conversations, later turns", conv.turns))
+        notes.append("development conversations: " + format_conversations(conv).replace("\n", "; "))
+        say(notes[-1])
     validation = SHARED / "eval"
     if shared_index is not None and (validation / "questions.jsonl").is_file():
         engine = engines.setdefault(shared_index, Engine(shared_index, embedder=emb))
