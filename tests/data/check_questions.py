@@ -71,13 +71,13 @@ def pages_of(path: Path) -> list[str]:
     return _cache[path]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     ap.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS)
     ap.add_argument("--min-answerable", type=int, default=None)
     ap.add_argument("--min-unanswerable", type=int, default=None)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     is_default = args.questions.resolve() == DEFAULT_QUESTIONS.resolve()
     min_answerable = args.min_answerable if args.min_answerable is not None else (MIN_ANSWERABLE if is_default else 0)
     min_unanswerable = args.min_unanswerable if args.min_unanswerable is not None else (MIN_UNANSWERABLE if is_default else 0)
