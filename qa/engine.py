@@ -43,10 +43,12 @@ class AskSettings:
     abstain: abstain.AbstainPolicy | None = None
     mode: str = "hybrid"  # "hybrid", "dense" or "lexical"
     passage_chars: int = 2400  # a passage is its chunk widened by same-page neighbours up to this size
+    plain_words: bool = True  # lexical search adds the reports' words for plain ones (qa.text.PLAIN_WORDS)
 
     @property
     def retriever(self) -> RetrieverSettings:
-        return RetrieverSettings(fusion=self.fusion, mode=self.mode, passage_chars=self.passage_chars)
+        return RetrieverSettings(fusion=self.fusion, mode=self.mode, passage_chars=self.passage_chars,
+                                 plain_words=self.plain_words)
 
 
 class Engine:

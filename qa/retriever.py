@@ -14,7 +14,7 @@ from .cite import make_citation
 from .records import Chunk, Passage
 from .retrieve import Candidate, FusionSettings, diversify, fuse, widen
 from .store import IndexStore
-from .text import query_terms
+from .text import search_terms
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class RetrieverSettings:
     fusion: FusionSettings = field(default_factory=FusionSettings)
     mode: str = "hybrid"  # "hybrid", "dense" or "lexical"
     passage_chars: int = 2400  # a passage is its chunk widened by same-page neighbours up to this size
+    plain_words: bool = True  # lexical search adds the reports' words for plain ones ("kids": children)
 
 
 class Retriever:
@@ -40,7 +41,8 @@ class Retriever:
         mode = self.settings.mode
         n = max(fs.candidates, top_k * 4)
         dense_hits = dict(store.search_dense(query_vec, n, allowed)) if mode != "lexical" else {}
-        lexical_hits = dict(store.search_terms(query_terms(query), n, allowed)) if mode != "dense" else {}
+        words = search_terms(query, None if self.settings.plain_words else {})
+        lexical_hits = dict(store.search_terms(words, n, allowed)) if mode != "dense" else {}
         # Every candidate gets an exact cosine, so fusion and abstention see both signals.
         missing = [cid for cid in lexical_hits if cid not in dense_hits]
         dense_all = {**dense_hits, **self._cosines(missing, query_vec)}

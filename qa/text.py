@@ -5,6 +5,7 @@ all compare text; they must agree on what a word, a stem, a sentence and a
 folded string are. This module is that agreement:
 
 * ``query_terms`` / ``stem`` / ``stems``: content words and a light stemmer;
+* ``search_terms``: a question's content words plus the report words for its plain ones;
 * ``fold``: curly quotes straightened, whitespace collapsed, lower case;
 * ``units``: a passage cut into headings, sentences, list lead-ins and list
   items, each an exact span of the passage, with sentence boundaries from pysbd
@@ -55,6 +56,42 @@ def query_terms(text: str) -> list[str]:
         if word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
             seen.setdefault(word, None)
     return list(seen)
+
+
+# Words people type and the words the reports use for the same thing. Lexical search adds the
+# report's words to a question's own, so "kids in care" also matches "children looked after".
+# Only plain-language and report vocabulary of the field; no entry names a particular report.
+PLAIN_WORDS: dict[str, str] = {
+    "kids": "children", "kid": "child", "council": "local authority", "councils": "local authorities",
+    "herts": "hertfordshire", "yorks": "yorkshire", "quit": "leave turnover", "quitting": "leaving turnover",
+    "foster parents": "foster carers", "in care": "looked after", "social services": "children's social care",
+    "money": "funding", "pot": "funding", "cash": "funding payment", "budget": "funding cost",
+    "grade": "judgement judged", "rating": "judgement judged", "rated": "judged", "school": "education",
+    "staff": "workforce", "save": "savings", "saved": "savings", "teenagers": "adolescents young people",
+    "lac": "looked after", "cla": "looked after", "adopting": "adoption adopters", "adopt": "adoption adopters",
+    "family and friends": "kinship",
+}
+
+
+def search_terms(text: str, thesaurus: dict[str, str] | None = None) -> list[str]:
+    """A question's content words, then the report words ``thesaurus`` gives for its plain ones.
+
+    Single words are looked up among the content words; phrases ("in care") in
+    the lower-cased text. The question's own words come first and none repeats.
+    """
+    terms = query_terms(text)
+    table = PLAIN_WORDS if thesaurus is None else thesaurus
+    if not table:
+        return terms
+    low = " " + " ".join(WORD.findall(text.lower().translate(_QUOTES))) + " "
+    have = set(terms)
+    for plain, words in table.items():
+        if (f" {plain} " in low) if " " in plain else plain in have:
+            for word in query_terms(words):
+                if word not in have:
+                    have.add(word)
+                    terms.append(word)
+    return terms
 
 
 @lru_cache(maxsize=65536)

@@ -149,3 +149,16 @@ def test_warm_up_runs_the_encoder_and_leaves_answers_as_they_were(engine: Engine
     engine.warm_up()
     assert embedder.calls > calls
     assert engine.ask(question, top_k=3) == before
+
+
+def test_plain_words_find_the_reports_words(corpus: Path, tmp_path: Path) -> None:
+    """"kids" is not in the corpus; with the plain words, lexical search also looks for "children"."""
+    embedder = FakeEmbedder()
+    ingest(corpus, tmp_path / "index", embedder, settings=IngestSettings(workers=0))
+    question = "did fewer kids go into foster placements?"
+    with_words = Engine(tmp_path / "index", embedder=embedder, settings=AskSettings(mode="lexical"))
+    without = Engine(tmp_path / "index", embedder=embedder, settings=AskSettings(mode="lexical", plain_words=False))
+    lexical = with_words.ask(question, top_k=3, with_answer=False).passages
+    plain = without.ask(question, top_k=3, with_answer=False).passages
+    assert any("Caseloads for social workers" in " ".join(p.chunk.text.split()) for p in lexical)  # "children"
+    assert not any("Caseloads for social workers" in " ".join(p.chunk.text.split()) for p in plain)

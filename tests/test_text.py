@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa.text import content_stems, cut_points, fold, key_terms, query_terms, split_sentences, stem, units
+from qa.text import content_stems, cut_points, fold, key_terms, query_terms, search_terms, split_sentences, stem, units
 
 
 def test_fold_straightens_quotes_and_whitespace() -> None:
@@ -90,3 +90,20 @@ def test_a_heading_right_after_a_paragraph_is_not_glued_to_the_next_sentence() -
     # A lead-in's short entries are not headings.
     listed = units("The three case study areas were:\nDorset and Wolverhampton\nLincolnshire as well.\n")
     assert "heading" not in {u.kind for u in listed}
+
+
+def test_search_terms_add_the_reports_words_for_plain_ones() -> None:
+    terms = search_terms("How are kids in care doing at school in Herts?")
+    assert terms[:4] == query_terms("How are kids in care doing at school in Herts?")  # the question's own first
+    assert {"children", "looked", "education", "hertfordshire"} <= set(terms)
+    assert len(terms) == len(set(terms))
+    # A phrase counts only as a phrase: "parents" alone is not "foster parents".
+    assert "carers" in search_terms("Do foster parents get training?")
+    assert "carers" not in search_terms("Do parents get training?")
+
+
+def test_search_terms_leave_questions_without_plain_words_alone() -> None:
+    question = "What did Ofsted find about pathway plans in Leeds in 2018?"
+    assert search_terms(question) == query_terms(question)
+    assert search_terms("kids in care", {}) == query_terms("kids in care")
+    assert search_terms("kids", {"kids": "children young people"}) == ["kids", "children", "young", "people"]
