@@ -199,6 +199,23 @@ _ASKS = (
 _NUMBER_WORDS = r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|" \
                 r"thousand|million|billion|half|third|quarter|fifth|tenth|dozen|majority|minority|one in \w+"
 _NUMBER = re.compile(rf"\d|£|\$|%|\b(?:{_NUMBER_WORDS})\b|\bper ?cent\b", re.I)
+_MONEY_QUESTION = re.compile(r"\b(?:money|funding|funded|fund|cost|costs|costing|spend|spent|spending|save|saved|"
+                             r"saving|savings|budget|invest\w*|paid|pay|worth|price|grant|allowance|£)", re.I)
+_HOW_MUCH = re.compile(r"\bhow much\b|\bwhat (?:was|is|were|are) the (?:\w+ )?(?:cost|budget|price|amount|sum|value|"
+                       r"savings?|spend)\b", re.I)
+_TIME_WORDS = re.compile(r"\b(?:time|hours?|minutes?|days?|weeks?|months?|years?|long)\b", re.I)
+
+
+def _asks_money(question: str) -> bool:
+    """"How much did X save?", "what was the cost?": the answer is an amount of money, not a count or a time."""
+    return bool(_HOW_MUCH.search(question) and _MONEY_QUESTION.search(question) and not _TIME_WORDS.search(question))
+
+
+_MONEY = re.compile(r"£\s?\d|\$\s?\d|€\s?\d|\d\s?(?:million|billion|bn|m|k)\b|\bpounds?\b", re.I)
+_SHARE_QUESTION = re.compile(r"\bwhat (?:proportion|percentage|share|fraction)\b|\bhow many of (?:the|them|those)\b|"
+                             r"\bwhat per ?cent\b", re.I)
+_SHARE = re.compile(r"%|\bper ?cent\b|\b(?:half|third|quarter|fifth|tenth|majority|minority|most|few)\b|"
+                    r"\bone in \w+|\b\w+ (?:out )?of (?:the |every )?\d", re.I)
 _YEAR_OR_DATE = re.compile(r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|"
                            r"october|november|december)\b", re.I)
 _REASON = re.compile(r"\b(?:because|since|due to|owing to|as a result|reasons?|so that|in order to|led to|caused|"
@@ -231,7 +248,13 @@ def _supplies(kind: str, cand: Candidate, question: str, q_stems: set[str]) -> f
     if kind == "number":
         new = [m.group(0) for m in _NUMBER.finditer(text) if stem(m.group(0).lower()) not in q_stems]
         digits = [d for d in re.findall(r"\d[\d,.]*", text) if d.strip(".,") not in question]
-        return 1.0 if digits or new else -1.0
+        if not (digits or new):
+            return -1.0
+        if _asks_money(question):  # "how much money": an amount, not just any count
+            return 1.0 if any(m.group(0).lower() not in question.lower() for m in _MONEY.finditer(text)) else 0.0
+        if _SHARE_QUESTION.search(question):  # "what proportion": a share, not a count
+            return 1.0 if _SHARE.search(text) else 0.0
+        return 1.0
     if kind == "when":
         return 1.0 if any(m.group(0).lower() not in question.lower() for m in _YEAR_OR_DATE.finditer(text)) else -0.5
     if kind == "why":

@@ -153,3 +153,18 @@ def test_a_table_of_contents_is_never_an_answer() -> None:
               "and had 40 staff.")
     assert split_sentences(contents) == []  # the lead-in is not an answer either
     assert split_sentences(counts) == [counts]
+
+
+def test_how_much_money_wants_an_amount_and_what_proportion_a_share() -> None:
+    money = _cands("Ten of the projects continued into the second round.",
+                   "The first round invested £110 million in the projects.")
+    chosen, _ = choose("How much money did the first round put in?", money, np.array([0.64, 0.58]), AnswerSettings())
+    assert chosen[0].text == "The first round invested £110 million in the projects."
+    # A count asked for as a count is not pushed aside by an amount.
+    chosen, _ = choose("How many projects continued into the second round?", money, np.array([0.64, 0.58]),
+                       AnswerSettings())
+    assert chosen[0].text == "Ten of the projects continued into the second round."
+    share = _cands("In 2019, 300 families were referred to the service.",
+                   "About 22% of the referrals were re-referrals within a year.")
+    chosen, _ = choose("What proportion of referrals were re-referrals?", share, np.array([0.66, 0.58]), AnswerSettings())
+    assert chosen[0].text == "About 22% of the referrals were re-referrals within a year."
