@@ -85,8 +85,7 @@ def _level(heading: str) -> int:
 
 def split_sentences(text: str) -> list[str]:
     """Whole sentences and list items of a passage, whitespace collapsed (no headings or fragments)."""
-    found = [f for unit in units(text) for f in (_fields(unit) if _field(unit) else [unit])]
-    return [collapse(u.text) for u in found if _answer_unit(u)]
+    return [collapse(u.text) for u in _with_fields(units(text)) if _answer_unit(u)]
 
 
 # A one-line "label: value" field of a report's front page or fact box ("Lead inspector: Matt Reed").
@@ -100,28 +99,33 @@ def _field_line(line: str) -> bool:
     return match is not None and len(match.group(1).split()) <= 6
 
 
-def _field(u: Unit) -> bool:
-    """Whether a heading-like or fragment unit is one or more "label: value" lines, which state facts."""
-    lines = [line for line in u.text.strip().splitlines() if line.strip()]
-    return u.kind in ("heading", "fragment") and bool(lines) and all(_field_line(line) for line in lines)
+_FOOTNOTE = re.compile(r"\s*(?:\d{1,2} (?=[A-Z]))?")  # a footnote's number is not part of its field
 
 
-def _fields(u: Unit) -> list[Unit]:
-    """A unit of several field lines as one unit per line."""
-    out, offset = [], u.start
-    for line in u.text.splitlines(keepends=True):
-        if line.strip():
-            note = re.match(r"\s*(?:\d{1,2} (?=[A-Z]))?", line)  # a footnote's number is not part of the field
-            lead = note.end() if note else 0
-            out.append(Unit(offset + lead, offset + len(line.rstrip()), line[lead:].strip(), u.kind))
-        offset += len(line)
+def _with_fields(found: Sequence[Unit]) -> list[Unit]:
+    """Units with each heading or fragment made only of "label: value" lines split into one "field" per line.
+
+    Such lines state facts, unlike the headings and fragments they are taken for.
+    """
+    out: list[Unit] = []
+    for u in found:
+        lines = [line for line in u.text.strip().splitlines() if line.strip()]
+        if u.kind not in ("heading", "fragment") or not lines or not all(_field_line(line) for line in lines):
+            out.append(u)
+            continue
+        offset = u.start
+        for line in u.text.splitlines(keepends=True):
+            if line.strip():
+                lead = m.end() if (m := _FOOTNOTE.match(line)) else 0
+                out.append(Unit(offset + lead, offset + len(line.rstrip()), line[lead:].strip(), "field"))
+            offset += len(line)
     return out
 
 
 def _answer_unit(u: Unit) -> bool:
     if _BOILERPLATE.search(u.text) or _contents_line(collapse(u.text)):
         return False
-    if _field(u):
+    if u.kind == "field":
         return len(u.text.split()) >= 3
     if u.kind not in ("sentence", "item") or u.text.rstrip().endswith("?"):
         return False  # a question in the text (a heading put as a question) asks, it does not answer
@@ -143,8 +147,8 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
         group += 1
         heading = ""
         trail: list[tuple[int, str]] = []
-        for u in [f for unit in found for f in (_fields(unit) if _field(unit) else [unit])]:
-            if u.kind == "heading" and not _field(u):
+        for u in _with_fields(found):
+            if u.kind == "heading":
                 level = _level(u.text)
                 while trail and trail[-1][0] >= level:
                     trail.pop()
