@@ -14,7 +14,7 @@ from .cite import make_citation
 from .records import Chunk, Passage
 from .retrieve import Candidate, FusionSettings, diversify, fuse, widen
 from .store import IndexStore
-from .text import search_terms
+from .text import query_terms, search_terms
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,10 @@ class Retriever:
         mode = self.settings.mode
         n = max(fs.candidates, top_k * 4)
         dense_hits = dict(store.search_dense(query_vec, n, allowed)) if mode != "lexical" else {}
-        words = search_terms(query, None if self.settings.plain_words else {})
-        lexical_hits = dict(store.search_terms(words, n, allowed)) if mode != "dense" else {}
+        lexical_hits: dict[int, float] = {}
+        if mode != "dense":
+            words = search_terms(query) if self.settings.plain_words else query_terms(query)
+            lexical_hits = dict(store.search_terms(words, n, allowed))
         # Every candidate gets an exact cosine, so fusion and abstention see both signals.
         missing = [cid for cid in lexical_hits if cid not in dense_hits]
         dense_all = {**dense_hits, **self._cosines(missing, query_vec)}
