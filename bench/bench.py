@@ -412,8 +412,21 @@ def bench_answers(sample_index: Path, shared_index: Path | None) -> str:
         dev += [("shared_questions", shared_index), ("shared_paraphrase", shared_index)]
     engines: dict[Path, Engine] = {}
     timings: dict[str, list[float]] = {}
+
+    def engine_for(index: Path) -> Engine:
+        """One engine per index: loading one reads its vectors and tables."""
+        if index not in engines:
+            engines[index] = Engine(index, embedder=emb)
+        return engines[index]
+
+    def conversations(engine: Engine, path: Path, label: str, note: str) -> list[object]:
+        conv = evaluate_conversations(load_conversations(path), lambda q, h: engine.ask(q, top_k=ASK_K, history=h))
+        notes.append(f"{note}: " + format_conversations(conv).replace("\n", "; "))
+        say(notes[-1])
+        return _answer_row(label, conv.turns)
+
     for name, index in dev:
-        engine = engines.setdefault(index, Engine(index, embedder=emb))
+        engine = engine_for(index)
         questions = load_questions(DATA / f"{name}.jsonl")
         say(f"== answers on {name} ({len(questions)} questions)")
         answers = []
@@ -427,26 +440,19 @@ def bench_answers(sample_index: Path, shared_index: Path | None) -> str:
         dev_rows.append(_answer_row(f"{name} (all)", score(questions, answers)))
         say(table(ANSWER_HEADER, dev_rows[-3:]))
     if shared_index is not None and (DATA / "shared_conversations.jsonl").is_file():
-        engine = engines.setdefault(shared_index, Engine(shared_index, embedder=emb))
-        conv = evaluate_conversations(load_conversations(DATA / "shared_conversations.jsonl"),
-                                      lambda q, h: engine.ask(q, top_k=ASK_K, history=h))
-        dev_rows.append(_answer_row("shared_conversations, later turns", conv.turns))
-        notes.append("development conversations: " + format_conversations(conv).replace("\n", "; "))
-        say(notes[-1])
+        dev_rows.append(conversations(engine_for(shared_index), DATA / "shared_conversations.jsonl",
+                                      "shared_conversations, later turns", "development conversations"))
     validation = SHARED / "eval"
     if shared_index is not None and (validation / "questions.jsonl").is_file():
-        engine = engines.setdefault(shared_index, Engine(shared_index, embedder=emb))
+        engine = engine_for(shared_index)
         questions = load_questions(validation / "questions.jsonl")
         say(f"== answers on the validation set ({len(questions)} questions)")
         answers = [engine.ask(q.question, top_k=ASK_K) for q in questions]
         val_rows.append(_answer_row("questions.jsonl", score(questions, answers)))
         say(table(ANSWER_HEADER, val_rows))
         if (validation / "conversations.jsonl").is_file():
-            conv = evaluate_conversations(load_conversations(validation / "conversations.jsonl"),
-                                          lambda q, h: engine.ask(q, top_k=ASK_K, history=h))
-            val_rows.append(_answer_row("conversations.jsonl, later turns", conv.turns))
-            notes.append("conversations: " + format_conversations(conv).replace("\n", "; "))
-            say(notes[-1])
+            val_rows.append(conversations(engine, validation / "conversations.jsonl",
+                                          "conversations.jsonl, later turns", "conversations"))
     else:
         notes.append(f"_validation set skipped: needs {SHARED.name}/eval and the shared corpus_")
     def pct(values: list[float], q: float) -> float:
