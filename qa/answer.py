@@ -6,7 +6,9 @@ Only whole sentences and list items are candidates: never a heading, a list's
 lead-in, a fragment cut by the passage's edge or boilerplate. A sentence is
 scored by its closeness to the question (cosine), the question's words it
 shares, whether it supplies the kind of thing asked for (a figure for "how
-much", a name for "who", a reason for "why", a definition for "what is") and
+much", a count of the thing asked about for "how many", a name for "who", a
+reason for "why", a definition for "what is", an inspection grade for "what
+rating") and
 what it adds beyond the question: a sentence that only restates the question
 loses to the one beside it that answers it.
 """
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .records import AnswerSentence, Passage
-from .text import Unit, collapse, content_stems, fold, stem, units
+from .text import Unit, collapse, content_stems, fold, search_terms, stem, units
 
 __all__ = ["AnswerSettings", "Candidate", "asks_for", "candidates", "choose", "fold", "split_sentences"]
 
@@ -56,7 +58,8 @@ class Candidate:
 _HEADING_MARK = re.compile(r"^#+\s*|^\d{1,2}(?:\.\d{1,2})*\.?\s+")
 _BOILERPLATE = re.compile(
     r"sample briefing|not an official publication|official report to consult|crown copyright|"
-    r"open government licence|this publication is (?:available|licensed)|any enquiries regarding|"
+    r"open[ -]government[ -]licence|to view this licen[cs]e|in a different format|subscribe to our \w* ?newsletter|"
+    r"this publication is (?:available|licensed)|any enquiries regarding|"
     r"\bisbn\b|all rights reserved|follow us on|download this (?:report|publication)|"
     r"^(?:contents|references|bibliography)\b|page \d+ of \d+",
     re.I,
@@ -102,13 +105,35 @@ def _field_line(line: str) -> bool:
 _FOOTNOTE = re.compile(r"\s*(?:\d{1,2} (?=[A-Z]))?")  # a footnote's number is not part of its field
 
 
-def _with_fields(found: Sequence[Unit]) -> list[Unit]:
-    """Units with each heading or fragment made only of "label: value" lines split into one "field" per line.
+# A row of an inspection's judgement table ("Overall effectiveness Outstanding",
+# "1. Children who need help and protection Requires improvement"): an aspect, then its grade.
+_JUDGEMENT = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.? )?((?:[\w,\u2019'-]+ ){2,14})"
+                        r"(?:Outstanding|Good|Requires improvement(?: to be good)?|Inadequate)$")
 
-    Such lines state facts, unlike the headings and fragments they are taken for.
+
+def _judgement(u: Unit) -> Unit | None:
+    """A heading or fragment that is a judgement table's row, as a "field" without its number."""
+    match = _JUDGEMENT.match(collapse(u.text))
+    if match is None:
+        return None
+    lead = len(u.text) - len(u.text.lstrip())
+    number = re.match(r"\d{1,2}(?:\.\d{1,2})*\.?\s+", u.text[lead:])
+    lead += number.end() if number else 0
+    return Unit(u.start + lead, u.end, u.text[lead:].strip(), "field")
+
+
+def _with_fields(found: Sequence[Unit]) -> list[Unit]:
+    """Units with the fields that headings and fragments hold made into units of kind "field".
+
+    A heading or fragment made only of "label: value" lines gives one field per
+    line; one that is a judgement table's row gives one field. Such lines state
+    facts, unlike the headings and fragments they are taken for.
     """
     out: list[Unit] = []
     for u in found:
+        if u.kind in ("heading", "fragment") and (row := _judgement(u)) is not None:
+            out.append(row)
+            continue
         lines = [line for line in u.text.strip().splitlines() if line.strip()]
         if u.kind not in ("heading", "fragment") or not lines or not all(_field_line(line) for line in lines):
             out.append(u)
@@ -189,6 +214,8 @@ _ASKS = (
                           r"rate|number|figure|budget)|what (?:is|was|are|were) the "
                           r"(?:average|median|mean|typical|total|usual))\b|\b(?:cost|percentage|proportion|rate)s?\b.*\?$",
                           re.I)),
+    ("grade", re.compile(r"\b(?:grades?|graded|ratings?|rated|judgements?|judged|ofsted (?:result|verdict|outcome)s?|"
+                         r"how (?:good|well) (?:is|was|are|were|did)\b.*\b(?:ofsted|inspect\w*))\b", re.I)),
     ("when", re.compile(r"^\s*(?:when|what (?:year|date|month))\b|\bwhat year\b|\bsince when\b|"
                         r"\b(?:by when|deadline|closing date|submission window|what dates?)\b", re.I)),
     ("why", re.compile(r"\bwhy\b|\bwhat (?:was|were|is|are) the reasons?\b|\breasons? (?:for|why)\b|\bwhat caused\b", re.I)),
@@ -200,6 +227,8 @@ _ASKS = (
     ("define", re.compile(r"^\s*what (?:is|are|does|do)\b(?!.*\b(?:number|proportion|rate|cost)\b)|\bwhat (?:does|do) .* mean\b|"
                           r"\bdefin(?:e|ition)\b|\bmeaning of\b", re.I)),
 )
+_GRADED = re.compile(r"\b(?:judged|rated|graded|judgement (?:is|was)|remains?|found to be|as) (?:to be |as )?"
+                     r"(?:outstanding|good|requires improvement|inadequate)\b", re.I)
 _NUMBER_WORDS = r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|" \
                 r"thousand|million|billion|half|third|quarter|fifth|tenth|dozen|majority|minority|one in \w+"
 _NUMBER = re.compile(rf"\d|£|\$|%|\b(?:{_NUMBER_WORDS})\b|\bper ?cent\b", re.I)
@@ -215,11 +244,32 @@ def _asks_money(question: str) -> bool:
     return bool(_HOW_MUCH.search(question) and _MONEY_QUESTION.search(question) and not _TIME_WORDS.search(question))
 
 
+COUNT_OTHER = 0.0
 _MONEY = re.compile(r"£\s?\d|\$\s?\d|€\s?\d|\d\s?(?:million|billion|bn|m|k)\b|\bpounds?\b", re.I)
 _SHARE_QUESTION = re.compile(r"\bwhat (?:proportion|percentage|share|fraction)\b|\bhow many of (?:the|them|those)\b|"
                              r"\bwhat per ?cent\b", re.I)
 _SHARE = re.compile(r"%|\bper ?cent\b|\b(?:half|third|quarter|fifth|tenth|majority|minority|most|few)\b|"
                     r"\bone in \w+|\b\w+ (?:out )?of (?:the |every )?\d", re.I)
+# "how many projects ...": the thing counted, and a number standing just before a word for it in the text.
+_HOW_MANY = re.compile(r"\bhow many (?:of (?:the|them|those|these) )?(?:(?:more|new|different|separate|other) )?([a-z][\w-]*)",
+                       re.I)
+_COUNT = re.compile(rf"(?:\d[\d,.]*|\b(?:{_NUMBER_WORDS}|one)\b)((?:\s+[\w-]+){{1,4}})", re.I)
+
+
+def _counted(question: str) -> set[str]:
+    """Stems of what a "how many" question counts, with the reports' words for a plain one ("councils")."""
+    match = _HOW_MANY.search(question)
+    if not match or not content_stems(match.group(1)):
+        return set()
+    word = match.group(1).lower()
+    return {stem(word)} | {stem(w) for w in search_terms(word)[1:]}
+
+
+def _counts(text: str, counted: set[str]) -> bool:
+    """Whether a number in the text counts the thing asked about ("57 innovation projects")."""
+    return any(stem(w.lower()) in counted for m in _COUNT.finditer(text) for w in m.group(1).split())
+
+
 _YEAR_OR_DATE = re.compile(r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|"
                            r"october|november|december)\b", re.I)
 _REASON = re.compile(r"\b(?:because|since|due to|owing to|as a result|reasons?|so that|in order to|led to|caused|"
@@ -239,7 +289,7 @@ _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
 
 
 def asks_for(question: str) -> str:
-    """What kind of thing the question wants: number, when, why, who, define or '' (anything)."""
+    """What kind of thing the question wants: grade, number, when, why, who, recommend, define or '' (anything)."""
     for kind, pattern in _ASKS:
         if pattern.search(question.strip()):
             return kind
@@ -258,7 +308,12 @@ def _supplies(kind: str, cand: Candidate, question: str, q_stems: set[str]) -> f
             return 1.0 if any(m.group(0).lower() not in question.lower() for m in _MONEY.finditer(text)) else 0.0
         if _SHARE_QUESTION.search(question):  # "what proportion": a share, not a count
             return 1.0 if _SHARE.search(text) else 0.0
+        counted = _counted(question)
+        if counted:  # "how many projects": a count of projects, not some other figure
+            return 1.0 if _counts(text, counted) else COUNT_OTHER
         return 1.0
+    if kind == "grade":  # an inspection's grade: a judgement row, or a sentence giving one
+        return 1.0 if (cand.kind == "field" and _JUDGEMENT.match(text)) or _GRADED.search(text) else 0.0
     if kind == "when":
         return 1.0 if any(m.group(0).lower() not in question.lower() for m in _YEAR_OR_DATE.finditer(text)) else -0.5
     if kind == "why":

@@ -168,3 +168,41 @@ def test_how_much_money_wants_an_amount_and_what_proportion_a_share() -> None:
                    "About 22% of the referrals were re-referrals within a year.")
     chosen, _ = choose("What proportion of referrals were re-referrals?", share, np.array([0.66, 0.58]), AnswerSettings())
     assert chosen[0].text == "About 22% of the referrals were re-referrals within a year."
+
+
+def test_how_many_wants_a_count_of_the_thing_asked_about() -> None:
+    sents = _cands("The projects split £110 million of funding between 2014 and 2016.",
+                   "The evaluation reviewed the results of the 57 innovation projects funded in the first round.")
+    chosen, _ = choose("how many projects got funded in the first round", sents, np.array([0.70, 0.62]),
+                       AnswerSettings(max_sentences=1))
+    assert chosen[0].text.startswith("The evaluation reviewed the results of the 57")
+    # A plain word counts what the reports call it: "councils" are local authorities.
+    sents = _cands("Phase 9 ran from 2022 to 2023 and asked 40 questions.",
+                   "In all, 121 local authorities sent in their data.")
+    chosen, _ = choose("how many councils sent in data for phase 9", sents, np.array([0.70, 0.62]),
+                       AnswerSettings(max_sentences=1))
+    assert chosen[0].text == "In all, 121 local authorities sent in their data."
+
+
+def test_a_judgement_table_row_states_a_grade_and_answers_a_grade_question() -> None:
+    page = ("Judgement Grade\nThe impact of leaders on social work practice with children\nand families Good\n"
+            "Overall effectiveness Outstanding\n\n1. Children who need help and protection Requires improvement\n\n"
+            "Children and families in the county receive a consistent service from their social workers.")
+    cands = candidates([_passage(1, page)], AnswerSettings())
+    texts = [c.text for c in cands]
+    assert "Overall effectiveness Outstanding" in texts
+    assert "Children who need help and protection Requires improvement" in texts  # its number is not part of it
+    assert "Judgement Grade" not in texts  # the table's heading is still a heading
+    assert all(fold(t) in fold(page) for t in texts)
+    assert asks_for("what grade did the council get overall from ofsted") == "grade"
+    assert asks_for("How many children were judged to be at risk?") == "number"
+    sims = np.array([0.45 if c.kind == "field" else 0.5 for c in cands])
+    chosen, _ = choose("what grade did the council get overall from ofsted", cands, sims, AnswerSettings())
+    assert chosen[0].text == "Overall effectiveness Outstanding"
+
+
+def test_notices_about_formats_licences_and_newsletters_are_not_answers() -> None:
+    text = ("If you would like a copy of this document in a different format, such as large print, please telephone "
+            "the office. To view this licence, visit the archives website. You can subscribe to our monthly newsletter "
+            "for updates. Leaders know their services well and act on what they find.")
+    assert split_sentences(text) == ["Leaders know their services well and act on what they find."]
