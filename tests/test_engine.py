@@ -162,3 +162,18 @@ def test_plain_words_find_the_reports_words(corpus: Path, tmp_path: Path) -> Non
     plain = without.ask(question, top_k=3, with_answer=False).passages
     assert any("Caseloads for social workers" in " ".join(p.chunk.text.split()) for p in lexical)  # "children"
     assert not any("Caseloads for social workers" in " ".join(p.chunk.text.split()) for p in plain)
+
+
+def test_a_number_run_into_the_file_name_counts_as_evidence(tmp_path: Path) -> None:
+    """"phase9" in a file name names phase 9: a question about phase 9 is answered, one about phase 8 is not."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "pressures-phase9.md").write_text(
+        "# Responses\n\nIn all, 123 local authorities responded to the survey and sent in their data.\n",
+        encoding="utf-8")
+    embedder = FakeEmbedder()
+    ingest(root, tmp_path / "index", embedder, settings=IngestSettings(workers=0))
+    engine = Engine(tmp_path / "index", embedder=embedder,
+                    settings=AskSettings(abstain=AbstainPolicy(min_dense=0.0, min_sentence=0.0)))
+    assert engine.ask("how many local authorities responded to the survey in phase 9").found
+    assert not engine.ask("how many local authorities responded to the survey in phase 8").found
