@@ -272,6 +272,7 @@ def _counts(text: str, counted: set[str]) -> bool:
 
 _YEAR_OR_DATE = re.compile(r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|"
                            r"october|november|december)\b", re.I)
+_WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 _REASON = re.compile(r"\b(?:because|since|due to|owing to|as a result|reasons?|so that|in order to|led to|caused|"
                      r"meant that|therefore|thus|given that|nervous|lack of|too (?:little|few|much|many))\b", re.I)
 _DEFINITION = re.compile(r"\b(?:is|are|means?|refers? to|describes?|involves?|consists? of|is defined as|"
@@ -325,7 +326,8 @@ def _supplies(kind: str, cand: Candidate, question: str, q_stems: set[str]) -> f
     if kind == "who":
         if cand.kind == "item":
             return 1.0
-        names = [n for n in _NAME.findall(text) if not (content_stems(n) <= q_stems)]
+        names = [n for n in _NAME.findall(text) if not (content_stems(n) <= q_stems) and not _YEAR_OR_DATE.fullmatch(n)
+                 and n.lower() not in _WEEKDAYS]
         return 1.0 if names else 0.0
     if kind == "recommend":
         if cand.kind == "item" and _ADVICE.search(cand.lead):

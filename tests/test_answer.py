@@ -206,3 +206,9 @@ def test_notices_about_formats_licences_and_newsletters_are_not_answers() -> Non
             "the office. To view this licence, visit the archives website. You can subscribe to our monthly newsletter "
             "for updates. Leaders know their services well and act on what they find.")
     assert split_sentences(text) == ["Leaders know their services well and act on what they find."]
+
+
+def test_a_month_is_not_a_name_for_who() -> None:
+    fields = _cands("Inspection dates: 29 October 2018 to 2 November 2018", "Lead inspector: Nigel Parkes")
+    chosen, _ = choose("who led the inspection", fields, np.array([0.42, 0.37]), AnswerSettings(max_sentences=1))
+    assert chosen[0].text == "Lead inspector: Nigel Parkes"
