@@ -210,5 +210,5 @@ def test_notices_about_formats_licences_and_newsletters_are_not_answers() -> Non
 
 def test_a_month_is_not_a_name_for_who() -> None:
     fields = _cands("Inspection dates: 29 October 2018 to 2 November 2018", "Lead inspector: Nigel Parkes")
-    chosen, _ = choose("who led the inspection", fields, np.array([0.42, 0.37]), AnswerSettings(max_sentences=1))
+    chosen, _ = choose("who led the inspection", fields, np.array([0.38, 0.37]), AnswerSettings(max_sentences=1))
     assert chosen[0].text == "Lead inspector: Nigel Parkes"
