@@ -245,6 +245,12 @@ def _asks_money(question: str) -> bool:
 
 
 COUNT_OTHER = 0.0
+# "How long should it take?", "how quickly must they reply?" (not "how quickly have applications grown?").
+_HOW_LONG = re.compile(r"\bhow (?:long|soon)\b|\bwithin how\b|\bhow (?:quickly|fast) (?:should|must|do|does|will|can)\b",
+                       re.I)
+_DURATION = re.compile(rf"(?:\d[\d,.]*|\b(?:{_NUMBER_WORDS}|one)\b|\b(?:within|after|for|up to|under|over) an?)"
+                       r"(?:[ -](?:working|calendar|school|full|more))?[ -](?:hours?|days?|weeks?|months?|years?|minutes?)\b",
+                       re.I)
 _MONEY = re.compile(r"£\s?\d|\$\s?\d|€\s?\d|\d\s?(?:million|billion|bn|m|k)\b|\bpounds?\b", re.I)
 _SHARE_QUESTION = re.compile(r"\bwhat (?:proportion|percentage|share|fraction)\b|\bhow many of (?:the|them|those)\b|"
                              r"\bwhat per ?cent\b", re.I)
@@ -301,6 +307,8 @@ def _supplies(kind: str, cand: Candidate, question: str, q_stems: set[str]) -> f
     """1 when the unit supplies what is asked, -1 when it plainly does not, 0 when unknown."""
     text = cand.text
     if kind == "number":
+        if _HOW_LONG.search(question) and _DURATION.search(text):
+            return 1.0  # "within a month" answers "how long" without a digit
         new = [m.group(0) for m in _NUMBER.finditer(text) if stem(m.group(0).lower()) not in q_stems]
         digits = [d for d in re.findall(r"\d[\d,.]*", text) if d.strip(".,") not in question]
         if not (digits or new):
@@ -309,6 +317,8 @@ def _supplies(kind: str, cand: Candidate, question: str, q_stems: set[str]) -> f
             return 1.0 if any(m.group(0).lower() not in question.lower() for m in _MONEY.finditer(text)) else 0.0
         if _SHARE_QUESTION.search(question):  # "what proportion": a share, not a count
             return 1.0 if _SHARE.search(text) else 0.0
+        if _HOW_LONG.search(question):  # "how long": a stretch of time, not some other figure
+            return 0.0
         counted = _counted(question)
         if counted:  # "how many projects": a count of projects, not some other figure
             return 1.0 if _counts(text, counted) else COUNT_OTHER

@@ -212,3 +212,16 @@ def test_a_month_is_not_a_name_for_who() -> None:
     fields = _cands("Inspection dates: 29 October 2018 to 2 November 2018", "Lead inspector: Nigel Parkes")
     chosen, _ = choose("who led the inspection", fields, np.array([0.38, 0.37]), AnswerSettings(max_sentences=1))
     assert chosen[0].text == "Lead inspector: Nigel Parkes"
+
+
+def test_how_long_wants_a_stretch_of_time() -> None:
+    sents = _cands("The fast-track process takes in 40 families a year.",
+                   "Agencies are required to complete the fast-track process within four months.")
+    chosen, _ = choose("how long should the fast track take", sents, np.array([0.62, 0.58]),
+                       AnswerSettings(max_sentences=1))
+    assert chosen[0].text.endswith("within four months.")
+    # "How quickly have they grown?" asks for a rate, not a time limit: any figure may answer it.
+    growth = _cands("Applications rose by 462%, from 103 to 579.", "The first stage lasts two months.")
+    chosen, _ = choose("How quickly have applications grown?", growth, np.array([0.62, 0.60]),
+                       AnswerSettings(max_sentences=1))
+    assert chosen[0].text.startswith("Applications rose")
