@@ -70,6 +70,12 @@ PLAIN_WORDS: dict[str, str] = {
     "staff": "workforce", "save": "savings", "saved": "savings", "teenagers": "adolescents young people",
     "lac": "looked after", "cla": "looked after", "adopting": "adoption adopters", "adopt": "adoption adopters",
     "family and friends": "kinship",
+    "worth it": "value for money cost benefit", "worth the money": "value for money cost benefit",
+    "worth what": "value for money cost benefit", "get back to": "respond response", "is due": "deadline submission",
+    "due in": "deadline submission", "uni": "university higher education", "university": "higher education",
+    "jobs": "employment", "job": "employment", "mum": "mother", "mums": "mothers", "dad": "father",
+    "dads": "fathers", "kicked out": "excluded exclusion", "leaving care": "care leavers", "left care": "care leavers",
+    "paperwork": "recording", "form filling": "recording", "help at home": "early help",
 }
 
 
