@@ -224,8 +224,10 @@ _ASKS = (
                        r"\bwhich (?:\w+ )?(?:councils?|authorities|areas?|organi[sz]ations?|"
                        r"places|bodies|agencies|charities|local authorities|regions|towns|cities|counties)\b|\bwho\b", re.I)),
     ("recommend", re.compile(r"\b(?:recommend\w*|advi[sc]e\w*|suggest\w*|propos\w*|call(?:ed)? for)\b", re.I)),
-    ("define", re.compile(r"^\s*what (?:is|are|does|do)\b(?!.*\b(?:number|proportion|rate|cost)\b)|\bwhat (?:does|do) .* mean\b|"
-                          r"\bdefin(?:e|ition)\b|\bmeaning of\b", re.I)),
+    # "What is Family Safeguarding?", "what are edge of care services?": a short thing named, nothing more asked
+    # ("what is the best way for a new analyst to learn ...?" asks for advice, not a definition).
+    ("define", re.compile(r"^\s*what(?:'s|\u2019s| is| are) (?:an? |the )?(?:[\w'\u2019-]+ ){0,5}[\w'\u2019-]+\s*\??\s*$|"
+                          r"\bwhat (?:does|do) .* mean\b|\bdefin(?:e|ition)\b|\bmeaning of\b", re.I)),
 )
 _GRADED = re.compile(r"\b(?:judged|rated|graded|judgement (?:is|was)|remains?|found to be|as) (?:to be |as )?"
                      r"(?:outstanding|good|requires improvement|inadequate)\b", re.I)

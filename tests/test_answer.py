@@ -111,6 +111,10 @@ def test_question_kind() -> None:
     assert asks_for("Who wrote the evaluation?") == "who"
     assert asks_for("What did the wave 1 evaluation recommend?") == "recommend"
     assert asks_for("What is Family Safeguarding?") == "define"
+    assert asks_for("what's a fostering for adoption placement") == "define"
+    # A longer question that opens with "what is" asks for something else than what a thing is.
+    assert asks_for("What is the best way for a new analyst to learn how the work happens?") == ""
+    assert asks_for("what is still a problem for children in care in the county") == ""
     assert asks_for("Did caseloads fall?") == ""
 
 
