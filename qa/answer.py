@@ -265,8 +265,12 @@ _COUNT = re.compile(rf"(?:\d[\d,.]*|\b(?:{_NUMBER_WORDS}|one)\b)((?:\s+[\w-]+){{
 
 
 def _counted(question: str) -> set[str]:
-    """Stems of what a "how many" question counts, with the reports' words for a plain one ("councils")."""
-    match = _HOW_MANY.search(question)
+    """Stems of what a "how many" question counts, with the reports' words for a plain one ("councils").
+
+    The last "how many" decides: a follow-up searched with its previous question comes last.
+    """
+    found = list(_HOW_MANY.finditer(question))
+    match = found[-1] if found else None
     if not match or not content_stems(match.group(1)):
         return set()
     word = match.group(1).lower()

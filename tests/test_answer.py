@@ -229,3 +229,11 @@ def test_how_long_wants_a_stretch_of_time() -> None:
     chosen, _ = choose("How quickly have applications grown?", growth, np.array([0.62, 0.60]),
                        AnswerSettings(max_sentences=1))
     assert chosen[0].text.startswith("Applications rose")
+
+
+def test_a_follow_up_counts_what_its_own_how_many_asks() -> None:
+    """A follow-up is searched after its previous question; its own "how many" comes last and decides."""
+    sents = _cands("In March, 1,294 children were being looked after.", "The council had 450 foster families.")
+    merged = "how many children were looked after in march and how many foster families were there?"
+    chosen, _ = choose(merged, sents, np.array([0.62, 0.60]), AnswerSettings(max_sentences=1))
+    assert chosen[0].text == "The council had 450 foster families."
