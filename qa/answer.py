@@ -117,7 +117,7 @@ def _judgement(u: Unit) -> Unit | None:
     if match is None:
         return None
     lead = len(u.text) - len(u.text.lstrip())
-    number = re.match(r"\d{1,2}(?:\.\d{1,2})*\.?\s+", u.text[lead:])
+    number = _HEADING_MARK.match(u.text[lead:])  # "1. ", "2.1 ": the row's number
     lead += number.end() if number else 0
     return Unit(u.start + lead, u.end, u.text[lead:].strip(), "field")
 
@@ -229,7 +229,7 @@ _ASKS = (
     ("define", re.compile(r"^\s*what(?:'s|\u2019s| is| are) (?:an? |the )?(?:[\w'\u2019-]+ ){0,5}[\w'\u2019-]+\s*\??\s*$|"
                           r"\bwhat (?:does|do) .* mean\b|\bdefin(?:e|ition)\b|\bmeaning of\b", re.I)),
 )
-_GRADED = re.compile(r"\b(?:judged|rated|graded|judgement (?:is|was)|remains?|found to be|as) (?:to be |as )?"
+_GRADED = re.compile(r"\b(?:judged|rated|graded|judgement (?:is|was)|remains?|found to be) (?:to be |as )?"
                      r"(?:outstanding|good|requires improvement|inadequate)\b", re.I)
 _NUMBER_WORDS = r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|" \
                 r"thousand|million|billion|half|third|quarter|fifth|tenth|dozen|majority|minority|one in \w+"
@@ -246,7 +246,6 @@ def _asks_money(question: str) -> bool:
     return bool(_HOW_MUCH.search(question) and _MONEY_QUESTION.search(question) and not _TIME_WORDS.search(question))
 
 
-COUNT_OTHER = 0.0
 # "How long should it take?", "how quickly must they reply?" (not "how quickly have applications grown?").
 _HOW_LONG = re.compile(r"\bhow (?:long|soon)\b|\bwithin how\b|\bhow (?:quickly|fast) (?:should|must|do|does|will|can)\b",
                        re.I)
@@ -277,7 +276,7 @@ def _counted(question: str) -> set[str]:
     return {stem(word)} | {stem(w) for w in search_terms(word)[1:]}
 
 
-def _counts(text: str, counted: set[str]) -> bool:
+def _counts(text: str, counted: frozenset[str]) -> bool:
     """Whether a number in the text counts the thing asked about ("57 innovation projects")."""
     return any(stem(w.lower()) in counted for m in _COUNT.finditer(text) for w in m.group(1).split())
 
@@ -309,25 +308,45 @@ def asks_for(question: str) -> str:
     return ""
 
 
-def _supplies(kind: str, cand: Candidate, question: str, q_stems: set[str]) -> float:
+@dataclass(frozen=True)
+class _Asked:
+    """What a question asks for, read once per question: its kind and, for a number, which number."""
+
+    kind: str
+    money: bool = False  # "how much money": an amount
+    share: bool = False  # "what proportion": a share
+    how_long: bool = False  # "how long": a stretch of time
+    counted: frozenset[str] = frozenset()  # "how many projects": stems of the thing counted
+
+
+def _asked(question: str) -> _Asked:
+    kind = asks_for(question)
+    if kind != "number":
+        return _Asked(kind)
+    return _Asked(kind, _asks_money(question), bool(_SHARE_QUESTION.search(question)),
+                  bool(_HOW_LONG.search(question)), frozenset(_counted(question)))
+
+
+def _supplies(asked: _Asked, cand: Candidate, question: str, q_stems: set[str]) -> float:
     """1 when the unit supplies what is asked, -1 when it plainly does not, 0 when unknown."""
     text = cand.text
+    kind = asked.kind
     if kind == "number":
-        if _HOW_LONG.search(question) and _DURATION.search(text):
+        if asked.how_long and _DURATION.search(text):
             return 1.0  # "within a month" answers "how long" without a digit
         new = [m.group(0) for m in _NUMBER.finditer(text) if stem(m.group(0).lower()) not in q_stems]
         digits = [d for d in re.findall(r"\d[\d,.]*", text) if d.strip(".,") not in question]
         if not (digits or new):
             return -1.0
-        if _asks_money(question):  # "how much money": an amount, not just any count
+        # A figure of another kind than the one asked for neither helps nor counts against.
+        if asked.money:
             return 1.0 if any(m.group(0).lower() not in question.lower() for m in _MONEY.finditer(text)) else 0.0
-        if _SHARE_QUESTION.search(question):  # "what proportion": a share, not a count
+        if asked.share:
             return 1.0 if _SHARE.search(text) else 0.0
-        if _HOW_LONG.search(question):  # "how long": a stretch of time, not some other figure
+        if asked.how_long:
             return 0.0
-        counted = _counted(question)
-        if counted:  # "how many projects": a count of projects, not some other figure
-            return 1.0 if _counts(text, counted) else COUNT_OTHER
+        if asked.counted:
+            return 1.0 if _counts(text, asked.counted) else 0.0
         return 1.0
     if kind == "grade":  # an inspection's grade: a judgement row, or a sentence giving one
         return 1.0 if (cand.kind == "field" and _JUDGEMENT.match(text)) or _GRADED.search(text) else 0.0
@@ -378,7 +397,8 @@ def choose(
     if not sentences:
         return (), 0.0
     q_stems = content_stems(question)
-    kind = asks_for(question)
+    asked = _asked(question)
+    kind = asked.kind
     sims = [float(s) for s in similarity]
     list_sim: dict[int, float] = {}
     for cand, sim in zip(sentences, sims, strict=True):
@@ -388,7 +408,7 @@ def choose(
     for cand, sim in zip(sentences, sims, strict=True):
         lexical = len(q_stems & content_stems(embed_text(cand))) / len(q_stems) if q_stems else 0.0
         base = sim if cand.kind != "item" else settings.lead_weight * list_sim[cand.group] + (1 - settings.lead_weight) * sim
-        score = base + settings.lexical_weight * lexical + settings.kind_weight * _supplies(kind, cand, question, q_stems)
+        score = base + settings.lexical_weight * lexical + settings.kind_weight * _supplies(asked, cand, question, q_stems)
         if _novelty(cand.text, q_stems) < 0.34 or _POINTER.search(cand.text):
             score -= settings.restate_penalty
         scores.append(score)
