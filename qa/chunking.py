@@ -167,15 +167,20 @@ def chunk_document(
 _LISTING = re.compile(r"^\W*(?:table of )?(?:contents|list of (?:figures|tables|charts|boxes))\W*$", re.I)
 
 
+_DIGITS_IN_WORD = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+
+
 def file_words(doc_id: str) -> str:
     """A document's file name as words ("reports/ofsted-leeds-2018.pdf" -> "ofsted leeds 2018").
 
     File names of downloaded reports often say what titles do not (place, year,
-    body), so the lexical index searches them with the title.
+    body), so the lexical index searches them with the title, and the abstain
+    checks look there for a question's names and numbers. A number run into a
+    word stands on its own: "pressures-phase9" names phase 9.
     """
     stem = doc_id.rsplit("/", 1)[-1]
     stem = stem.rsplit(".", 1)[0] if "." in stem else stem
-    return re.sub(r"[\W_]+", " ", stem).strip()
+    return " ".join(_DIGITS_IN_WORD.sub(" ", re.sub(r"[\W_]+", " ", stem)).split())
 
 
 def embedding_text(chunk: Chunk, title: str, settings: ChunkSettings) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,8 +30,6 @@ from .store import IndexStore, current_generation
 from .text import query_terms
 
 log = logging.getLogger(__name__)
-
-_DIGITS_IN_WORD = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")  # "phase9" -> "phase 9"
 
 @dataclass(frozen=True)
 class AskSettings:
@@ -173,11 +170,8 @@ class Engine:
 
     @staticmethod
     def _label(p: Passage) -> str:
-        """What names a passage besides its text: section, document title and file name.
-
-        A number run into a word of the file name counts on its own: "phase9" names phase 9.
-        """
-        return f"{p.chunk.section} {p.document.title} {_DIGITS_IN_WORD.sub(' ', file_words(p.chunk.doc_id))}"
+        """What names a passage besides its text: section, document title and file name."""
+        return f"{p.chunk.section} {p.document.title} {file_words(p.chunk.doc_id)}"
 
     def _off_topic(self, question: str, store: IndexStore, policy: abstain.AbstainPolicy) -> bool:
         """Whether a question that looks like a follow-up is about something the corpus does not hold.

@@ -122,6 +122,7 @@ def test_embedding_text_prefixes_title_and_section() -> None:
 def test_file_words() -> None:
     assert file_words("corpus/ofsted-leeds_ilacs-2018.pdf") == "ofsted leeds ilacs 2018"
     assert file_words("notes") == "notes"
+    assert file_words("corpus/adcs-pressures-phase9_v2a.pdf") == "adcs pressures phase 9 v 2 a"
 
 
 def test_repetitive_page_is_chunked_with_exact_offsets() -> None:
