@@ -99,7 +99,12 @@ _FIELD = re.compile(r"^(?:\d{1,2} )?(?!(?i:chapter|section|part|table|figure|cha
 
 def _field_line(line: str) -> bool:
     match = _FIELD.match(collapse(line))
-    return match is not None and len(match.group(1).split()) <= 6
+    if match is None or len(match.group(1).split()) > 6:
+        return False
+    label, value = match.group(1).split(), collapse(line)[match.end(1) + 1:].split()
+    # "National Framework: Key Concepts" names a chapter: a label of several words and a value, all capitalised.
+    return not (len(label) >= 2 and all(w[:1].isupper() for w in label + value if w[:1].isalpha())
+                and not any(c.isdigit() for c in "".join(value)))
 
 
 _FOOTNOTE = re.compile(r"\s*(?:\d{1,2} (?=[A-Z]))?")  # a footnote's number is not part of its field

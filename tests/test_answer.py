@@ -67,6 +67,10 @@ def test_label_value_fields_state_facts_but_chapter_titles_do_not() -> None:
     assert all(fold(c.text) in fold(notes) for c in cands)
     assert split_sentences("Chapter 9: Representations and complaints\n\nComplaints are answered within a month.") == [
         "Complaints are answered within a month."]
+    # A title put as "label: value", every word capitalised, names a chapter; it states nothing.
+    assert split_sentences("National Framework: Key Concepts\nTo support readers, this chapter defines key terms.") == [
+        "To support readers, this chapter defines key terms."]
+    assert split_sentences("Authors: Verian, National Children's Bureau") == ["Authors: Verian, National Children's Bureau"]
 
 
 def test_boilerplate_and_lead_ins_are_never_answers() -> None:
