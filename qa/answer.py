@@ -159,6 +159,8 @@ def _answer_unit(u: Unit) -> bool:
         return len(u.text.split()) >= 3
     if u.kind not in ("sentence", "item") or u.text.rstrip().endswith("?"):
         return False  # a question in the text (a heading put as a question) asks, it does not answer
+    if u.text.rstrip().endswith(":") and not re.search(r"[.!?]\s", u.text.strip()):
+        return False  # a lead-in alone, even inside a list ("Usability & Performance:"), says what follows, not what is
     return len(u.text.split()) >= (5 if u.kind == "sentence" else 2)
 
 

@@ -73,6 +73,16 @@ def test_label_value_fields_state_facts_but_chapter_titles_do_not() -> None:
     assert split_sentences("Authors: Verian, National Children's Bureau") == ["Authors: Verian, National Children's Bureau"]
 
 
+def test_a_lead_in_inside_a_list_is_never_an_answer() -> None:
+    text = ("Findings from the pilot:\n- Users liked the tool and found it easy to use\n- Usability & Performance:\n"
+            "- Only one technical issue was raised and it was fixed in a day")
+    assert split_sentences(text) == ["Users liked the tool and found it easy to use",
+                                     "Only one technical issue was raised and it was fixed in a day"]
+    # An item that states a fact before leading into a sub-list still states it.
+    fact = "- At 31 March 2014, 465 children were looked after. Of this number:\n- 92 live outside the area"
+    assert split_sentences(fact)[0] == "At 31 March 2014, 465 children were looked after. Of this number:"
+
+
 def test_boilerplate_and_lead_ins_are_never_answers() -> None:
     out = split_sentences("This is a sample briefing written for the project. It is not an official publication. "
                           "The evaluation made four recommendations aimed at national policy:\n- policy should "
