@@ -102,6 +102,8 @@ def _field_line(line: str) -> bool:
     if match is None or len(match.group(1).split()) > 6:
         return False
     label, value = match.group(1).split(), collapse(line)[match.end(1) + 1:].split()
+    if collapse(line)[:1].isdigit() and not any(w[:1].isupper() or any(c.isdigit() for c in w) for w in value):
+        return False  # "2 Theme 1: rethinking children's social work": a numbered section title, not a footnote's fact
     # "National Framework: Key Concepts" names a chapter: a label of several words and a value, all capitalised.
     return not (len(label) >= 2 and all(w[:1].isupper() for w in label + value if w[:1].isalpha())
                 and not any(c.isdigit() for c in "".join(value)))

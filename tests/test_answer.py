@@ -71,6 +71,11 @@ def test_label_value_fields_state_facts_but_chapter_titles_do_not() -> None:
     assert split_sentences("National Framework: Key Concepts\nTo support readers, this chapter defines key terms.") == [
         "To support readers, this chapter defines key terms."]
     assert split_sentences("Authors: Verian, National Children's Bureau") == ["Authors: Verian, National Children's Bureau"]
+    # A numbered section title is no footnote: its value names a topic, with no name, date or figure.
+    section = ("For the rest, consult the collection.\n2 Theme 1: rethinking children's social work\n"
+               "The following projects are listed under the theme of rethinking children's social work:\n"
+               "- Catch22 and Cheshire East\n- Doncaster Children's Services Trust\n")
+    assert not any("Theme 1" in s for s in split_sentences(section))
 
 
 def test_a_lead_in_inside_a_list_is_never_an_answer() -> None:
