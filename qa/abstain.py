@@ -15,11 +15,15 @@ The policy is asked twice per question:
   score enough, and do the question's numbers and years stand in the quoted
   sentences (or their passage's heading and title)? A question about 2023 is
   not answered by a sentence about 2022 in a passage that mentions 2023 elsewhere.
+
+A numbered part of a series ("wave 2", "phase 9") is checked as that pair,
+not as a bare number: the "2" of a section "2.2" is no evidence for wave 2.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -98,6 +102,32 @@ def numbers(question: str) -> list[str]:
     return [k for k in key_terms(question) if any(ch.isdigit() for ch in k)]
 
 
+# Words that number one of a series ("wave 2", "phase 9", "round 1"): the pair names a thing, the number alone does not.
+_SERIES = ("wave", "phase", "round", "stage", "tier", "cohort", "step")
+_SERIES_PAIR = re.compile(rf"\b({'|'.join(_SERIES)})s? (\d{{1,2}})\b", re.I)
+_NUMBER_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+_ORDINALS = ("zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+             "eleventh", "twelfth")
+
+
+def series(question: str) -> list[tuple[str, int]]:
+    """The numbered parts of a series a question names: "wave 2" gives ("wave", 2)."""
+    return [(m.group(1).lower(), int(m.group(2))) for m in _SERIES_PAIR.finditer(question)]
+
+
+def names_series(text: str, word: str, number: int) -> bool:
+    """Whether a text names part ``number`` of ``word``: "wave 2", "Waves 1 and 2", "wave two", "2nd / second wave"."""
+    forms = [str(number)]
+    if number < len(_NUMBER_NAMES):
+        forms.append(_NUMBER_NAMES[number])
+    numeral = "|".join(forms)
+    listed = rf"(?:(?:\d{{1,2}}|{'|'.join(_NUMBER_NAMES)})\s*(?:,|and|&|to|or|-|\u2013)\s*)*"
+    pattern = rf"\b{word}s?\s*{listed}(?:{numeral})\b"
+    ordinals = [rf"{number}(?:st|nd|rd|th)"] + ([_ORDINALS[number]] if number < len(_ORDINALS) else [])
+    pattern += rf"|\b(?:{'|'.join(ordinals)})[ -](?:\w+ )?{word}"
+    return re.search(pattern, text, re.I) is not None
+
+
 def evidence(
     question: str,
     passages: Sequence[tuple[str, str]],
@@ -112,13 +142,15 @@ def evidence(
     """
     if not passages or best_dense < policy.min_dense:
         return False
-    keys = [stem(k) for k in key_terms(question)]
+    named = series(question)  # "wave 2" is not evidenced by a "2" elsewhere in a passage, but is by "second wave"
+    keys = [stem(k) for k in key_terms(question) if k not in {str(n) for _, n in named}]
     seen: set[str] = set()
-    together = not keys
+    together = not keys and not named
     for i, (text, label) in enumerate(passages):
         found = stems(text) | stems(label)
         seen |= found
-        if i < policy.key_passages and all(k in found for k in keys):
+        if i < policy.key_passages and all(k in found for k in keys) and \
+                all(names_series(f"{text} {label}", w, n) for w, n in named):
             together = True
     if not together:
         return False
@@ -138,6 +170,9 @@ def answered(question: str, best_score: float, quoted: Sequence[str], policy: Ab
         return False
     if policy.numbers_quoted:
         have = set().union(*(stems(t) for t in quoted)) if quoted else set()
-        if any(stem(n) not in have for n in numbers(question)):
+        named = series(question)
+        if any(stem(n) not in have for n in numbers(question) if n not in {str(k) for _, k in named}):
+            return False
+        if any(not names_series(" ".join(quoted), w, n) for w, n in named):
             return False
     return True

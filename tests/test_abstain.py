@@ -52,6 +52,22 @@ def test_a_year_next_to_the_one_asked_is_not_an_answer() -> None:
     assert not answered("What was the turnover rate in 2022?", POLICY.min_sentence - 0.01, quoted, POLICY)
 
 
+def test_a_numbered_wave_or_phase_needs_that_pair_in_the_evidence() -> None:
+    sections = ("2.2 Keep supporting deregulation. The councils of wave 1 were Leeds and Hertfordshire.", "Report")
+    assert evidence("Which councils took part in wave 1?", [sections], 0.6, lambda t: True, POLICY)
+    # The "2" of a section number is no evidence for "wave 2".
+    assert not evidence("Which councils took part in wave 2?", [sections], 0.6, lambda t: True, POLICY)
+    for text in ("Waves 1 and 2 both reported.", "The second wave began in 2023.", "Wave two areas reported.",
+                 "The 2nd innovation wave reported."):
+        assert evidence("What did wave 2 find?", [(text, "Report")], 0.6, lambda t: True, POLICY), text
+    assert evidence("What did phase 9 find?", [("Councils sent returns.", "Safeguarding pressures phase 9")], 0.6,
+                    lambda t: True, POLICY)  # the label (title or file name) may name it
+    assert not evidence("What did wave 3 find?", [("Waves 1 and 2 both reported; wave 12 did not.", "Report")], 0.6,
+                        lambda t: True, POLICY)
+    assert answered("What did wave 2 find?", 0.9, ["The second wave found fewer children in care."], POLICY)
+    assert not answered("What did wave 2 find?", 0.9, ["Wave 1 found fewer children in care.", "2.2 Findings"], POLICY)
+
+
 def test_thresholds_travel_with_the_model() -> None:
     recorded = recorded_thresholds("all-MiniLM-L6-v2")
     assert AbstainPolicy.from_dict(recorded) == AbstainPolicy()
