@@ -128,6 +128,28 @@ def names_series(text: str, word: str, number: int) -> bool:
     return re.search(pattern, text, re.I) is not None
 
 
+_ACRONYM = re.compile(r"\b[A-Z][A-Za-z]{1,5}\b")
+_LINKS = r"(?:(?:of|for|and|the|&|in|on|to)[\s-]+)?"
+
+
+def acronyms(question: str) -> dict[str, re.Pattern[str]]:
+    """A question's acronyms of three or more letters ("NAO", "DfE"), each with a pattern for its spelled-out name.
+
+    The name's words start with the acronym's letters in order, small linking
+    words may stand between them, and its first and last words are capitalised:
+    "National Audit Office", "Department for Education", "Children in Need".
+    """
+    out: dict[str, re.Pattern[str]] = {}
+    for token in _ACRONYM.findall(question):
+        if len(token) < 3 or sum(ch.isupper() for ch in token) < 2:
+            continue
+        letters = list(token)
+        words = [(rf"[{ch.upper()}]" if i in (0, len(letters) - 1) else rf"[{ch.upper()}{ch.lower()}]") + r"[\w'\u2019]*"
+                 for i, ch in enumerate(letters)]
+        out[token.lower()] = re.compile(r"\b" + rf"[\s-]+{_LINKS}".join(words) + r"\b")
+    return out
+
+
 def evidence(
     question: str,
     passages: Sequence[tuple[str, str]],
@@ -144,10 +166,12 @@ def evidence(
         return False
     named = series(question)  # "wave 2" is not evidenced by a "2" elsewhere in a passage, but is by "second wave"
     keys = [stem(k) for k in key_terms(question) if k not in {str(n) for _, n in named}]
+    spelled_out = {k: v for k, v in acronyms(question).items() if stem(k) in keys}  # "NAO": "National Audit Office"
     seen: set[str] = set()
     together = not keys and not named
     for i, (text, label) in enumerate(passages):
         found = stems(text) | stems(label)
+        found |= {stem(k) for k, spelled in spelled_out.items() if spelled.search(text) or spelled.search(label)}
         seen |= found
         if i < policy.key_passages and all(k in found for k in keys) and \
                 all(names_series(f"{text} {label}", w, n) for w, n in named):

@@ -68,6 +68,17 @@ def test_a_numbered_wave_or_phase_needs_that_pair_in_the_evidence() -> None:
     assert not answered("What did wave 2 find?", 0.9, ["Wave 1 found fewer children in care.", "2.2 Findings"], POLICY)
 
 
+def test_an_acronym_is_evidenced_by_its_name_spelled_out() -> None:
+    nao = ("The National Audit Office counted 42 projects with better services.", "Report")
+    assert evidence("What did the NAO count?", [nao], 0.6, lambda t: True, POLICY)
+    adcs = ("The Association of Directors of Children\u2019s Services asked councils.", "Report")
+    assert evidence("Who did ADCS ask?", [adcs], 0.6, lambda t: True, POLICY)
+    # Words that merely start with the same letters are no name for it.
+    assert not evidence("What did the NAO count?", [("It is not always obvious what was counted.", "Report")], 0.6,
+                        lambda t: True, POLICY)
+    assert not evidence("What did the IFS count?", [nao], 0.6, lambda t: True, POLICY)
+
+
 def test_thresholds_travel_with_the_model() -> None:
     recorded = recorded_thresholds("all-MiniLM-L6-v2")
     assert AbstainPolicy.from_dict(recorded) == AbstainPolicy()
