@@ -40,6 +40,7 @@ class AnswerSettings:
     restate_penalty: float = 0.10  # adds (almost) nothing to the question's own words
     lead_weight: float = 0.5  # a list item's closeness is this share of its list's best, the rest its own
     max_candidates: int = 24  # sentences embedded per question, chosen by shared words
+    title_weight: float = 0.8  # a unit is also read with its document's title: this share of the title's vector added
     max_sentence_chars: int = 400
 
 
@@ -53,6 +54,7 @@ class Candidate:
     lead: str = ""  # an item's lead-in sentence
     group: int = -1  # items of one list share a group
     heading: str = ""  # the heading the unit stands under in its passage, if any
+    title: str = ""  # the title of the document it is quoted from
 
 
 _HEADING_MARK = re.compile(r"^#+\s*|^\d{1,2}(?:\.\d{1,2})*\.?\s+")
@@ -197,7 +199,7 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
                 continue
             lead = collapse(found[u.lead].text) if u.kind == "item" and u.lead is not None else ""
             seen[key] = Candidate(text, (), u.kind, lead, group * 1000 + (u.lead if u.lead is not None else -1)
-                                  if u.kind == "item" else -1, heading)
+                                  if u.kind == "item" else -1, heading, passage.document.title)
     if question and len(seen) > settings.max_candidates:
         terms = {stem(t) for t in content_stems(question)}
         overlap = {k: len(terms & (content_stems(c.text) | content_stems(c.lead) | content_stems(c.heading)))
@@ -211,7 +213,7 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
     out = []
     for key, cand in seen.items():
         ranks = tuple(p.rank for p, text in zip(passages, folded, strict=True) if key in text)
-        out.append(Candidate(cand.text, ranks, cand.kind, cand.lead, cand.group, cand.heading))
+        out.append(Candidate(cand.text, ranks, cand.kind, cand.lead, cand.group, cand.heading, cand.title))
     return out
 
 
@@ -390,49 +392,78 @@ def _novelty(text: str, q_stems: set[str]) -> float:
     return len(own - q_stems) / len(own)
 
 
+def closeness(vectors: np.ndarray, title_vectors: np.ndarray, query_vec: np.ndarray, weight: float) -> np.ndarray:
+    """Each unit's closeness to the question: its own cosine, or read with its document's title if that is closer.
+
+    A sentence rarely repeats the place, year or body its report is about
+    ("the service that care leavers receive is outstanding"); its title does
+    ("Ofsted inspection of Hertfordshire children's services, 2018"). The title
+    can only raise a unit's closeness, never lower it.
+    """
+    own = vectors @ query_vec
+    if weight <= 0 or not len(vectors):
+        return own
+    mixed = vectors + weight * title_vectors
+    norms = np.linalg.norm(mixed, axis=1)
+    read = (mixed @ query_vec) / np.where(norms > 0, norms, 1.0)
+    return np.maximum(own, read)
+
+
 def choose(
     question: str,
     sentences: Sequence[Candidate],
     similarity: np.ndarray,
     settings: AnswerSettings,
+    own: np.ndarray | None = None,
 ) -> tuple[tuple[AnswerSentence, ...], float]:
-    """The answer units to quote, best first, and the best one's score.
+    """The answer units to quote, best first, and the best score.
 
-    ``similarity`` holds each unit's cosine with the question (an item embedded
-    with its lead-in, see ``embed_text``). An item also counts a share of its
-    list's best closeness; when a list wins, its items are quoted together, in
-    reading order.
+    ``similarity`` holds each unit's closeness to the question (an item embedded
+    with its lead-in, see ``embed_text``; read with its title, see ``closeness``).
+    An item also counts a share of its list's best closeness; when a list wins,
+    its items are quoted together, in reading order. The best score returned is
+    computed from ``own`` when given (the units' own cosines), the scale the
+    abstention threshold was chosen on.
     """
     if not sentences:
         return (), 0.0
     q_stems = content_stems(question)
     asked = _asked(question)
     kind = asked.kind
-    sims = [float(s) for s in similarity]
+    bonus = []
+    for cand in sentences:
+        lexical = len(q_stems & content_stems(embed_text(cand))) / len(q_stems) if q_stems else 0.0
+        extra = settings.lexical_weight * lexical + settings.kind_weight * _supplies(asked, cand, question, q_stems)
+        if _novelty(cand.text, q_stems) < 0.34 or _POINTER.search(cand.text):
+            extra -= settings.restate_penalty
+        bonus.append(extra)
+    scores = _scores(sentences, similarity, bonus, settings)
+    best = max(_scores(sentences, own, bonus, settings)) if own is not None else max(scores)
+    order = sorted(range(len(sentences)), key=lambda i: -scores[i])
+    top = sentences[order[0]]
+    first = scores[order[0]]
+    if top.kind == "item":
+        items = [i for i in range(len(sentences)) if sentences[i].group == top.group]
+        if not (kind in ("why", "recommend", "who") or _LIST_QUESTION.search(question)):
+            items = [i for i in items if scores[i] >= first - settings.margin]  # one entry of a list answers
+        chosen = items[: settings.max_items]
+    else:
+        chosen = [i for i in order if scores[i] >= first - settings.margin and sentences[i].kind != "item"]
+        chosen = chosen[: settings.max_sentences]
+    return tuple(AnswerSentence(text=sentences[i].text, passages=sentences[i].passages) for i in chosen), best
+
+
+def _scores(sentences: Sequence[Candidate], similarity: np.ndarray, bonus: Sequence[float],
+            settings: AnswerSettings) -> list[float]:
+    """Each unit's score: its closeness (an item's shared with its list's best) plus its bonuses."""
+    sims = [float(x) for x in similarity]
     list_sim: dict[int, float] = {}
     for cand, sim in zip(sentences, sims, strict=True):
         if cand.kind == "item":
             list_sim[cand.group] = max(list_sim.get(cand.group, -1.0), sim)
-    scores = []
-    for cand, sim in zip(sentences, sims, strict=True):
-        lexical = len(q_stems & content_stems(embed_text(cand))) / len(q_stems) if q_stems else 0.0
-        base = sim if cand.kind != "item" else settings.lead_weight * list_sim[cand.group] + (1 - settings.lead_weight) * sim
-        score = base + settings.lexical_weight * lexical + settings.kind_weight * _supplies(asked, cand, question, q_stems)
-        if _novelty(cand.text, q_stems) < 0.34 or _POINTER.search(cand.text):
-            score -= settings.restate_penalty
-        scores.append(score)
-    best = max(scores)
-    order = sorted(range(len(sentences)), key=lambda i: -scores[i])
-    top = sentences[order[0]]
-    if top.kind == "item":
-        items = [i for i in range(len(sentences)) if sentences[i].group == top.group]
-        if not (kind in ("why", "recommend", "who") or _LIST_QUESTION.search(question)):
-            items = [i for i in items if scores[i] >= best - settings.margin]  # one entry of a list answers
-        chosen = items[: settings.max_items]
-    else:
-        chosen = [i for i in order if scores[i] >= best - settings.margin and sentences[i].kind != "item"]
-        chosen = chosen[: settings.max_sentences]
-    return tuple(AnswerSentence(text=sentences[i].text, passages=sentences[i].passages) for i in chosen), best
+    return [(sim if cand.kind != "item" else settings.lead_weight * list_sim[cand.group]
+             + (1 - settings.lead_weight) * sim) + extra
+            for cand, sim, extra in zip(sentences, sims, bonus, strict=True)]
 
 
 def embed_text(cand: Candidate) -> str:

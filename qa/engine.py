@@ -65,6 +65,7 @@ class Engine:
         self.embedder = embedder
         self._check(store)
         self._store = store
+        self._titles: dict[str, np.ndarray] = {}  # document titles' vectors, embedded once each
         self.policy()  # an index whose model has no thresholds stops here, with the fix
 
     def _check(self, store: IndexStore) -> None:
@@ -199,7 +200,21 @@ class Engine:
             return (), 0.0
         # Small batches: the encoder sorts by length, so short sentences are not padded to the longest.
         vecs = self.embedder.embed([answering.embed_text(c) for c in cands], batch_size=8)
-        return answering.choose(query, cands, vecs @ query_vec, settings)
+        own = vecs @ query_vec
+        if settings.title_weight <= 0:
+            return answering.choose(query, cands, own, settings)
+        titles = self._title_vectors([c.title for c in cands])
+        near = answering.closeness(vecs, np.stack([titles[c.title] for c in cands]), query_vec, settings.title_weight)
+        return answering.choose(query, cands, near, settings, own=own)
+
+    def _title_vectors(self, titles: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors of document titles, embedded on first use (a title does not change within an index)."""
+        known = self._titles
+        new = [t for t in dict.fromkeys(titles) if t not in known]
+        if new:
+            for title, vec in zip(new, self.embedder.embed(new), strict=True):
+                known[title] = vec
+        return {t: known[t] for t in titles}
 
     # --- the corpus ------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.answer import AnswerSettings, Candidate, asks_for, candidates, choose, embed_text, fold, split_sentences
+from qa.answer import AnswerSettings, Candidate, asks_for, candidates, choose, closeness, embed_text, fold, split_sentences
 from qa.records import Chunk, Citation, DocMeta, Document, Passage
 
 DOC = Document("r.pdf", DocMeta(title="Report", year=2017), "h", "pdf", 3)
@@ -260,3 +260,30 @@ def test_as_good_as_is_a_comparison_not_a_grade() -> None:
     cands = [Candidate("Attendance of the children it looks after is as good as the national average.", (1,)),
              Candidate("Overall effectiveness Outstanding", (1,), kind="field")]
     assert _first("what grade did the council get overall", cands, [0.50, 0.43]) == "Overall effectiveness Outstanding"
+
+
+def test_a_unit_is_read_with_its_documents_title_when_that_is_closer() -> None:
+    query = np.array([1.0, 0.0, 0.0])
+    vectors = np.array([[0.6, 0.8, 0.0], [0.6, 0.0, 0.8]])
+    titles = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # the first unit's report is about what was asked
+    near = closeness(vectors, titles, query, 0.8)
+    assert near[0] > 0.6 and near[1] == 0.6  # a title can only raise a unit's closeness
+    assert np.allclose(closeness(vectors, titles, query, 0.0), vectors @ query)
+    empty = np.zeros((0, 3))
+    assert closeness(empty, empty, query, 0.8).shape == (0,)
+
+
+def test_the_best_score_for_abstention_is_on_the_units_own_scale() -> None:
+    cands = _cands("The service that care leavers receive is outstanding.", "Care leavers get a good service overall.")
+    read = np.array([0.70, 0.50])  # the first read with its report's title
+    own = np.array([0.40, 0.50])
+    chosen, best = choose("how good is the care leavers service", cands, read, AnswerSettings(max_sentences=1), own=own)
+    assert chosen[0].text == cands[0].text  # the choice uses the closeness read with titles
+    _, best_own = choose("how good is the care leavers service", cands, own, AnswerSettings(max_sentences=1))
+    _, best_read = choose("how good is the care leavers service", cands, read, AnswerSettings(max_sentences=1))
+    assert best == best_own < best_read  # ... the threshold the score it was chosen on
+
+
+def test_candidates_carry_their_documents_title() -> None:
+    cands = candidates([_passage(1, P2)], AnswerSettings())
+    assert cands and all(c.title == "Report" for c in cands)

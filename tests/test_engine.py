@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,20 @@ def test_a_number_run_into_the_file_name_counts_as_evidence(tmp_path: Path) -> N
                     settings=AskSettings(abstain=AbstainPolicy(min_dense=0.0, min_sentence=0.0)))
     assert engine.ask("how many local authorities responded to the survey in phase 9").found
     assert not engine.ask("how many local authorities responded to the survey in phase 8").found
+
+
+def test_answer_reads_units_with_their_titles_embedding_each_title_once(engine: Engine) -> None:
+    embedder = engine.embedder
+    assert isinstance(embedder, FakeEmbedder)
+    question = "Were caseloads for social workers reduced?"
+    first = engine.ask(question, top_k=3)
+    assert first.found and first.sentences
+    assert set(engine._titles) >= {p.document.title for p in first.passages[:3]}
+    count = embedder.texts_embedded
+    assert engine.ask(question, top_k=3) == first
+    repeat = embedder.texts_embedded - count  # the question and its units; the titles are known by now
+    plain = Engine(engine.index_dir, embedder=embedder, settings=replace(
+        engine.settings, answer=replace(engine.settings.answer, title_weight=0.0)))
+    count = embedder.texts_embedded
+    plain.ask(question, top_k=3)
+    assert embedder.texts_embedded - count == repeat and plain._titles == {}
