@@ -201,8 +201,10 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
             seen[key] = Candidate(text, (), u.kind, lead, group * 1000 + (u.lead if u.lead is not None else -1)
                                   if u.kind == "item" else -1, heading, passage.document.title)
     if question and len(seen) > settings.max_candidates:
-        terms = {stem(t) for t in content_stems(question)}
+        terms = {stem(t) for t in search_terms(question)}  # with the reports' words for plain ones ("due in": deadline)
+        graded = asks_for(question) == "grade"
         overlap = {k: len(terms & (content_stems(c.text) | content_stems(c.lead) | content_stems(c.heading)))
+                   + (len(terms) if graded and c.kind == "field" and _JUDGEMENT.match(c.text) else 0)
                    for k, c in seen.items()}
         order = sorted(seen, key=lambda k: -overlap[k])  # stable: reading order among equals
         keep = set(order[: settings.max_candidates])

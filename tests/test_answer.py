@@ -287,3 +287,16 @@ def test_the_best_score_for_abstention_is_on_the_units_own_scale() -> None:
 def test_candidates_carry_their_documents_title() -> None:
     cands = candidates([_passage(1, P2)], AnswerSettings())
     assert cands and all(c.title == "Report" for c in cands)
+
+
+def test_pruning_keeps_judgement_rows_for_a_grade_question_and_counts_plain_words() -> None:
+    text = ("Overall effectiveness Outstanding\n\n"
+            "North Yorkshire inspectors met leaders in 2018. North Yorkshire inspectors read case files in 2018. "
+            "The census counts every child in need. The census return deadline is 31 July 2024.")
+    few = AnswerSettings(max_candidates=1)
+    kept = [c.text for c in candidates([_passage(1, text)], few, "what did north yorkshire inspectors do in 2018")]
+    assert kept == ["North Yorkshire inspectors met leaders in 2018."]  # words shared with the question decide
+    graded = [c.text for c in candidates([_passage(1, text)], few, "what grade did north yorkshire inspectors give in 2018")]
+    assert "Overall effectiveness Outstanding" in graded  # ... but a grade question keeps the judgement row
+    due = [c.text for c in candidates([_passage(1, text)], few, "when is the census due in")]
+    assert due == ["The census return deadline is 31 July 2024."]  # "due in": the reports say "deadline"
