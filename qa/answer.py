@@ -340,10 +340,18 @@ def _asked(question: str) -> _Asked:
                   bool(_HOW_LONG.search(question)), frozenset(_counted(question)))
 
 
+_FIELDLESS = {"", "why", "recommend", "define"}
+
+
 def _supplies(asked: _Asked, cand: Candidate, question: str, q_stems: set[str]) -> float:
     """1 when the unit supplies what is asked, -1 when it plainly does not, 0 when unknown."""
     text = cand.text
     kind = asked.kind
+    if cand.kind == "field" and kind in _FIELDLESS and not (kind == "" and len(content_stems(
+            text.split(":", 1)[0]) & q_stems) >= 2):
+        # "Lead inspector: Nigel Parkes" names who and when, not a reason, a problem or advice; a field whose
+        # label names what is asked ("Wave 1 case study areas: ...") still answers "what were the ... areas?".
+        return -1.0
     if kind == "number":
         if asked.how_long and _DURATION.search(text):
             return 1.0  # "within a month" answers "how long" without a digit

@@ -300,3 +300,15 @@ def test_pruning_keeps_judgement_rows_for_a_grade_question_and_counts_plain_word
     assert "Overall effectiveness Outstanding" in graded  # ... but a grade question keeps the judgement row
     due = [c.text for c in candidates([_passage(1, text)], few, "when is the census due in")]
     assert due == ["The census return deadline is 31 July 2024."]  # "due in": the reports say "deadline"
+
+
+def test_a_fact_field_answers_who_or_when_but_not_what_was_said() -> None:
+    said = [Candidate("Lead inspector: Matt Reed", (1,), "field"),
+            Candidate("Vacancy rates are very low and most social workers are experienced.", (1,))]
+    question = "what did inspectors say about social worker vacancies in leeds"
+    assert _first(question, said, [0.68, 0.55]) == said[1].text  # the field, though closer, says nothing of vacancies
+    assert _first("who was the lead inspector in leeds", said, [0.60, 0.55]) == said[0].text
+    areas = [Candidate("Wave 1 case study areas: Dorset, Wolverhampton and Lincolnshire", (1,), "field"),
+             Candidate("The case study areas were visited twice by the evaluators.", (1,))]
+    # A field whose label names what is asked still answers it.
+    assert _first("what were the wave 1 case study areas", areas, [0.60, 0.58]) == areas[0].text
