@@ -221,17 +221,21 @@ def page_spans(text: str, headings: list[TextHeading], limit: int = PAGE_CHARS) 
 
     A page starts at a heading and holds whole sections up to ``limit``
     characters; a heading with (almost) nothing under it shares the next
-    section's page. A section longer than ``limit`` is cut into nearly equal
+    section's page, unless that would cut a section that fits a page on its
+    own. A section longer than ``limit`` is cut into nearly equal
     parts at paragraph breaks (else lines, sentences, words).
     """
     cuts = [0]
     # The heading that opens the current page, if one does: its own line is not "text under it".
     opener = headings[0] if headings and not text[: headings[0].offset].strip() else None
-    for heading in headings:
+    for i, heading in enumerate(headings):
         if heading.offset <= cuts[-1]:
             continue
         body_start = cuts[-1] if opener is None else text.find("\n", opener.offset, heading.offset) + 1 or heading.offset
-        if len(text[body_start : heading.offset].strip()) < _TINY_SECTION:
+        after = next((headings[j].offset for j in range(i + 1, len(headings)) if headings[j].offset > heading.offset),
+                     len(text))
+        fits_alone = after - heading.offset <= limit < after - cuts[-1]  # sharing would cut a section that fits
+        if len(text[body_start : heading.offset].strip()) < _TINY_SECTION and not fits_alone:
             continue  # (almost) nothing under the page's heading yet: this section shares its page
         cuts.append(heading.offset)
         opener = heading
