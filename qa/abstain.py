@@ -98,8 +98,9 @@ def policy_for(model: str, recorded: Mapping[str, float], where: str = "the inde
 
 
 def numbers(question: str) -> list[str]:
-    """The numbers and years of a question ("2019", "3")."""
-    return [k for k in key_terms(question) if any(ch.isdigit() for ch in k)]
+    """The numbers and years of a question ("2019", "3"), less those that number a series ("wave 2": see ``series``)."""
+    paired = {str(n) for _, n in series(question)}
+    return [k for k in key_terms(question) if any(ch.isdigit() for ch in k) and k not in paired]
 
 
 # Words that number one of a series ("wave 2", "phase 9", "round 1"): the pair names a thing, the number alone does not.
@@ -165,7 +166,8 @@ def evidence(
     if not passages or best_dense < policy.min_dense:
         return False
     named = series(question)  # "wave 2" is not evidenced by a "2" elsewhere in a passage, but is by "second wave"
-    keys = [stem(k) for k in key_terms(question) if k not in {str(n) for _, n in named}]
+    paired = {str(n) for _, n in named}
+    keys = [stem(k) for k in key_terms(question) if k not in paired]
     spelled_out = {k: v for k, v in acronyms(question).items() if stem(k) in keys}  # "NAO": "National Audit Office"
     seen: set[str] = set()
     together = not keys and not named
@@ -194,9 +196,8 @@ def answered(question: str, best_score: float, quoted: Sequence[str], policy: Ab
         return False
     if policy.numbers_quoted:
         have = set().union(*(stems(t) for t in quoted)) if quoted else set()
-        named = series(question)
-        if any(stem(n) not in have for n in numbers(question) if n not in {str(k) for _, k in named}):
+        if any(stem(n) not in have for n in numbers(question)):
             return False
-        if any(not names_series(" ".join(quoted), w, n) for w, n in named):
+        if any(not names_series(" ".join(quoted), w, n) for w, n in series(question)):
             return False
     return True

@@ -100,15 +100,16 @@ _FIELD = re.compile(r"^(?:\d{1,2} )?(?!(?i:chapter|section|part|table|figure|cha
 
 
 def _field_line(line: str) -> bool:
-    match = _FIELD.match(collapse(line))
+    text = collapse(line)
+    match = _FIELD.match(text)
     if match is None or len(match.group(1).split()) > 6:
         return False
-    label, value = match.group(1).split(), collapse(line)[match.end(1) + 1:].split()
-    if collapse(line)[:1].isdigit() and not any(w[:1].isupper() or any(c.isdigit() for c in w) for w in value):
+    label, value = match.group(1).split(), text[match.end(1) + 1:].split()
+    figure = any(ch.isdigit() for ch in "".join(value))
+    if text[:1].isdigit() and not figure and not any(w[:1].isupper() for w in value):
         return False  # "2 Theme 1: rethinking children's social work": a numbered section title, not a footnote's fact
     # "National Framework: Key Concepts" names a chapter: a label of several words and a value, all capitalised.
-    return not (len(label) >= 2 and all(w[:1].isupper() for w in label + value if w[:1].isalpha())
-                and not any(c.isdigit() for c in "".join(value)))
+    return figure or len(label) < 2 or not all(w[:1].isupper() for w in label + value if w[:1].isalpha())
 
 
 _FOOTNOTE = re.compile(r"\s*(?:\d{1,2} (?=[A-Z]))?")  # a footnote's number is not part of its field
