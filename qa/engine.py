@@ -92,6 +92,10 @@ class Engine:
             store = IndexStore(self.index_dir)
             self._check(store)
             self._store = store
+            # Keep only the titles the new generation still has: a long-running server
+            # that sees many ingests would otherwise hold every title it ever met.
+            titles = {doc.title for doc in store.documents.values()}
+            self._titles = {t: v for t, v in self._titles.items() if t in titles}
             log.info("switched to index generation %s", name)
             return True
 

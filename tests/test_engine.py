@@ -195,3 +195,15 @@ def test_answer_reads_units_with_their_titles_embedding_each_title_once(engine: 
     count = embedder.texts_embedded
     plain.ask(question, top_k=3)
     assert embedder.texts_embedded - count == repeat and plain._titles == {}
+
+
+def test_refresh_forgets_the_titles_of_removed_documents(engine: Engine, corpus: Path) -> None:
+    engine.ask("Were caseloads for social workers reduced?", top_k=3)
+    engine.ask("Did teenagers on the edge of care enter care less often?", top_k=3)
+    assert {"Southby caseloads", "Northshire evaluation"} <= set(engine._titles)
+    (corpus / "southby.md").unlink()
+    ingest(corpus, engine.index_dir, engine.embedder, settings=IngestSettings(workers=0))
+    assert engine.refresh() is True
+    assert "Southby caseloads" not in engine._titles and "Northshire evaluation" in engine._titles
+    again = engine.ask("Did teenagers on the edge of care enter care less often?", top_k=3)
+    assert again.passages and all(p.chunk.doc_id == "northshire.pdf" for p in again.passages)
