@@ -12,7 +12,7 @@ import numpy as np
 
 from .cite import make_citation
 from .records import Chunk, Passage
-from .retrieve import Candidate, FusionSettings, diversify, fuse, widen
+from .retrieve import Candidate, FusionSettings, diversify, fuse, sentence_start, widen
 from .store import IndexStore
 from .text import query_terms, search_terms
 
@@ -24,6 +24,7 @@ class RetrieverSettings:
     fusion: FusionSettings = field(default_factory=FusionSettings)
     mode: str = "hybrid"  # "hybrid", "dense" or "lexical"
     passage_chars: int = 2400  # a passage is its chunk widened by same-page neighbours up to this size
+    sentence_start: int = 300  # and moved back by up to this much so it does not open inside a sentence
     plain_words: bool = True  # lexical search adds the reports' words for plain ones ("kids": children)
 
 
@@ -86,8 +87,9 @@ class Retriever:
 
         Chunks are small so that vectors stay sharp; a reader (and the answer)
         needs the sentences around them. Whole neighbours come first, then the
-        budget left is filled to sentence or line boundaries. The passage stays
-        an exact page span.
+        budget left is filled to sentence or line boundaries, and a start that
+        cuts a sentence at a wrapped line moves back to that sentence's start.
+        The passage stays an exact page span.
         """
         store = self.store
         limit = self.settings.passage_chars
@@ -101,6 +103,7 @@ class Retriever:
         if page is None:
             return chunk
         start, end = widen(chunk_id, chunk, near, scores, limit, page.text)
+        start = sentence_start(page.text, start, self.settings.sentence_start)
         if (start, end) == (chunk.start, chunk.end):
             return chunk
         return replace(chunk, start=start, end=end, text=page.text[start:end])

@@ -14,6 +14,7 @@ from qa.retrieve import (
     fill,
     fts_query,
     fuse,
+    sentence_start,
     widen,
 )
 from qa.text import key_terms, query_terms, stem
@@ -149,6 +150,19 @@ def test_fill_spends_the_spare_budget_up_to_sentence_or_line_boundaries() -> Non
     assert fill(text, start, end, 1000, True) == (0, len(text))
     assert fill(text, start, end, end - start, True) == (start, end)
     assert fill(text, start, end, end - start + 3, True) == (start, end)
+
+
+def test_a_passage_cut_at_a_wrapped_line_starts_at_its_sentence() -> None:
+    text = "Costs fell. The service was\nrun by two councils and\nsaved money. Next one.\n\nnew section text"
+    cut = text.index("run by")
+    assert text[sentence_start(text, cut, 300):].startswith("The service was\nrun by")
+    # Out of reach, or no sentence start before it on the page: left where it was.
+    assert sentence_start(text, cut, 10) == cut
+    assert sentence_start("a page continued\nfrom before", len("a page continued\n"), 300) == len("a page continued\n")
+    # Already at a sentence's start, or after a blank line: unchanged.
+    assert sentence_start(text, text.index("Next"), 300) == text.index("Next")
+    assert sentence_start(text, text.index("new section"), 300) == text.index("new section")
+    assert sentence_start(text, text.index("saved"), 300) == text.index("The service")
 
 
 def test_widen_stops_at_a_gap_in_the_ids() -> None:
