@@ -249,15 +249,24 @@ _NUMBER_WORDS = r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twe
                 r"thousand|million|billion|half|third|quarter|fifth|tenth|dozen|majority|minority|one in \w+"
 _NUMBER = re.compile(rf"\d|£|\$|%|\b(?:{_NUMBER_WORDS})\b|\bper ?cent\b", re.I)
 _MONEY_QUESTION = re.compile(r"\b(?:money|funding|funded|fund|cost|costs|costing|spend|spent|spending|save|saved|"
-                             r"saving|savings|budget|invest\w*|paid|pay|worth|price|grant|allowance|£)", re.I)
+                             r"saving|savings|budget|invest\w*|paid|pay|worth|price|grant|allowance|bursar\w*|fees?|salar\w*|wages?|£)", re.I)
 _HOW_MUCH = re.compile(r"\bhow much\b|\bwhat (?:was|is|were|are) the (?:\w+ )?(?:cost|budget|price|amount|sum|value|"
                        r"savings?|spend)\b", re.I)
-_TIME_WORDS = re.compile(r"\b(?:time|hours?|minutes?|days?|weeks?|months?|years?|long)\b", re.I)
+_NOT_MONEY = re.compile(r"\bhow much (?:more|less|longer|shorter|faster|slower|quicker|sooner|earlier|later|"
+                        r"better|worse|of|time|hours?|days?|weeks?|months?|years?)\b", re.I)
+_HOW_MUCH_VERB = re.compile(r"\bhow much (?:did|does|do|is|was|were|are|should|would|will|could|can|has|have|had|"
+                            r"must|might)\b", re.I)
 
 
 def _asks_money(question: str) -> bool:
-    """"How much did X save?", "what was the cost?": the answer is an amount of money, not a count or a time."""
-    return bool(_HOW_MUCH.search(question) and _MONEY_QUESTION.search(question) and not _TIME_WORDS.search(question))
+    """"How much did X save?", "what was the cost?": the answer is an amount of money, not a count or a time.
+
+    "How much should a council give ...?" asks for money too, with no money word: "how much" followed
+    by its verb. "How much time / faster / more likely ...?" asks for a time or a ratio.
+    """
+    if not _HOW_MUCH.search(question) or _NOT_MONEY.search(question):
+        return False
+    return bool(_MONEY_QUESTION.search(question) or _HOW_MUCH_VERB.search(question))
 
 
 # "How long should it take?", "how quickly must they reply?" (not "how quickly have applications grown?").

@@ -199,6 +199,19 @@ def test_how_much_money_wants_an_amount_and_what_proportion_a_share() -> None:
     assert chosen[0].text == "About 22% of the referrals were re-referrals within a year."
 
 
+def test_how_much_with_its_verb_wants_money_but_how_much_time_or_faster_does_not() -> None:
+    sents = _cands("Only six care leavers were placed in hostels, and five moved on within seven days.",
+                   "The guidance says councils should pay a minimum of £3,000.")
+    # No money word in the question: "how much should ... give" still asks for an amount.
+    assert _first("how much should a council give a care leaver to furnish a flat", sents, [0.55, 0.50]) == (
+        "The guidance says councils should pay a minimum of £3,000.")
+    assert _first("How much does the database cost each year to maintain?", sents, [0.55, 0.50]).startswith(
+        "The guidance says")
+    timed = _cands("Finding the plan took 3 minutes instead of 20 minutes.", "The tool cost £20,000 to build.")
+    assert _first("how much time did the search tool save", timed, [0.55, 0.50]).startswith("Finding the plan")
+    assert _first("how much faster was it to find a plan with the tool", timed, [0.55, 0.50]).startswith("Finding")
+
+
 def test_how_many_wants_a_count_of_the_thing_asked_about() -> None:
     sents = _cands("The projects split £110 million of funding between 2014 and 2016.",
                    "The evaluation reviewed the results of the 57 innovation projects funded in the first round.")
