@@ -249,7 +249,8 @@ _NUMBER_WORDS = r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twe
                 r"thousand|million|billion|half|third|quarter|fifth|tenth|dozen|majority|minority|one in \w+"
 _NUMBER = re.compile(rf"\d|£|\$|%|\b(?:{_NUMBER_WORDS})\b|\bper ?cent\b", re.I)
 _MONEY_QUESTION = re.compile(r"\b(?:money|funding|funded|fund|cost|costs|costing|spend|spent|spending|save|saved|"
-                             r"saving|savings|budget|invest\w*|paid|pay|worth|price|grant|allowance|bursar\w*|fees?|salar\w*|wages?|£)", re.I)
+                             r"saving|savings|budget|invest\w*|paid|pay|worth|price|grant|allowance|"
+                             r"bursar\w*|fees?|salar\w*|wages?|£)", re.I)
 _HOW_MUCH = re.compile(r"\bhow much\b|\bwhat (?:was|is|were|are) the (?:\w+ )?(?:cost|budget|price|amount|sum|value|"
                        r"savings?|spend)\b", re.I)
 _NOT_MONEY = re.compile(r"\bhow much (?:more|less|longer|shorter|faster|slower|quicker|sooner|earlier|later|"
