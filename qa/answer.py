@@ -307,6 +307,10 @@ def _counts(text: str, counted: frozenset[str]) -> bool:
 
 _YEAR_OR_DATE = re.compile(r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|"
                            r"october|november|december)\b", re.I)
+_DAY_DATE = re.compile(r"\b\d{1,2}(?:st|nd|rd|th)? (?:january|february|march|april|may|june|july|august|september|"
+                       r"october|november|december)\b|\b(?:january|february|march|april|may|june|july|august|"
+                       r"september|october|november|december) \d{1,2}\b", re.I)
+_ASKS_YEAR = re.compile(r"\b(?:what|which) year\b|\bsince when\b|\bin what year\b", re.I)
 _WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 _REASON = re.compile(r"\b(?:because|since|due to|owing to|as a result|reasons?|so that|in order to|led to|caused|"
                      r"meant that|therefore|thus|given that|nervous|lack of|too (?:little|few|much|many))\b", re.I)
@@ -383,7 +387,12 @@ def _supplies(asked: _Asked, cand: Candidate, question: str, q_stems: set[str]) 
     if kind == "grade":  # an inspection's grade: a judgement row, or a sentence giving one
         return 1.0 if (cand.kind == "field" and _JUDGEMENT.match(text)) or _GRADED.search(text) else 0.0
     if kind == "when":
-        return 1.0 if any(m.group(0).lower() not in question.lower() for m in _YEAR_OR_DATE.finditer(text)) else -0.5
+        new_dates = [m.group(0) for m in _YEAR_OR_DATE.finditer(text) if m.group(0).lower() not in question.lower()]
+        if not new_dates:
+            return -0.5
+        if not _DAY_DATE.search(text) and not _ASKS_YEAR.search(question):
+            return 0.5  # "when is it due?" wants a day ("31 July 2024"); a year may only be part of a name
+        return 1.0
     if kind == "why":
         if cand.kind == "item" and _REASON.search(cand.lead):
             return 1.0

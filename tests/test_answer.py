@@ -212,6 +212,17 @@ def test_how_much_with_its_verb_wants_money_but_how_much_time_or_faster_does_not
     assert _first("how much faster was it to find a plan with the tool", timed, [0.55, 0.50]).startswith("Finding")
 
 
+def test_when_is_it_due_prefers_a_day_to_a_year_in_a_name() -> None:
+    sents = _cands("Your children in need census 2023 to 2024 return should include the school's code.",
+                   "The final deadline for submitting the completed return is 31 July 2024.")
+    chosen, _ = choose("when is the children in need census due in", sents, np.array([0.64, 0.64]), AnswerSettings())
+    assert "The final deadline for submitting the completed return is 31 July 2024." in [c.text for c in chosen]
+    # A year is the whole answer when a year is asked for.
+    years = _cands("The programme's second round began in 2016 with new projects.",
+                   "Projects reported on 31 March each year.")
+    assert _first("what year did the second round begin", years, [0.64, 0.60]).startswith("The programme's")
+
+
 def test_how_many_wants_a_count_of_the_thing_asked_about() -> None:
     sents = _cands("The projects split £110 million of funding between 2014 and 2016.",
                    "The evaluation reviewed the results of the 57 innovation projects funded in the first round.")
