@@ -132,17 +132,39 @@ def _judgement(u: Unit) -> Unit | None:
     return Unit(u.start + lead, u.end, u.text[lead:].strip(), "field")
 
 
+# A footnote's number before its text ("14 In the East Midlands two authorities ...", "3 The case was heard ...").
+# Only before a word that opens a sentence: "12 Local authorities took part" gives a count, not a note number.
+_NOTE_NUMBER = re.compile(r"^\s*\d{1,3} (?=(?:The|This|That|These|Those|It|Its|In|On|At|As|A|An|For|From|See|Please|"
+                          r"Within|Where|When|If|There|During|Since|Under|By|With|Following|Data|Figures?|Source)\b)")
+# A footnote that defines a term, often printed without a full stop ("4 Alternatively qualified staff is
+# the term used for ... staff who are not social work qualified").
+_DEFINING_NOTE = re.compile(r"^\s*\d{1,3} (?=[A-Z])(?=.{30,}$)(?=.*\b(?:is|are|means|refers to)\b)", re.S)
+
+
+def _footnote(u: Unit) -> Unit | None:
+    """A footnote's sentence without its number; a defining footnote without a full stop counts as a sentence."""
+    if u.kind == "sentence" and (match := _NOTE_NUMBER.match(u.text)):
+        return Unit(u.start + match.end(), u.end, u.text[match.end():], "sentence")
+    if u.kind == "fragment" and len(u.text.split()) >= 8 and (match := _DEFINING_NOTE.match(u.text)):
+        return Unit(u.start + match.end(), u.end, u.text[match.end():].strip(), "sentence")
+    return None
+
+
 def _with_fields(found: Sequence[Unit]) -> list[Unit]:
     """Units with the fields that headings and fragments hold made into units of kind "field".
 
     A heading or fragment made only of "label: value" lines gives one field per
     line; one that is a judgement table's row gives one field. Such lines state
-    facts, unlike the headings and fragments they are taken for.
+    facts, unlike the headings and fragments they are taken for. A footnote's
+    sentence loses its number (see ``_footnote``).
     """
     out: list[Unit] = []
     for u in found:
         if u.kind in ("heading", "fragment") and (row := _judgement(u)) is not None:
             out.append(row)
+            continue
+        if (note := _footnote(u)) is not None:
+            out.append(note)
             continue
         lines = [line for line in u.text.strip().splitlines() if line.strip()]
         if u.kind not in ("heading", "fragment") or not lines or not all(_field_line(line) for line in lines):

@@ -43,6 +43,20 @@ def test_split_sentences_drops_fragments_tails_and_headings() -> None:
                            "from its model.") == ["The council projected savings of £2.6 million from its model."]
 
 
+def test_footnotes_are_quoted_without_their_numbers_and_counts_keep_theirs() -> None:
+    text = ("Most councils sent in their returns on time this year, as in every year before.\n\n"
+            "12 Local authorities took part in the survey and sent in their data.\n\n"
+            "14 In the East Midlands two authorities returned one joint submission.\n"
+            "4 Alternatively qualified staff is the term used for social care staff who are not social work\n"
+            "qualified")
+    texts = [c.text for c in candidates([_passage(1, text)], AnswerSettings())]
+    assert "In the East Midlands two authorities returned one joint submission." in texts
+    assert "12 Local authorities took part in the survey and sent in their data." in texts  # a count, not a note
+    assert ("Alternatively qualified staff is the term used for social care staff who are not social work "
+            "qualified") in texts  # a defining footnote printed without a full stop
+    assert not any(t.startswith(("14 ", "4 ")) for t in texts)
+
+
 def test_questions_in_the_text_and_pointers_are_never_answers() -> None:
     text = ("What is the Standard Dataset?\nIt is a set of 40 data items shared by councils. "
             "Further definitions can be found in the glossary.")
