@@ -409,8 +409,7 @@ def _supplies(asked: _Asked, cand: Candidate, question: str, q_stems: set[str]) 
     if kind == "grade":  # an inspection's grade: a judgement row, or a sentence giving one
         return 1.0 if (cand.kind == "field" and _JUDGEMENT.match(text)) or _GRADED.search(text) else 0.0
     if kind == "when":
-        new_dates = [m.group(0) for m in _YEAR_OR_DATE.finditer(text) if m.group(0).lower() not in question.lower()]
-        if not new_dates:
+        if not any(m.group(0).lower() not in question.lower() for m in _YEAR_OR_DATE.finditer(text)):
             return -0.5
         if not _DAY_DATE.search(text) and not _ASKS_YEAR.search(question):
             return 0.5  # "when is it due?" wants a day ("31 July 2024"); a year may only be part of a name

@@ -7,7 +7,6 @@ them against the store). ``fts_query`` makes any user text safe to hand to FTS5.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -199,26 +198,3 @@ def fill(text: str, start: int, end: int, limit: int, before_first: bool) -> tup
         end -= 1
     return start, end
 
-
-
-_SENTENCE_END = re.compile(r"[.!?][\"'\u2019\u201d)\]]*\s+|\n[ \t]*\n")
-_ENDS_SENTENCE = re.compile(r"[.!?:;][\"'\u2019\u201d)\]]*\s*$")
-
-
-def sentence_start(text: str, start: int, reach: int) -> int:
-    """Move a passage's start back by up to ``reach`` characters to the start of the sentence it cuts.
-
-    A PDF line break is a cut point for ``fill``, but a wrapped line often
-    breaks a sentence: the passage then opens with "a line break and goes on"
-    and its first sentence can be neither read nor quoted. The start moves back
-    only when it falls on a lower-case letter after text that does not end a
-    sentence, and only as far as the sentence's start within ``reach``; a page
-    that opens mid-sentence (it continues the page before) stays as it is.
-    """
-    if start <= 0 or not text[start:start + 1].islower():
-        return start
-    before = text[max(0, start - reach):start]
-    if _ENDS_SENTENCE.search(before):
-        return start
-    ends = list(_SENTENCE_END.finditer(before))
-    return start - len(before) + ends[-1].end() if ends else start

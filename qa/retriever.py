@@ -12,9 +12,9 @@ import numpy as np
 
 from .cite import make_citation
 from .records import Chunk, Passage
-from .retrieve import Candidate, FusionSettings, diversify, fuse, sentence_start, widen
+from .retrieve import Candidate, FusionSettings, diversify, fuse, widen
 from .store import IndexStore
-from .text import query_terms, search_terms
+from .text import query_terms, search_terms, sentence_start
 
 
 @dataclass(frozen=True)

@@ -367,6 +367,30 @@ def cut_points(text: str, lo: int, hi: int, *, ends: bool) -> list[int]:
     return out
 
 
+# Where a sentence may start: after a sentence's end or a blank line (a single line break may wrap one).
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])[\"'\u2019\u201d)\]]*\s+|\n[ \t]*\n")
+
+
+def sentence_start(text: str, start: int, reach: int) -> int:
+    """Move a passage's start back by up to ``reach`` characters to the start of the sentence it cuts.
+
+    A line break is a cut point (see ``cut_points``), but in a PDF a wrapped line
+    often breaks a sentence: the passage then opens with "a line break and goes
+    on" and its first sentence can be neither read nor quoted. The start moves
+    back only when it falls on a lower-case letter after text that does not end
+    a sentence, and only to a sentence start within ``reach``; a page that opens
+    mid-sentence (it continues the page before) stays as it is.
+    """
+    if start <= 0 or not text[start:start + 1].islower():
+        return start
+    lo = max(0, start - reach)
+    if _CLOSES.search(text, lo, start):
+        return start
+    starts = [m.end() for m in _SENTENCE_BREAK.finditer(text, lo, start)
+              if "\n" in m.group(0) or not _ABBREV_TAIL.search(text[max(0, m.start() - 8):m.start()])]
+    return starts[-1] if starts else start
+
+
 def find_spans(text: str, sentences: Iterable[str]) -> list[tuple[int, int]]:
     """Where quoted sentences occur in ``text`` (whitespace and case folded), merged and sorted.
 

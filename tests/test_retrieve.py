@@ -14,10 +14,9 @@ from qa.retrieve import (
     fill,
     fts_query,
     fuse,
-    sentence_start,
     widen,
 )
-from qa.text import key_terms, query_terms, stem
+from qa.text import key_terms, query_terms, sentence_start, stem
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +162,9 @@ def test_a_passage_cut_at_a_wrapped_line_starts_at_its_sentence() -> None:
     assert sentence_start(text, text.index("Next"), 300) == text.index("Next")
     assert sentence_start(text, text.index("new section"), 300) == text.index("new section")
     assert sentence_start(text, text.index("saved"), 300) == text.index("The service")
+    # "para." does not end a sentence.
+    cited = "Costs fell. As set out in para. 4 of the guidance, the\nplans were late."
+    assert sentence_start(cited, cited.index("plans"), 300) == cited.index("As set out")
 
 
 def test_widen_stops_at_a_gap_in_the_ids() -> None:
