@@ -15,6 +15,7 @@ folded string are. This module is that agreement:
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -168,11 +169,23 @@ _ABBREV_TAIL = re.compile(
 )
 
 
-@lru_cache(maxsize=1)
-def _segmenter() -> Segmenter:
-    import pysbd
+_PER_THREAD = threading.local()
 
-    return pysbd.Segmenter(language="en", clean=False, char_span=False)
+
+def _segmenter() -> Segmenter:
+    """This thread's own pysbd segmenter.
+
+    A ``pysbd.Segmenter`` keeps the text it was last given on the object, so one
+    shared between threads can hand one question's sentences to another's answer:
+    each thread (each app session's script run, each CLI worker) gets its own.
+    """
+    seg: Segmenter | None = getattr(_PER_THREAD, "segmenter", None)
+    if seg is None:
+        import pysbd
+
+        seg = pysbd.Segmenter(language="en", clean=False, char_span=False)
+        _PER_THREAD.segmenter = seg
+    return seg
 
 
 def split_spans(text: str) -> list[tuple[int, int]]:
