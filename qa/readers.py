@@ -531,9 +531,9 @@ def _flatten(root: Tag) -> str:
     text = re.sub(r"[ \t\u00a0]*(?:\x00C[ \t\u00a0]*)+", " | ", text)
     text = re.sub(r"[ \t]+\n", "\n", text)
     text = re.sub(r"\n[ \t]+", "\n", text)
-    text = re.sub(r"\n{3,}", "\n\n", text)
     text = re.sub(r"^- *$\n?", "", text, flags=re.M)  # list items with no text
     text = re.sub(r"^- {2,}", "- ", text, flags=re.M)
+    text = re.sub(r"\n{3,}", "\n\n", text)  # after empty items go, whose removal can join two breaks
     return text.strip()
 
 

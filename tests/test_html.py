@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from qa.chunking import ChunkSettings
@@ -201,6 +201,7 @@ _piece = st.one_of(
 
 @settings(max_examples=200, deadline=None)
 @given(pieces=st.lists(_piece, max_size=60))
+@example(pieces=["0", "<p>", "<li>", "<p>", "0"])  # an empty list item between two paragraph breaks
 def test_any_markup_gives_clean_text(pieces: list[str]) -> None:
     """Whatever the markup, the text has no break markers left, no blank runs and no untrimmed lines."""
     title, text = html_to_text("".join(pieces))
@@ -209,3 +210,9 @@ def test_any_markup_gives_clean_text(pieces: list[str]) -> None:
     assert all(line == line.strip(" \t") for line in text.split("\n"))
     if "|" not in "".join(pieces):  # cells are joined only between two that have text
         assert not any(line.startswith("|") or line.endswith("|") for line in text.split("\n"))
+
+
+def test_an_empty_list_item_between_paragraphs_leaves_one_blank_line() -> None:
+    """The empty item drops out and the two paragraph breaks around it count as one."""
+    assert html_to_text("0<p><li><p>0")[1] == "0\n\n0"
+    assert html_to_text("<p>First</p><ul><li> </li></ul><p>Second</p>")[1] == "First\n\nSecond"
