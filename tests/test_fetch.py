@@ -860,6 +860,29 @@ def test_collection_errors_raise_fetch_error(srv: FakeGovUK, tmp_path: Path) -> 
         get(srv, tmp_path, collection="/c/list")
 
 
+def test_json_errors_name_their_url_once(srv: FakeGovUK, tmp_path: Path) -> None:
+    srv.add("/api/content/c/bad", Reply(200, b"{not json"))
+    with pytest.raises(FetchError) as info:
+        get(srv, tmp_path, collection="/c/bad")
+    assert str(info.value).count("/api/content/c/bad") == 1, str(info.value)
+    srv.add_json("/api/content/c/two", {"links": {"documents": [{"base_path": "/p/broken"}]}})
+    srv.add("/api/content/p/broken", Reply(200, b"{nope", (("Content-Type", "application/json"),)))
+    summary = get(srv, tmp_path, collection="/c/two")
+    assert "not valid JSON" in reason_for(summary, "/p/broken")
+    line = format_summary(summary).splitlines()[-1]
+    assert line.count("/api/content/p/broken") == 1 and "not valid JSON" in line, line
+
+
+def test_json_size_cap_is_named_as_the_fixed_cap_not_max_mb(srv: FakeGovUK, tmp_path: Path) -> None:
+    """A catalogue page over 16 MiB is refused whatever --max-mb says, and the reason says so."""
+    srv.add("/api/content/c/huge", Reply(200, b" " * (16 * 2**20 + 1), (("Content-Type", "application/json"),)))
+    with pytest.raises(FetchError) as info:
+        get(srv, tmp_path, collection="/c/huge", max_mb=500.0)
+    message = str(info.value)
+    assert "16 MiB" in message and "--max-mb" not in message, message
+    assert message.count("/api/content/c/huge") == 1, message
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 def test_unusable_sources_csv_is_a_fetch_error(srv: FakeGovUK, tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "sources.csv")

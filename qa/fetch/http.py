@@ -117,9 +117,10 @@ class Client:
                 raise Skip(f"HTTP {code} {response.reason}".strip() + tries)
             yield response
 
-    def _body(self, response: requests.Response, limit: int, started: float) -> Iterator[bytes]:
+    def _body(self, response: requests.Response, limit: int, started: float, too_large: str) -> Iterator[bytes]:
         """The decoded body in blocks, within ``limit`` bytes and the deadline (read1 makes one socket read at
-        most, so even a server sending a byte at a time meets the deadline within one ``timeout``)."""
+        most, so even a server sending a byte at a time meets the deadline within one ``timeout``); ``too_large``
+        is the reason given for a longer body."""
         size = 0
         while self.clock() - started <= self.options.deadline:
             try:
@@ -127,7 +128,7 @@ class Client:
             except (u3.HTTPError, OSError) as exc:
                 raise Skip(f"truncated or broken off: {exc}") from None
             if (size := size + len(block)) > limit:
-                raise Skip(f"too large: more than {limit} bytes (--max-mb)")
+                raise Skip(too_large)
             if not block:
                 return
             yield block
@@ -136,11 +137,13 @@ class Client:
     def get_json(self, url: str, allowed: Collection[str]) -> Any:
         started = self.clock()
         with self._get(url, allowed, "application/json") as response:
-            data = b"".join(self._body(response, MAX_JSON_BYTES, started))
+            # A fixed cap, not --max-mb: a catalogue page is a few kilobytes, never a download of the user's choosing.
+            data = b"".join(self._body(response, MAX_JSON_BYTES, started,
+                                       f"too large: a catalogue page of more than {MAX_JSON_BYTES // 2**20} MiB"))
         try:
             return json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            raise Skip(f"{url}: not valid JSON ({exc})") from None
+        except (ValueError, RecursionError) as exc:  # the caller names the URL
+            raise Skip(f"not valid JSON ({exc})") from None
 
     def download(self, url: str, allowed: Collection[str], folder: Path) -> tuple[Path, str]:
         """A PDF downloaded into a new ``.fetch-*.part`` file in ``folder``, and its sha256; on any failure
@@ -151,7 +154,8 @@ class Client:
             try:
                 digest, head = hashlib.sha256(), b""
                 with os.fdopen(fd, "wb") as out:
-                    for block in self._body(response, int(self.options.max_mb * 2**20), started):
+                    limit = int(self.options.max_mb * 2**20)
+                    for block in self._body(response, limit, started, f"too large: more than {limit} bytes (--max-mb)"):
                         head = (head + block[:5])[:5]
                         digest.update(block)
                         out.write(block)
