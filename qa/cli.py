@@ -15,7 +15,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
 from .errors import QAError
@@ -72,6 +72,36 @@ class _SafeFormatter(logging.Formatter):
         return safe(super().format(record))
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the command, what is wrong, where help is), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, safe(f"{self.prog}: {message}; see `{self.prog} --help`\n"))
+
+
+def _whole_number(what: str, low: int, high: int) -> Callable[[str], int]:
+    """An argparse type for a whole number from ``low`` to ``high``; anything else is a usage error.
+
+    Checked here, so a year of twenty digits never reaches SQLite (which cannot
+    hold it) and a count of passages below one is not silently taken.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give {what} from {low} to {high}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give {what} from {low} to {high}")
+        return value
+
+    return parse
+
+
+_YEAR = _whole_number("a year", 1000, 9999)
+MAX_TOP_K = 100
+
+
 def _add_index(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", metavar="DIR", help="index folder (default: $QA_INDEX_DIR or index/)")
 
@@ -111,12 +141,13 @@ def _configure_ingest(p: argparse.ArgumentParser) -> None:
 def _configure_ask(p: argparse.ArgumentParser) -> None:
     p.add_argument("question", metavar="QUESTION", help="the question, or - to read questions from standard input")
     _add_index(p)
-    p.add_argument("--top-k", type=int, default=5, metavar="N", help="passages to return (default 5)")
+    p.add_argument("--top-k", type=_whole_number("a number of passages", 1, MAX_TOP_K), default=5, metavar="N",
+                   help=f"passages to return, 1 to {MAX_TOP_K} (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON (JSON Lines with QUESTION -)")
     p.add_argument("--doc", action="append", metavar="DOC",
                    help="only this document (path relative to the corpus folder); repeat for several")
-    p.add_argument("--year-from", type=int, metavar="YEAR", help="only documents from this year on")
-    p.add_argument("--year-to", type=int, metavar="YEAR", help="only documents up to this year")
+    p.add_argument("--year-from", type=_YEAR, metavar="YEAR", help="only documents from this year on")
+    p.add_argument("--year-to", type=_YEAR, metavar="YEAR", help="only documents up to this year")
     p.add_argument("--model", help="model to embed the question with (default: the one the index was built with)")
 
 
@@ -150,7 +181,7 @@ def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="qa",
         description="Cited answers from a corpus of evaluation reports: every answer sentence is quoted "
         "from a passage cited to document, page and section.",

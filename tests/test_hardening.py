@@ -343,3 +343,30 @@ def test_a_sparse_slide_deck_is_not_taken_for_a_scan(tmp_path: Path) -> None:
     path = make_pdf(tmp_path / "slides.pdf", slides, footer=None)
     raw = read_document(path, "slides.pdf")
     assert [p.text.strip() for p in raw.pages] == slides
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [(["--year-from", "99999999999999999999"], "--year-from"), (["--year-to", "-1"], "--year-to"),
+     (["--year-from", "20x"], "--year-from"), (["--top-k", "0"], "--top-k"), (["--top-k", "-5"], "--top-k"),
+     (["--top-k", "100000000"], "--top-k")],
+)
+def test_out_of_range_year_or_passage_count_is_one_line_exit_2(argv: list[str], named: str, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused before anything is loaded: no traceback, no silent acceptance."""
+    from qa.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["ask", "what helped?", "--index", str(tmp_path / "index"), *argv], embedder=FakeEmbedder())
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("qa ask: ") and named in err and "from" in err and "Traceback" not in err
+
+
+def test_years_and_passage_counts_in_range_are_taken() -> None:
+    from qa.cli import build_parser
+
+    args = build_parser().parse_args(["ask", "q", "--year-from", "2016", "--year-to", "2019", "--top-k", "1"])
+    assert (args.year_from, args.year_to, args.top_k) == (2016, 2019, 1)
+    assert build_parser().parse_args(["ask", "q"]).top_k == 5
