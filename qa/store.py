@@ -26,6 +26,7 @@ import re
 import shutil
 import sqlite3
 import stat
+import struct
 import threading
 import time
 import uuid
@@ -204,6 +205,43 @@ def verify_files(path: Path, manifest: Manifest) -> None:
                                      "rebuild with `qa ingest --rebuild`")
 
 
+# What faiss.write_index puts before the vectors of an IndexFlatIP: the type's four letters,
+# dimension, vector count, two unused counts, "is trained", the metric (0: inner product),
+# then the number of float32 values that follow.
+_FLAT_IP = b"IxFI"
+_FLAT_HEADER = struct.Struct("<4siqqq?iQ")
+
+
+def check_vectors_file(path: Path, dimension: int) -> None:
+    """Refuse a ``vectors.faiss`` whose header does not describe exactly the bytes that follow it.
+
+    Called before ``faiss.read_index``, which believes the vector count it
+    reads and allocates for it: a small file claiming 2^30 vectors would take
+    gigabytes before failing (2^34 would be killed for memory). Raises
+    ``IndexMismatchError`` saying to rebuild.
+    """
+
+    def refuse(why: str) -> IndexMismatchError:
+        return IndexMismatchError(f"{path} {why}; rebuild with `qa ingest --rebuild`")
+
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_FLAT_HEADER.size)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError as exc:
+        raise refuse(f"cannot be read ({exc.strerror or exc})") from exc
+    if len(head) < _FLAT_HEADER.size:
+        raise refuse(f"is too short to be a vector index ({size} bytes)")
+    kind, dim, count, _, _, _, metric, values = _FLAT_HEADER.unpack(head)
+    if kind != _FLAT_IP or metric != 0:
+        raise refuse("is not a flat inner-product index as this version writes")
+    if dim != dimension:
+        raise refuse(f"holds vectors of dimension {dim}, the manifest says {dimension}")
+    held = size - _FLAT_HEADER.size
+    if count < 0 or values != count * dim or held != 4 * count * dim:
+        raise refuse(f"declares {count} vectors ({4 * count * dim} bytes) but holds {held} bytes")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[-1] if text else type(exc).__name__
@@ -370,6 +408,7 @@ class IndexStore:
         if not (self.path / DB).is_file():
             raise IndexMissingError(f"{self.path / DB} is missing; rebuild with `qa ingest --rebuild`")
         verify_files(self.path, self.manifest)
+        check_vectors_file(self.path / VECTORS, self.manifest.dimension)  # before faiss allocates what it declares
         try:
             self.vectors = faiss.read_index(str(self.path / VECTORS))
         except RuntimeError as exc:

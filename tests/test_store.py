@@ -353,3 +353,54 @@ def test_index_path_with_uri_characters(tmp_path: Path) -> None:
     store = IndexStore(index)
     assert store.count("chunks") == report.chunks > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus", "odd ?name #1 %20"]
+
+
+def _rehash(gen: Path, name: str) -> None:
+    """Record ``name``'s present sha256 in the manifest, as someone altering the index on purpose would."""
+    import hashlib
+
+    data = json.loads((gen / MANIFEST).read_text(encoding="utf-8"))
+    data["files"][name] = hashlib.sha256((gen / name).read_bytes()).hexdigest()
+    (gen / MANIFEST).write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize("claimed", [2**30, 2**34, -1])
+def test_a_vector_count_the_file_cannot_hold_is_refused_before_loading(
+        built: tuple[Path, Path], claimed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The count field (bytes 8-15 of a flat index) says more vectors than follow; faiss is never asked to load it."""
+    import struct
+
+    import qa.store
+
+    corpus, index = built
+    gen = _current(index)
+    data = bytearray((gen / VECTORS).read_bytes())
+    assert data[:4] == b"IxFI" and struct.unpack_from("<i", data, 4)[0] == FakeEmbedder().dimension
+    struct.pack_into("<q", data, 8, claimed)
+    (gen / VECTORS).write_bytes(bytes(data))
+    _rehash(gen, VECTORS)
+
+    def never(*_: object) -> None:
+        raise AssertionError("faiss.read_index was called on a file declaring more than it holds")
+
+    monkeypatch.setattr(qa.store.faiss, "read_index", never)
+    with pytest.raises(IndexMismatchError) as refused:
+        IndexStore(index)
+    message = str(refused.value)
+    assert f"declares {claimed} vectors" in message and message.endswith("rebuild with `qa ingest --rebuild`")
+    assert "\n" not in message
+
+
+def test_a_truncated_vector_file_is_refused_before_loading(built: tuple[Path, Path]) -> None:
+    corpus, index = built
+    gen = _current(index)
+    data = (gen / VECTORS).read_bytes()
+    (gen / VECTORS).write_bytes(data[:-4])
+    _rehash(gen, VECTORS)
+    with pytest.raises(IndexMismatchError, match=r"declares \d+ vectors .* but holds .*--rebuild"):
+        IndexStore(index)
+    (gen / VECTORS).write_bytes(data[:20])
+    _rehash(gen, VECTORS)
+    with pytest.raises(IndexMismatchError, match="too short.*--rebuild"):
+        IndexStore(index)
+
