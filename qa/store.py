@@ -319,9 +319,9 @@ _LOCK_WIDTH = 20  # the pid is written padded to this width, so the lock file is
 def write_lock(index_dir: Path) -> Iterator[None]:
     """Hold the index's write lock; refuse at once when another ingest holds it.
 
-    The lock file is opened without following a symbolic link and never
-    truncated, so a planted ``.lock`` link cannot make an ingest overwrite
-    another file. A read-only folder still gets the lock (an up-to-date index
+    The lock file is opened without following a symbolic link, refused when
+    it has other names (a hard link), and never truncated, so a planted
+    ``.lock`` link cannot make an ingest overwrite another file. A read-only folder still gets the lock (an up-to-date index
     needs no writing); writing a generation there fails with ``IndexWriteError``.
     """
     flags = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK
@@ -338,8 +338,12 @@ def write_lock(index_dir: Path) -> Iterator[None]:
             raise IndexWriteError(f"{index_dir / LOCK} is a symbolic link; remove it (the lock is a plain file)") from exc
         raise write_failure(index_dir, exc) from exc
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        held = os.fstat(fd)
+        if not stat.S_ISREG(held.st_mode):
             raise IndexWriteError(f"{index_dir / LOCK} is not a plain file; remove it and run again")
+        if held.st_nlink > 1:  # a hard link to someone's file: writing the pid would overwrite its first bytes
+            raise IndexWriteError(f"{index_dir / LOCK} is a hard link to another file ({held.st_nlink} names); remove it "
+                                  "(the lock is a plain file of its own) and run again")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

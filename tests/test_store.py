@@ -404,3 +404,23 @@ def test_a_truncated_vector_file_is_refused_before_loading(built: tuple[Path, Pa
     with pytest.raises(IndexMismatchError, match="too short.*--rebuild"):
         IndexStore(index)
 
+
+def test_a_lock_file_with_another_name_is_refused_and_left_alone(built: tuple[Path, Path]) -> None:
+    """``index/.lock`` hard-linked to a user's file: refused, and the file's bytes are not touched."""
+    from qa.errors import IndexWriteError
+    from qa.store import LOCK
+
+    corpus, index = built
+    victim = index.parent / "thesis.txt"
+    victim.write_text("chapter one, irreplaceable\n", encoding="utf-8")
+    (index / LOCK).unlink(missing_ok=True)
+    os.link(victim, index / LOCK)
+    with pytest.raises(IndexWriteError) as refused:
+        ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    assert "hard link" in str(refused.value) and "remove it" in str(refused.value)
+    assert victim.read_text(encoding="utf-8") == "chapter one, irreplaceable\n"
+    with pytest.raises(IndexWriteError, match="hard link"), write_lock(index):
+        pass
+    (index / LOCK).unlink()  # once removed, the lock is made afresh and the ingest runs
+    ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
+    assert victim.read_text(encoding="utf-8") == "chapter one, irreplaceable\n"
