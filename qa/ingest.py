@@ -130,50 +130,82 @@ def _valid_name(name: str) -> bool:
     return True
 
 
+MAX_DEPTH = 100  # folders below the corpus folder that are searched; deeper ones are named and left out
+
+
+def _walk(corpus_dir: Path, follow_symlinks: bool, skipped: list[Skipped]) -> Iterator[tuple[Path, list[str]]]:
+    """Each folder searched under ``corpus_dir``, top-down in name order, with the sorted names of its other entries.
+
+    An explicit stack, not recursion (``os.walk`` and ``Path.rglob`` recurse
+    once per level and raise ``RecursionError`` about 1,000 folders down).
+    Folders left out are added to ``skipped`` with the reason: hidden ones
+    silently, and those that cannot be listed, have undecodable names, are
+    links not to be followed, close a link loop or lie more than
+    ``MAX_DEPTH`` folders down, by name.
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    stack = [corpus_dir]
+    while stack:
+        here = stack.pop()
+        rel_here = here.relative_to(corpus_dir)
+        try:
+            st = here.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:  # a symlink loop when following links
+            skipped.append(Skipped(rel_here.as_posix(), "symbolic link loop; not followed"))
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        try:
+            with os.scandir(here) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(Skipped(rel_here.as_posix() or ".",
+                                   f"folder cannot be listed ({exc.strerror or exc}); check its permissions"))
+            continue
+        folders: list[Path] = []
+        others: list[str] = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()  # follows a link, as os.walk does
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                others.append(entry.name)
+                continue
+            name = entry.name
+            rel = (rel_here / name).as_posix()
+            if _is_hidden(name):
+                continue
+            if not _valid_name(name):
+                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                skipped.append(Skipped(shown, "its folder name is not valid UTF-8; rename the folder"))
+            elif entry.is_symlink() and not follow_symlinks:
+                skipped.append(Skipped(rel, "a symbolic link to a folder; not followed (use --follow-symlinks)"))
+            elif len(rel_here.parts) + 1 > MAX_DEPTH:
+                skipped.append(Skipped(rel, f"is nested more than {MAX_DEPTH} folders deep; not searched (move its "
+                                            "documents nearer the corpus folder)"))
+            else:
+                folders.append(here / name)
+        yield here, others
+        stack.extend(reversed(folders))
+
+
 def discover(corpus_dir: Path, follow_symlinks: bool = False,
              max_bytes: int = DEFAULT_MAX_FILE_MB * 2**20) -> tuple[list[tuple[Path, str]], list[Skipped]]:
     """Supported files under ``corpus_dir`` (recursively, sorted), and the ones refused.
 
     Hidden files and folders are ignored. Symbolic links are not followed unless
-    asked; a link loop or a link out of the corpus is named in the skip list.
+    asked; a link loop or a link out of the corpus is named in the skip list, and
+    so is a folder more than ``MAX_DEPTH`` levels down.
     Only regular files of at most ``max_bytes`` are documents: a FIFO or device
     named ``x.pdf`` would block the reader, a huge file would exhaust memory.
     """
     root = corpus_dir.resolve()
     found: list[tuple[Path, str]] = []
     skipped: list[Skipped] = []
-    seen_dirs: set[tuple[int, int]] = set()
-
-    def unreadable(error: OSError) -> None:
-        where = Path(error.filename or corpus_dir)
-        rel = where.relative_to(corpus_dir).as_posix() if where.is_relative_to(corpus_dir) else str(where)
-        skipped.append(Skipped(rel or ".", f"folder cannot be listed ({error.strerror or error}); check its permissions"))
-
-    for dirpath, dirnames, filenames in os.walk(corpus_dir, onerror=unreadable, followlinks=follow_symlinks):
-        here = Path(dirpath)
-        try:
-            st = here.stat()
-        except OSError:
-            dirnames[:] = []
-            continue
-        if (st.st_dev, st.st_ino) in seen_dirs:  # a symlink loop when following links
-            skipped.append(Skipped(here.relative_to(corpus_dir).as_posix(), "symbolic link loop; not followed"))
-            dirnames[:] = []
-            continue
-        seen_dirs.add((st.st_dev, st.st_ino))
-        for name in list(dirnames):
-            if _is_hidden(name):
-                dirnames.remove(name)
-            elif not _valid_name(name):
-                dirnames.remove(name)
-                raw_name = (here / name).relative_to(corpus_dir).as_posix()
-                shown = raw_name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                skipped.append(Skipped(shown, "its folder name is not valid UTF-8; rename the folder"))
-            elif (here / name).is_symlink() and not follow_symlinks:
-                skipped.append(Skipped((here / name).relative_to(corpus_dir).as_posix(), "a symbolic link to a folder; not "
-                                                                                         "followed (use --follow-symlinks)"))
-        dirnames.sort()
-        for name in sorted(filenames):
+    for here, filenames in _walk(corpus_dir, follow_symlinks, skipped):
+        for name in filenames:
             path = here / name
             rel = path.relative_to(corpus_dir).as_posix()
             if _is_hidden(name) or name == SOURCES_CSV or path.suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -212,13 +244,14 @@ def discover(corpus_dir: Path, follow_symlinks: bool = False,
     return found, skipped
 
 
-def read_catalogue(corpus_dir: Path) -> dict[str, DocMeta]:
-    """Metadata rows from every ``sources.csv`` under the corpus; paths are relative to each csv."""
+def read_catalogue(corpus_dir: Path, follow_symlinks: bool = False) -> dict[str, DocMeta]:
+    """Metadata rows from every ``sources.csv`` in the folders ``discover`` searches; paths are relative to each csv."""
     catalogue: dict[str, DocMeta] = {}
-    for csv_path in sorted(corpus_dir.rglob(SOURCES_CSV)):
-        if any(_is_hidden(part) for part in csv_path.relative_to(corpus_dir).parts):
+    for here, filenames in _walk(corpus_dir, follow_symlinks, []):
+        if SOURCES_CSV not in filenames:
             continue
-        base = csv_path.parent.relative_to(corpus_dir)
+        csv_path = here / SOURCES_CSV
+        base = here.relative_to(corpus_dir)
         try:
             rows, _ = read_sources(csv_path)
         except DocumentError as exc:
@@ -573,7 +606,7 @@ class Plan:
 def plan(corpus_dir: Path, settings: IngestSettings, old: Manifest | None) -> Plan:
     """Compare the corpus with the old index's manifest: the pure decision part of ingest."""
     files, skipped = discover(corpus_dir, settings.follow_symlinks, max(0, settings.max_file_mb) * 2**20)
-    sources, unhashed = _sources(files, read_catalogue(corpus_dir))
+    sources, unhashed = _sources(files, read_catalogue(corpus_dir, settings.follow_symlinks))
     skipped.extend(unhashed)
     old_keys = dict(old.documents) if old else {}
     # A skip for a passing reason (vanished, crashed, too slow) is tried again;

@@ -400,3 +400,45 @@ def test_document_keys_round_trip_and_decide_what_is_kept() -> None:
     assert not plain.still_current(DocKey(sha, "0123456789abcdef"), (5000, 20_000_000))  # catalogue entry changed
     now = DocKey(sha, "0123456789abcdef")
     assert cut.still_current(now, (100, 2000)) and not cut.still_current(now, (100, 5000))  # limits raised
+
+
+def test_folders_nested_a_thousand_deep_are_named_and_the_rest_indexed(tmp_path: Path) -> None:
+    """No RecursionError: folders past the depth limit are skipped and named; files above it are indexed."""
+    from qa.ingest import MAX_DEPTH, discover
+
+    corpus = tmp_path / "corpus"
+    (corpus / "top.md").parent.mkdir(parents=True)
+    (corpus / "top.md").write_text("# Top\n\nKinship care kept children with family.\n", encoding="utf-8")
+    deep = corpus
+    for _ in range(1000):  # one level at a time: Path.mkdir(parents=True) itself recurses once per level
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "bottom.md").write_text("# Bottom\n\nNever searched.\n", encoding="utf-8")
+    allowed = corpus.joinpath(*["d"] * MAX_DEPTH)
+    (allowed / "lowest.md").write_text("# Lowest\n\nStill searched.\n", encoding="utf-8")
+    (allowed / "sources.csv").write_text("path,title\nlowest.md,The lowest note\n", encoding="utf-8")
+
+    found, skipped = discover(corpus)
+    lowest = "/".join(["d"] * MAX_DEPTH + ["lowest.md"])
+    assert [rel for _, rel in found] == ["top.md", lowest]
+    too_deep = "/".join(["d"] * (MAX_DEPTH + 1))
+    assert [s.path for s in skipped] == [too_deep]
+    assert f"more than {MAX_DEPTH} folders deep" in skipped[0].reason
+
+    report = _ingest(corpus, tmp_path / "index")
+    assert sorted(report.new_or_changed) == [lowest, "top.md"]
+    assert [s.path for s in report.skipped] == [too_deep]
+    assert IndexStore(tmp_path / "index").documents[lowest].title == "The lowest note"  # its sources.csv is read
+
+
+def test_folder_walk_order_and_hidden_folders(tmp_path: Path) -> None:
+    """Files come folder by folder, top-down in name order; hidden folders and sources.csv are not documents."""
+    from qa.ingest import discover
+
+    corpus = tmp_path / "corpus"
+    for rel in ("b.md", "a/z.md", "a/b/c.md", "a.md", ".hidden/x.md", "a/.h/y.md", "c/sources.csv", "c/d.txt"):
+        (corpus / rel).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / rel).write_text("# T\n\ntext\n", encoding="utf-8")
+    found, skipped = discover(corpus)
+    assert [rel for _, rel in found] == ["a.md", "b.md", "a/z.md", "a/b/c.md", "c/d.txt"]
+    assert skipped == []
