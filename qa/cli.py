@@ -24,7 +24,8 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .embed import Embedder
-    from .records import Answer
+    from .engine import Engine
+    from .records import Answer, EvidenceTable
 
 log = logging.getLogger("qa")
 
@@ -34,6 +35,7 @@ examples:
   qa ask "which practices reduced the number of children in care?"
   qa ask --json "how much did round 1 invest?"
   echo "what did the evaluation recommend?" | qa ask --json -
+  qa ask --by-report "what did the reports find about caseloads?"   one row per report that answers
   qa info
 
 environment: QA_CORPUS_DIR (default corpus/), QA_INDEX_DIR (default index/), QA_MODEL (the
@@ -149,6 +151,11 @@ def _configure_ask(p: argparse.ArgumentParser) -> None:
     p.add_argument("--year-from", type=_YEAR, metavar="YEAR", help="only documents from this year on")
     p.add_argument("--year-to", type=_YEAR, metavar="YEAR", help="only documents up to this year")
     p.add_argument("--model", help="model to embed the question with (default: the one the index was built with)")
+    p.add_argument("--by-report", action="store_true",
+                   help="answer report by report: one row per document that answers (its best quoted unit, page and "
+                        "citation); documents that do not answer get no row; --top-k does not apply")
+    p.add_argument("--sort", choices=("score", "year"), default="score",
+                   help="with --by-report: rows best first (score, the default) or oldest first (year)")
 
 
 def _configure_info(p: argparse.ArgumentParser) -> None:
@@ -291,6 +298,8 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     engine = Engine(settings.index, embedder=args.embedder or (load_embedder(args.model) if args.model else None))
     set_threads(1)  # one thread answers a short query fastest on a small machine
     filters = {"top_k": args.top_k, "docs": args.doc, "year_from": args.year_from, "year_to": args.year_to}
+    if args.by_report:
+        return _ask_by_report(engine, args)
     if args.question == "-":
         for line in sys.stdin:
             question = line.strip()
@@ -304,6 +313,26 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     answer = engine.ask(args.question, **filters)
     say(safe_json(json.dumps(answer_to_json(answer), ensure_ascii=False, indent=2)) if args.json else format_answer(answer))
+    return 0
+
+
+def _ask_by_report(engine: Engine, args: argparse.Namespace) -> int:
+    """``qa ask --by-report``: the evidence table, as text or JSON (JSON Lines with QUESTION -)."""
+    from .reports import format_table, table_to_json
+
+    def table(question: str) -> EvidenceTable:
+        return engine.ask_by_report(question, sort=args.sort, docs=args.doc, year_from=args.year_from,
+                                    year_to=args.year_to)
+
+    if args.question == "-":
+        for line in sys.stdin:
+            if line.strip():
+                found = table(line.strip())
+                say(safe_json(json.dumps(table_to_json(found), ensure_ascii=False)) if args.json
+                    else f"Q: {line.strip()}\n{format_table(found)}\n", flush=True)
+        return 0
+    found = table(args.question)
+    say(safe_json(json.dumps(table_to_json(found), ensure_ascii=False, indent=2)) if args.json else format_table(found))
     return 0
 
 

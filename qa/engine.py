@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import abstain
+from . import abstain, reports
 from . import answer as answering
 from .answer import AnswerSettings
 from .chunking import file_words
 from .embed import Embedder, load_embedder
 from .errors import IndexMismatchError, IndexMissingError
 from .followup import Turn, contextualise
-from .records import Answer, Document, IndexInfo, Page, Passage
+from .records import Answer, Document, EvidenceTable, IndexInfo, Page, Passage
 from .retrieve import FusionSettings, fts_query
 from .retriever import Retriever, RetrieverSettings
 from .store import IndexStore, current_generation
@@ -172,6 +172,55 @@ class Engine:
                 sentences = ()
         return Answer(question=question, query=query, found=found, sentences=sentences, passages=tuple(passages),
                       merged=merged)
+
+    def ask_by_report(
+        self,
+        question: str,
+        *,
+        sort: str = "score",
+        docs: Sequence[str] | None = None,
+        year_from: int | None = None,
+        year_to: int | None = None,
+        table: reports.TableSettings | None = None,
+    ) -> EvidenceTable:
+        """The question answered report by report: per document, its best answering unit (see ``qa.reports``).
+
+        The question is embedded once; each document (of the filters, when
+        given) is then searched on its own, exactly as ``docs=[doc]`` restricts
+        a single question. Nothing of the question is kept on the engine.
+        """
+        args = (question, sort, docs, year_from, year_to, table or reports.TableSettings())
+        try:
+            return self._ask_by_report(*args)
+        except IndexMissingError:
+            if self.refresh():
+                return self._ask_by_report(*args)
+            raise
+
+    def _ask_by_report(self, question: str, sort: str, docs: Sequence[str] | None, year_from: int | None,
+                       year_to: int | None, table: reports.TableSettings) -> EvidenceTable:
+        if sort not in reports.SORTS:
+            raise ValueError(f"sort must be one of {', '.join(reports.SORTS)}, not {sort!r}")
+        store = self._store
+        query = question.strip()
+        if not query:
+            return EvidenceTable(question=question, query=query, rows=(), searched=0, sort=sort)
+        wanted = [d for d in dict.fromkeys(docs) if d in store.documents] if docs else list(store.documents)
+        query_vec = self.embedder.embed([query])[0]
+        retriever = Retriever(store, self.settings.retriever)
+        per_doc: dict[str, list[Passage]] = {}
+        for doc_id in wanted:
+            allowed = store.filtered_ids([doc_id], year_from, year_to)
+            if allowed is not None and len(allowed):
+                per_doc[doc_id] = retriever.search(query, query_vec, table.passages, allowed)
+        return reports.evidence_table(
+            question, query, per_doc, query_vec,
+            embed=lambda texts: self.embedder.embed(texts, batch_size=8),
+            title_vectors=self._title_vectors,
+            in_corpus=lambda term: store.matches_any(fts_query(term)),
+            label=self._label, policy=self.policy(),
+            settings=reports.answer_settings(self.settings.answer, table), sort=sort,
+        )
 
     @staticmethod
     def _label(p: Passage) -> str:

@@ -9,6 +9,7 @@ and "Q&A" stay as typed), BibTeX braces are balanced and RIS fields are one line
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .cite import page_reference
-from .records import Chunk, Document, Passage
+from .records import Chunk, Document, EvidenceTable, Passage
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]*\n[ \t\u00a0]*|[ \t\u00a0]{2,}")
@@ -270,3 +271,60 @@ def ris(sources: Sequence[Source], accessed: dt.date | None = None) -> str:
         lines.append("ER  - ")
         records.append("\r\n".join(lines) + "\r\n")
     return "\r\n".join(records)
+
+
+# --- the evidence table: one row per report ------------------------------------------------------
+
+TABLE_COLUMNS = ("question", "row", "title", "year", "document", "page", "page_label", "section", "quote", "score",
+                 "citation", "reference")
+
+
+def table_quotes(table: EvidenceTable) -> list[Quote]:
+    """The table's rows as quotes (the same citation, reference and pin identity as any quote)."""
+    return [quote_from(row.passage, row.text, table.question) for row in table.rows]
+
+
+def _csv_cell(value: object) -> str:
+    """A CSV cell on one line that a spreadsheet will not run as a formula."""
+    text = "" if value is None else one_line(str(value))
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def table_csv(table: EvidenceTable, accessed: str) -> str:
+    """The evidence table as CSV: per report its quote, where it is, the citation and the full reference."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(TABLE_COLUMNS)
+    for n, (row, q) in enumerate(zip(table.rows, table_quotes(table), strict=True), start=1):
+        writer.writerow([_csv_cell(v) for v in (
+            table.question, n, q.title, q.year_text, q.doc_id, q.page, row.chunk.page_label, row.chunk.section, q.text,
+            f"{row.score:.3f}", q.short, reference(q, accessed),
+        )])
+    return buffer.getvalue()
+
+
+def table_docx(table: EvidenceTable, accessed: str, title: str = "Across the reports") -> bytes:
+    """The evidence table as a Word document: the question, a table (report, year, quote, page), then the references."""
+    from docx import Document as WordDocument  # imported here: only exports need it
+
+    quotes = table_quotes(table)
+    word = WordDocument()
+    word.core_properties.title = _docx_safe(title)
+    word.add_heading(_docx_safe(title), level=1)
+    word.add_paragraph(_docx_safe(f"Question: {one_line(table.question)}"))
+    grid = word.add_table(rows=1, cols=4)
+    grid.style = "Table Grid"
+    for cell, name in zip(grid.rows[0].cells, ("Report", "Year", "Quote", "Where"), strict=True):
+        cell.text = name
+    for q in quotes:
+        cells = grid.add_row().cells
+        for cell, value in zip(cells, (q.title, q.year_text, f"“{q.text}”", q.where or "—"), strict=True):
+            cell.text = _docx_safe(value)
+    if not quotes:
+        word.add_paragraph("No report answers this question.")
+    word.add_heading("References", level=2)
+    for q in _unique_docs(quotes):
+        word.add_paragraph(_docx_safe(reference(q, accessed)))
+    out = io.BytesIO()
+    word.save(out)
+    return out.getvalue()

@@ -223,3 +223,56 @@ class IndexInfo:
     chunks: int
     chunking: dict[str, object] = field(default_factory=dict)
     generation: str = ""
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One document's best answering unit for a question: a row of the evidence table.
+
+    ``units`` holds the quoted unit: one sentence, or the items of a list when
+    a list answers (as a single answer quotes a list whole). Each is copied
+    verbatim (whitespace folded) from ``passage``, which holds the document,
+    the chunk (page, printed label, section) and the citation built from that
+    chunk's own fields. ``score`` is the unit's score on the scale the
+    abstention threshold is set on.
+    """
+
+    passage: Passage
+    units: tuple[str, ...]
+    score: float
+
+    @property
+    def text(self) -> str:
+        """The quoted unit on one line; a list's items one after another, "; " after an item without its own stop."""
+        out = ""
+        for unit in self.units:
+            out += ("" if not out else " " if out[-1] in ".;:!?" else "; ") + unit
+        return out
+
+    @property
+    def document(self) -> Document:
+        return self.passage.document
+
+    @property
+    def chunk(self) -> Chunk:
+        return self.passage.chunk
+
+    @property
+    def citation(self) -> Citation:
+        return self.passage.citation
+
+
+@dataclass(frozen=True)
+class EvidenceTable:
+    """A question answered report by report: one row per document that answers it.
+
+    ``searched`` counts the documents searched (all, or those the filters let
+    through); documents that do not answer have no row. ``sort`` is "score"
+    (best first) or "year" (oldest first).
+    """
+
+    question: str
+    query: str
+    rows: tuple[ReportRow, ...]
+    searched: int
+    sort: str = "score"
