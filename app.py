@@ -37,6 +37,8 @@ EXAMPLES = (
 )
 OFFICIAL = "https://www.gov.uk/government/collections/childrens-social-care-innovation-programme-insights-and-evaluation"
 MAX_QUESTION = 1000
+SOURCES_ORDER = "Sources, best match first: the search ranks them by meaning and by the question's words together."
+WEAK_ORDER = "Closest passages, best first."
 esc = ui.escape_markdown
 
 
@@ -326,8 +328,8 @@ def render_passage(engine: Engine, talk: sessions.Conversation, turn: ui.Turn, n
         parts = [_year(doc)] + ([page_reference(doc, chunk)] if doc.kind == "pdf" else [])
         if chunk.section:
             parts.append(f"Section: {chunk.section}")
-        where = esc(" · ".join(parts))
-        where += f" · similarity {passage.dense_score:.2f}" + ("" if answer.found else " · weak match")
+        # No raw score here: the cards stand in fused-rank order, which no single score shown would match.
+        where = esc(" · ".join(parts)) + ("" if answer.found else " · weak match")
         st.markdown(where)
         if sentences or st.toggle("Show the passage", key=f"more-{key}",
                                   help="A passage the answer does not quote: its text, page and context"):
@@ -418,6 +420,7 @@ def render_answer(engine: Engine, talk: sessions.Conversation, turn: ui.Turn, nu
             "The nearest passages are listed below as weak matches; check them before relying on them."
         )
     st.markdown(f"[Link to this question](?{urlencode({'q': turn.question}, quote_via=quote)})")
+    st.caption(SOURCES_ORDER if answer.found else WEAK_ORDER)
     for passage in answer.passages:
         render_passage(engine, talk, turn, number, passage)
 

@@ -232,6 +232,20 @@ def test_question_shows_answer_linked_to_its_sources(app: AppTest, tmp_path: Pat
     assert (tmp_path / "static" / md_link.proto.url.removeprefix("app/static/")).read_text().startswith("# Mentoring")
 
 
+def test_source_cards_are_numbered_in_the_order_shown_with_no_score_against_it(app: AppTest) -> None:
+    ask(app, STOCKPORT_Q)
+    answer = last_answer(app)
+    assert len(answer.passages) >= 2
+    cards = [h.value for h in app.main.subheader if h.value.startswith("\\[")]
+    assert cards == [f"\\[{n}\\] {ui.escape_markdown(p.document.title)}"
+                     for n, p in enumerate(answer.passages, start=1)]
+    # A raw cosine per card would contradict the fused order; none is shown, and the order is explained.
+    body = main_text(app)
+    assert "similarity" not in body.lower()
+    assert not re.search(r"\b0\\\.\d\d\b", body), body
+    assert any("best match first" in c.value for c in app.main.caption)
+
+
 def test_page_view_draws_the_cited_page_with_the_quote_marked(app: AppTest) -> None:
     from PIL import Image
 
