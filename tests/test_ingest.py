@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -402,12 +403,43 @@ def test_document_keys_round_trip_and_decide_what_is_kept() -> None:
     assert cut.still_current(now, (100, 2000)) and not cut.still_current(now, (100, 5000))  # limits raised
 
 
-def test_folders_nested_a_thousand_deep_are_named_and_the_rest_indexed(tmp_path: Path) -> None:
+def _remove_tree(top: Path) -> None:
+    """Delete a folder tree without recursion (shutil.rmtree, and pytest's clean-up of old temporary
+    folders, recurse once per level and fail on a tree 1,000 deep)."""
+    order: list[str] = []
+    stack = [str(top)]
+    while stack:
+        folder = stack.pop()
+        order.append(folder)
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    os.unlink(entry.path)
+    for folder in reversed(order):
+        os.rmdir(folder)
+
+
+@pytest.fixture
+def deep_tmp() -> Iterator[Path]:
+    """A temporary folder outside pytest's own, emptied without recursion when the test ends."""
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="qa-deep-"))
+    try:
+        yield top
+    finally:
+        _remove_tree(top)
+
+
+def test_folders_nested_a_thousand_deep_are_named_and_the_rest_indexed(deep_tmp: Path) -> None:
     """No RecursionError: folders past the depth limit are skipped and named; files above it are indexed."""
     from qa.ingest import MAX_DEPTH, discover
 
+    tmp_path = deep_tmp
     corpus = tmp_path / "corpus"
-    (corpus / "top.md").parent.mkdir(parents=True)
+    corpus.mkdir()
     (corpus / "top.md").write_text("# Top\n\nKinship care kept children with family.\n", encoding="utf-8")
     deep = corpus
     for _ in range(1000):  # one level at a time: Path.mkdir(parents=True) itself recurses once per level
@@ -442,3 +474,4 @@ def test_folder_walk_order_and_hidden_folders(tmp_path: Path) -> None:
     found, skipped = discover(corpus)
     assert [rel for _, rel in found] == ["a.md", "b.md", "a/z.md", "a/b/c.md", "c/d.txt"]
     assert skipped == []
+
