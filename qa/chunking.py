@@ -119,8 +119,13 @@ def chunk_document(
     headings: Sequence[Heading],
     settings: ChunkSettings,
     count: TokenCounter,
+    max_chunks: int | None = None,
 ) -> list[Chunk]:
-    """All chunks of one document, in reading order, each with its section heading."""
+    """All chunks of one document, in reading order, each with its section heading.
+
+    With ``max_chunks``, only the first that many: pages after the one where the
+    count is reached are not cut at all, so the work stops with the cap.
+    """
     splitter = _splitter(settings, count)
     by_page: dict[int, list[Heading]] = {}
     for heading in headings:
@@ -160,6 +165,8 @@ def chunk_document(
         if page_headings:
             last = page_headings[-1].text
             current_section = "" if _LISTING.match(last) else last
+        if max_chunks is not None and len(chunks) >= max_chunks:
+            return chunks[:max_chunks]
     return chunks
 
 

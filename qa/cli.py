@@ -130,6 +130,9 @@ def _configure_ingest(p: argparse.ArgumentParser) -> None:
                    help="PDF parsing processes (default: automatic; 0 parses in this process)")
     p.add_argument("--max-pages", type=int, default=None, help="pages read per document at most (default 5000)")
     p.add_argument("--max-chars", type=int, default=None, help="characters read per document at most (default 20,000,000)")
+    p.add_argument("--max-chunks", type=_whole_number("a number of chunks", 1, 10**9), default=None, metavar="N",
+                   help="chunks indexed per document at most (default 10,000); the rest of a longer document is left "
+                   "out and named in the summary")
     p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links, also out of the corpus folder")
     p.add_argument("--parse-timeout", type=float, default=None, metavar="SECONDS",
                    help="seconds one file may take to read before it is skipped (default 300; 0: no limit)")
@@ -266,7 +269,7 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         follow_symlinks=args.follow_symlinks,
         progress=not args.no_progress and sys.stderr.isatty(),
-        **{k: v for k, v in (("max_pages", args.max_pages), ("max_chars", args.max_chars),
+        **{k: v for k, v in (("max_pages", args.max_pages), ("max_chars", args.max_chars), ("max_chunks", args.max_chunks),
                              ("parse_timeout", args.parse_timeout), ("worker_memory_mb", args.worker_memory_mb),
                              ("max_file_mb", args.max_file_mb)) if v is not None},
     )

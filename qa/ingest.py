@@ -51,6 +51,10 @@ SOURCES_CSV = "sources.csv"
 DEFAULT_PARSE_TIMEOUT = 300.0
 DEFAULT_WORKER_MEMORY_MB = 4096
 DEFAULT_MAX_FILE_MB = 1024
+# Chunks indexed per document at most. A 500-page report makes 2,000-4,000; the cap stops a
+# hostile file (10 MB of one word makes ~67,000) before it costs half an hour of embedding,
+# and being a count, not a time, it ends the same way on a busy machine as on an idle one.
+DEFAULT_MAX_CHUNKS = 10_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class IngestSettings:
     parse_timeout: float = DEFAULT_PARSE_TIMEOUT  # seconds one file may take to read, clean and chunk
     worker_memory_mb: int = DEFAULT_WORKER_MEMORY_MB  # address space of one parsing process; 0: no cap
     max_file_mb: int = DEFAULT_MAX_FILE_MB  # larger files are skipped unread
+    max_chunks: int = DEFAULT_MAX_CHUNKS  # chunks indexed per document; the rest of a longer one is left out and named
     batch_size: int = 4  # texts per encoder batch: the fastest measured on two cores (docs/benchmarks.md)
     follow_symlinks: bool = False
     progress: bool = False
@@ -74,29 +79,30 @@ class DocKey:
     """What decides whether a stored document is still current.
 
     Its bytes (``content``, sha256) and its catalogue entry (``meta``, a short
-    hash, "-" without one); ``limits`` are the (pages, characters) limits its
-    text was cut short by, so it is read again in full once they are raised.
-    Stored in the manifest as ``content:meta`` or ``content:meta|limits:P:C``.
+    hash, "-" without one); ``limits`` are the (pages, characters, chunks)
+    limits its text was cut short by, so it is read again in full once they
+    are raised. Stored in the manifest as ``content:meta`` or
+    ``content:meta|limits:P:C:K`` (``P:C`` in indexes from before the chunk cap).
     """
 
     content: str
     meta: str
-    limits: tuple[int, int] | None = None
+    limits: tuple[int, ...] | None = None
 
     def __str__(self) -> str:
         base = f"{self.content}:{self.meta}"
-        return base if self.limits is None else f"{base}|limits:{self.limits[0]}:{self.limits[1]}"
+        return base if self.limits is None else f"{base}|limits:{':'.join(map(str, self.limits))}"
 
     @classmethod
     def parse(cls, text: str) -> DocKey | None:
         """The key a manifest stored, or None for one this version did not write."""
-        match = re.fullmatch(r"([0-9a-f]{64}):([0-9a-f]{16}|-)(?:\|limits:(\d+):(\d+))?", text)
+        match = re.fullmatch(r"([0-9a-f]{64}):([0-9a-f]{16}|-)(?:\|limits:(\d+:\d+(?::\d+)?))?", text)
         if not match:
             return None
-        limits = (int(match.group(3)), int(match.group(4))) if match.group(3) else None
+        limits = tuple(int(n) for n in match.group(3).split(":")) if match.group(3) else None
         return cls(match.group(1), match.group(2), limits)
 
-    def still_current(self, now: DocKey, limits: tuple[int, int]) -> bool:
+    def still_current(self, now: DocKey, limits: tuple[int, ...]) -> bool:
         """Whether a document stored under this key can be kept for a file whose key is ``now``."""
         return (self.content, self.meta) == (now.content, now.meta) and self.limits in (None, limits)
 
@@ -314,12 +320,14 @@ class ParseJob:
     tokenizer_file: str | None
     max_pages: int
     max_chars: int
+    max_chunks: int = DEFAULT_MAX_CHUNKS
 
 
 def parse_file(path: str, rel_path: str, meta: DocMeta | None, chunking: ChunkSettings,
-               tokenizer_file: str | None, max_pages: int, max_chars: int) -> ParsedDocument:
+               tokenizer_file: str | None, max_pages: int, max_chars: int,
+               max_chunks: int = DEFAULT_MAX_CHUNKS) -> ParsedDocument:
     """Read, clean and chunk one file (``parse`` with positional arguments, for callers outside ingest)."""
-    return parse(ParseJob(path, rel_path, meta, chunking, tokenizer_file, max_pages, max_chars))
+    return parse(ParseJob(path, rel_path, meta, chunking, tokenizer_file, max_pages, max_chars, max_chunks))
 
 
 def parse(job: ParseJob) -> ParsedDocument:
@@ -340,15 +348,24 @@ def parse(job: ParseJob) -> ParsedDocument:
     pages, headings = clean_document(raw)
     if not any(p.text.strip() for p in pages):
         raise DocumentError(rel_path, "has no text left after cleaning; nothing to index")
-    chunks = chunk_document(pages, headings, job.chunking, token_counter(job.tokenizer_file))
+    # One chunk past the cap says whether the cap cut anything; chunking stops there either way.
+    chunks = chunk_document(pages, headings, job.chunking, token_counter(job.tokenizer_file), job.max_chunks + 1)
     if not chunks:
         raise DocumentError(rel_path, "produced no text chunks; nothing to index")
+    truncated = raw.truncated
+    if len(chunks) > job.max_chunks:
+        chunks = chunks[: job.max_chunks]
+        last_page = chunks[-1].page if chunks else 0
+        cut = (f"only the first {job.max_chunks:,} chunks were indexed, up to page {last_page:,} of {len(pages):,} "
+               "(raise --max-chunks to index all)")
+        pages = [p for p in pages if p.page <= last_page]
+        truncated = f"{truncated}; {cut}" if truncated else cut
     meta = meta or DocMeta(title="")
     title = meta.title or raw.title or title_heading(headings) or _title_from_name(rel_path)
     full_meta = replace(meta, title=title, authors=meta.authors or raw.author, year=meta.year or raw.year)
     document = Document(doc_id=rel_path, meta=full_meta, content_hash=raw.content_hash, kind=raw.kind, n_pages=len(pages))
     return ParsedDocument(document=document, pages=tuple(pages), chunks=tuple(chunks),
-                          truncated=raw.truncated, notes=tuple(raw.notes))
+                          truncated=truncated, notes=tuple(raw.notes))
 
 
 def parse_or_skip(job: ParseJob) -> ParsedDocument | Skipped:
@@ -569,8 +586,8 @@ def _is_passing(entry: list[str]) -> bool:
     return len(entry) > 2 and entry[2] == PASSING
 
 
-def _limits(settings: IngestSettings) -> tuple[int, int]:
-    return (settings.max_pages, settings.max_chars)
+def _limits(settings: IngestSettings) -> tuple[int, int, int]:
+    return (settings.max_pages, settings.max_chars, settings.max_chunks)
 
 
 def _default_workers(n_jobs: int) -> int:
@@ -646,7 +663,7 @@ def _parse_and_embed(todo: Plan, embedder: Embedder, settings: IngestSettings,
     # Smallest files first: the encoder gets its first document sooner while the
     # large ones parse beside it (on the shared corpus 1.5 s instead of 4-5 s).
     jobs = [ParseJob(str(s.path), s.rel_path, s.meta, settings.chunking, embedder.tokenizer_file,
-                     settings.max_pages, settings.max_chars)
+                     settings.max_pages, settings.max_chars, settings.max_chunks)
             for s in sorted(todo.parse, key=lambda s: _size(s.path))]
     workers = _default_workers(len(jobs)) if settings.workers is None else settings.workers
     timeout = settings.parse_timeout if settings.parse_timeout > 0 else None

@@ -475,3 +475,96 @@ def test_folder_walk_order_and_hidden_folders(tmp_path: Path) -> None:
     assert [rel for _, rel in found] == ["a.md", "b.md", "a/z.md", "a/b/c.md", "c/d.txt"]
     assert skipped == []
 
+
+def _one_word_corpus(folder: Path, chars: int) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "one-word.md").write_text("a" * chars, encoding="utf-8")
+    (folder / "good.md").write_text("# Good\n\nFamily group conferences helped.\n", encoding="utf-8")
+    return folder
+
+
+def test_a_ten_megabyte_one_word_file_is_indexed_up_to_the_chunk_cap_and_named(tmp_path: Path) -> None:
+    """The cap is a count, checked before embedding: the outcome is the same in-process and in a worker."""
+    corpus = _one_word_corpus(tmp_path / "corpus", 10_000_000)
+    outcomes = []
+    for n, workers in enumerate((0, 1)):
+        index = tmp_path / f"index-{n}"
+        report = _ingest(corpus, index, settings=IngestSettings(workers=workers, max_chunks=50))
+        assert sorted(report.new_or_changed) == ["good.md", "one-word.md"] and report.skipped == ()
+        notes = [note for note in report.notes if note.startswith("one-word.md: ")]
+        assert len(notes) == 1 and "only the first 50 chunks were indexed" in notes[0] and "--max-chunks" in notes[0]
+        store = IndexStore(index)
+        chunks = [c for _, c in store.doc_chunks("one-word.md")]
+        assert len(chunks) == 50 and report.embedded_chunks == 50 + len(store.doc_chunks("good.md"))
+        last = chunks[-1].page
+        assert f"up to page {last:,} of " in notes[0]
+        assert [p.page for p in store.pages("one-word.md")] == list(range(1, last + 1))
+        assert store.documents["one-word.md"].n_pages == last
+        outcomes.append((notes[0], [(c.page, c.start, c.end) for c in chunks]))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_the_chunk_cap_keeps_the_first_chunks_and_stops_the_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Capped chunks are the start of the uncapped ones; a file ten times longer costs no more to cut."""
+    import importlib
+
+    from qa.chunking import approximate_tokens
+
+    ingest_module = importlib.import_module("qa.ingest")  # the package's ``ingest`` is the function
+
+    calls = {"n": 0}
+
+    def counting(_: str | None):  # the token counter, counting its calls
+        def count(text: str) -> int:
+            calls["n"] += 1
+            return approximate_tokens(text)
+        return count
+
+    monkeypatch.setattr(ingest_module, "token_counter", counting)
+    small = tmp_path / "small.md"
+    small.write_text("a" * 30_000, encoding="utf-8")
+    large = tmp_path / "large.md"
+    large.write_text("a" * 300_000, encoding="utf-8")
+    job = ParseJob(str(small), "small.md", None, ChunkSettings(), None, 5000, 20_000_000, 40)
+    capped = ingest_module.parse(job)
+    small_calls, calls["n"] = calls["n"], 0
+    whole = ingest_module.parse(ParseJob(str(small), "small.md", None, ChunkSettings(), None, 5000, 20_000_000, 10_000))
+    assert len(capped.chunks) == 40 < len(whole.chunks) and capped.chunks == whole.chunks[:40]
+    assert capped.truncated and not whole.truncated
+    calls["n"] = 0
+    ingest_module.parse(ParseJob(str(large), "large.md", None, ChunkSettings(), None, 5000, 20_000_000, 40))
+    assert calls["n"] == small_calls  # the work stops at the cap, however long the file
+
+
+def test_a_capped_document_is_kept_until_the_cap_is_raised(tmp_path: Path) -> None:
+    corpus = _one_word_corpus(tmp_path / "corpus", 100_000)
+    index = tmp_path / "index"
+    _ingest(corpus, index, settings=IngestSettings(workers=0, max_chunks=30))
+    again = _ingest(corpus, index, settings=IngestSettings(workers=0, max_chunks=30))
+    assert again.new_or_changed == () and again.embedded_chunks == 0
+    raised = _ingest(corpus, index, settings=IngestSettings(workers=0, max_chunks=60))
+    assert raised.new_or_changed == ("one-word.md",)
+    assert len(IndexStore(index).doc_chunks("one-word.md")) == 60
+
+
+def test_document_keys_with_the_chunk_cap_round_trip() -> None:
+    from qa.ingest import DocKey
+
+    sha = "ab" * 32
+    cut = DocKey(sha, "-", (5000, 20_000_000, 10_000))
+    assert str(cut) == f"{sha}:-|limits:5000:20000000:10000" and DocKey.parse(str(cut)) == cut
+    older = DocKey.parse(f"{sha}:-|limits:100:2000")  # written before the chunk cap: read again once
+    assert older is not None and not older.still_current(DocKey(sha, "-"), (100, 2000, 10_000))
+
+
+def test_qa_ingest_max_chunks_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from qa.cli import main
+
+    corpus = _one_word_corpus(tmp_path / "corpus", 100_000)
+    assert main(["ingest", str(corpus), "--index", str(tmp_path / "index"), "--workers", "0", "--max-chunks", "25"],
+                embedder=FakeEmbedder()) == 0
+    out = capsys.readouterr().out
+    assert "note: one-word.md: only the first 25 chunks were indexed" in out
+    with pytest.raises(SystemExit) as exited:
+        main(["ingest", str(corpus), "--max-chunks", "0"], embedder=FakeEmbedder())
+    assert exited.value.code == 2 and "--max-chunks" in capsys.readouterr().err
