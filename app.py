@@ -313,7 +313,7 @@ def render_page_view(engine: Engine, passage: Passage, sentences: list[str], key
         st.image(image.png, caption=f"PDF page {chunk.page}: {what} {found}.", width="stretch")
         return
     page = engine.page(doc.doc_id, chunk.page)
-    st.markdown(ui.highlight_markdown(page.text if page else chunk.text, sentences or ()))
+    st.markdown(ui.card_markdown(page.text if page else chunk.text, sentences or ()))
 
 
 def render_passage(engine: Engine, talk: sessions.Conversation, turn: ui.Turn, number: int, passage: Passage) -> None:
@@ -342,8 +342,7 @@ def render_card_body(engine: Engine, talk: sessions.Conversation, turn: ui.Turn,
     doc, chunk = passage.document, passage.chunk
     start, end = pageview.excerpt_span(chunk.text, sentences)
     text = chunk.text[start:end]
-    st.markdown(("…" if start > 0 else "") + ui.highlight_markdown(text, sentences)
-                + ("…" if end < len(chunk.text) else ""))
+    st.markdown(ui.card_markdown(text, sentences, cut_before=start > 0, cut_after=end < len(chunk.text)))
     row = st.container(horizontal=True, gap="small")
     with row:
         url = source_url(engine, doc)
@@ -370,7 +369,7 @@ def render_card_body(engine: Engine, talk: sessions.Conversation, turn: ui.Turn,
     with st.expander("Show context"):
         page = engine.page(doc.doc_id, chunk.page)
         if page is not None:
-            st.markdown(ui.highlight_markdown(page.text, sentences))
+            st.markdown(ui.card_markdown(page.text, sentences))
         st.caption("Reference")
         st.code(passage.citation.reference, language=None, wrap_lines=True)
 

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from .files import sha256_file
 from .records import Answer, Document, Passage
-from .text import find_spans
+from .text import find_spans, units
 
 _PUNCTUATION = frozenset(string.punctuation)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -144,6 +144,94 @@ def highlight_markdown(text: str, sentences: Iterable[str] = ()) -> str:
     return _keep_short_lines("".join(out), text)
 
 
+_HEADING_MARKS = re.compile(r"#{1,6}[ \t]*")
+_SPACES = re.compile(r"\s+")
+
+
+def _marked(text: str, start: int, end: int, spans: Sequence[tuple[int, int]]) -> str:
+    """``text[start:end]`` on one line, escaped, with the parts inside ``spans`` in bold."""
+    out: list[str] = []
+    pos = start
+    for a, b in spans:
+        a, b = max(a, start), min(b, end)
+        if a >= b:
+            continue
+        out.append(_escape_chars(_SPACES.sub(" ", text[pos:a])))
+        piece = _SPACES.sub(" ", text[a:b])
+        core = piece.strip()
+        if core:
+            lead = " " if piece[:1] == " " else ""
+            trail = " " if piece[-1:] == " " else ""
+            out.append(f"{lead}**{_escape_chars(core)}**{trail}")
+        pos = b
+    out.append(_escape_chars(_SPACES.sub(" ", text[pos:end])))
+    return "".join(out).strip()
+
+
+def card_markdown(text: str, sentences: Iterable[str] = (), *, cut_before: bool = False, cut_after: bool = False) -> str:
+    """Escaped Markdown of passage or page text read as its units, with the given sentences in bold.
+
+    Document text carries its own layout marks: "##" before a Markdown heading,
+    "- " before a list item, and in a PDF a heading is only a short line of its
+    own. Shown as it is, the marks appear literally and a heading runs into the
+    sentence before it. Here each unit ``qa.text.units`` finds is placed as
+    what it is: a heading on its own line in bold without its "#" marks, a list
+    item as a Markdown list item without its bullet (a numbered item on a line
+    of its own with its number, which may be cited), sentences joined over the
+    PDF's wrapped lines into paragraphs (a new paragraph after a blank line or
+    a line that ended early). All document text is escaped, so nothing in it
+    can start markup of its own. ``cut_before`` and ``cut_after`` add "…"
+    where the text is an excerpt of a longer page.
+    """
+    text = _normalise(text)
+    spans = find_spans(text, sentences)
+    widest = max((len(line.rstrip()) for line in text.split("\n")), default=0)
+    blocks: list[tuple[str, str]] = []  # (kind, Markdown): "heading", "item" or "para"
+    para: list[str] = []
+    last = 0  # end of the previous unit
+
+    def close() -> None:
+        if para:
+            blocks.append(("para", " ".join(para)))
+            para.clear()
+
+    for unit in units(text):
+        gap = text[last:unit.start]
+        if unit.kind == "heading":
+            close()
+            lead = _HEADING_MARKS.match(text, unit.start)
+            shown = _marked(text, lead.end() if lead else unit.start, unit.end, ())  # bold already
+            if shown:
+                blocks.append(("heading", f"**{shown}**"))
+        elif unit.kind == "item":
+            close()
+            marker = text[text.rfind("\n", 0, unit.start) + 1:unit.start].strip()
+            body = _marked(text, unit.start, unit.end, spans)
+            if marker[:1].isalnum() or marker[:1] == "(":  # "1." or "(a)": the number is part of what is read
+                blocks.append(("numbered", f"{_escape_chars(marker)} {body}"))
+            else:
+                blocks.append(("item", "- " + body))
+        else:
+            line_start = text.rfind("\n", 0, last) + 1
+            ended_early = "\n" in gap and len(text[line_start:last].rstrip()) < 0.75 * widest
+            if para and ("\n\n" in gap or ended_early):
+                close()
+            para.append(_marked(text, unit.start, unit.end, spans))
+        last = unit.end
+    close()
+    if cut_before and blocks and blocks[0][0] == "para":  # a heading or list item starts afresh anyway
+        blocks[0] = ("para", "…" + blocks[0][1])
+    if cut_after and blocks:
+        blocks[-1] = (blocks[-1][0], blocks[-1][1] + "…")
+    out: list[str] = []
+    for i, (kind, body) in enumerate(blocks):
+        if i:
+            same = kind == blocks[i - 1][0]
+            out.append("\n" if same and kind == "item" else "  \n" if same and kind == "numbered" else "\n\n")
+        out.append(body)
+    return "".join(out)
+
+
 def sentences_for(answer: Answer, rank: int) -> list[str]:
     """The answer sentences taken from the passage of this rank."""
     return [s.text for s in answer.sentences if rank in s.passages]
@@ -258,6 +346,7 @@ def describe_filters(titles: Sequence[str], years: tuple[int, int] | None) -> st
 # --- opening sources in the browser ------------------------------------------------------
 
 STATIC_ROUTE = "app/static"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"  # the folder beside app.py that Streamlit serves there
 _PUBLISH_LOCK = threading.Lock()
 
 
@@ -340,6 +429,28 @@ def prune_published(static_dir: Path, keep: Iterable[str]) -> list[str]:
         for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
             try:
                 folder.rmdir()  # only empty folders go
+            except OSError:
+                pass
+    return removed
+
+
+def unpublish(static_dir: Path, documents: Iterable[Document]) -> list[str]:
+    """Delete the published copies of these document versions (and their emptied folders); what was deleted.
+
+    Run by the ingest that drops or replaces them, so a removed document is
+    not served while no app is running to prune the folder. A version still
+    indexed elsewhere is published again when the app next links to it.
+    """
+    removed: list[str] = []
+    with _PUBLISH_LOCK:
+        for document in documents:
+            rel = published_name(document)
+            target = static_dir / rel
+            if target.is_file() or target.is_symlink():
+                target.unlink(missing_ok=True)
+                removed.append(rel)
+            try:
+                target.parent.rmdir()  # only an empty folder goes
             except OSError:
                 pass
     return removed

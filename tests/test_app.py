@@ -274,6 +274,18 @@ def test_page_view_draws_the_cited_page_with_the_quote_marked(app: AppTest) -> N
     assert any("**Teenagers with a mentor" in m.value for m in app.main.markdown)
 
 
+def test_card_and_context_show_a_markdown_heading_without_its_marks(app: AppTest) -> None:
+    ask(app, "How long did teenagers with a mentor stay in education?")
+    answer = last_answer(app)
+    assert answer.passages[0].document.doc_id == "beta.md"
+    context = next(e for e in app.main.expander if e.label == "Show context")
+    shown = "\n".join(m.value for m in context.markdown)
+    assert "**Mentoring for teenagers**" in shown.split("\n\n")  # a heading of its own, in bold
+    bodies = [m.value for m in app.main.markdown]
+    assert not any(re.search(r"(?m)^\\#", b) for b in bodies), bodies  # no "# " shown as text
+    assert any("**Teenagers with a mentor stayed in education" in b for b in bodies)
+
+
 def test_uncovered_question_says_so_and_lists_weak_matches(app: AppTest) -> None:
     ask(app, UNCOVERED_Q)
     assert not last_answer(app).found
@@ -641,6 +653,43 @@ def test_short_lines_keep_their_break_and_wrapped_lines_join() -> None:
     assert lines[0] == "1\\.1 Round 1  "  # a heading: hard break
     assert not lines[1].endswith("  ")  # a wrapped line: joined by Markdown
     assert lines[2].endswith("  ")  # ended early: a paragraph end
+
+
+def test_card_text_has_no_markdown_marks_and_headings_stand_alone() -> None:
+    text = ("## 2 Why they were slow to start\n\nThey gave two reasons:\n\n- people were nervous about taking part;\n"
+            "- the projects needed different legal arrangements.\n\nSome were stopped.\n")
+    blocks = ui.card_markdown(text).split("\n\n")
+    assert blocks == ["**2 Why they were slow to start**", "They gave two reasons\\:",
+                      "- people were nervous about taking part\\;\n- the projects needed different legal arrangements\\.",
+                      "Some were stopped\\."]
+    # PDF text: no blank line before a numbered heading; it still gets a line of its own.
+    pdf = ("schemes that followed it. None of these totals should be added to the others.\n"
+           "3 How much evidence was produced\n"
+           "The programme generated a large body of evaluation evidence. Over 100 evaluation reports had\n"
+           "appeared by September 2020.")
+    blocks = ui.card_markdown(pdf, ["Over 100 evaluation reports had appeared by September 2020."]).split("\n\n")
+    assert blocks[1] == "**3 How much evidence was produced**"
+    assert blocks[0].endswith("added to the others\\.")
+    assert blocks[2] == ("The programme generated a large body of evaluation evidence\\. "
+                         "**Over 100 evaluation reports had appeared by September 2020\\.**")
+    # A numbered item keeps its number (a reader may cite it), on a line of its own.
+    assert ui.card_markdown("Two steps:\n1. plan the work;\n2. do it.") == \
+        "Two steps\\:\n\n1\\. plan the work\\;  \n2\\. do it\\."
+    # An excerpt says where it was cut.
+    assert ui.card_markdown("a middle part of a sentence.", cut_before=True, cut_after=True) == \
+        "…a middle part of a sentence\\.…"
+
+
+@pytest.mark.parametrize("text", INJECTIONS + ["- [x](javascript:alert(1))\n## <b>head</b>\n* **item** <i>"])
+def test_card_markdown_leaves_no_markup_but_its_own(text: str) -> None:
+    shown = ui.card_markdown(text, ["**bold**"])
+    # Take away the card's own marks (list item starts and bold); every punctuation mark left is escaped.
+    bare = re.sub(r"(?m)^- ", "", shown).replace("**", "")
+    for i, ch in enumerate(bare):
+        if ch in "<>[]()!*_`#|$&~:-=":
+            assert bare[i - 1] == "\\", (text, shown, i)
+    assert bare.replace("\\", "").replace("\u2060", "").replace("…", "").split() == \
+        [w for w in re.sub(r"(?m)^\s*(?:#+|[-*])\s", " ", text).split() if w]
 
 
 def test_find_spans_merge_overlaps() -> None:
