@@ -626,6 +626,9 @@ else:  # `streamlit run app.py` first imports this file as the server: load the 
     async def _load_at_start(_app: object) -> AsyncIterator[None]:
         started = serving.loader(*loader_key(settings()), static_dir())
         await asyncio.to_thread(started.future.exception)  # listen once the engine is ready (or has failed)
+        if (folder := static_dir()) is not None:  # before the first request: no copy of a document no longer indexed
+            kept = [] if started.future.exception() else [ui.published_name(d) for d in started.engine().documents()]
+            await asyncio.to_thread(ui.prune_published, folder, kept)
         yield None
 
     app = st.App(__file__, lifespan=_load_at_start, middleware=[Middleware(serving.NoCrossOriginStatic)])

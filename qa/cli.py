@@ -262,6 +262,7 @@ def format_answer(answer: Answer) -> str:
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from .embed import load_embedder
     from .ingest import IngestSettings, ingest
+    from .ui import STATIC_DIR
 
     corpus, index = settings.corpus, settings.index
     embedder = args.embedder or load_embedder(settings.model)
@@ -269,6 +270,7 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers,
         follow_symlinks=args.follow_symlinks,
         progress=not args.no_progress and sys.stderr.isatty(),
+        static_dir=STATIC_DIR,  # the app's copies of documents this ingest drops or replaces stop being served
         **{k: v for k, v in (("max_pages", args.max_pages), ("max_chars", args.max_chars), ("max_chunks", args.max_chunks),
                              ("parse_timeout", args.parse_timeout), ("worker_memory_mb", args.worker_memory_mb),
                              ("max_file_mb", args.max_file_mb)) if v is not None},

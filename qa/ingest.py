@@ -72,6 +72,7 @@ class IngestSettings:
     batch_size: int = 4  # texts per encoder batch: the fastest measured on two cores (docs/benchmarks.md)
     follow_symlinks: bool = False
     progress: bool = False
+    static_dir: Path | None = None  # the app's served copies: those of documents dropped or replaced here are deleted
 
 
 @dataclass(frozen=True)
@@ -721,6 +722,26 @@ def _write(writer: GenerationWriter, todo: Plan, done: _Embedded, old: IndexStor
     return keys
 
 
+def _replaced(old: IndexStore, todo: Plan, done: _Embedded) -> list[Document]:
+    """Versions in the old index that the new one does not hold: dropped, changed, or now unreadable."""
+    now = {rel: result.document.content_hash for rel, (result, _) in done.documents.items()}
+    return [d for rel, d in old.documents.items() if rel not in todo.keep and now.get(rel) != d.content_hash]
+
+
+def _unpublish(static_dir: Path, documents: list[Document]) -> None:
+    """Stop serving copies of these versions from the app's static folder; a failure is logged, the index is written."""
+    from .ui import unpublish
+
+    try:
+        removed = unpublish(static_dir, documents)
+    except OSError as exc:
+        log.warning("could not delete the served copies of removed documents in %s (%s); the app deletes them when it "
+                    "next loads the index", static_dir, exc.strerror or exc)
+        return
+    if removed:
+        log.info("deleted %d served copies of removed or changed documents from %s", len(removed), static_dir)
+
+
 def ingest(
     corpus_dir: Path,
     index_dir: Path,
@@ -787,6 +808,7 @@ def ingest(
                 skipped=failed | todo.remembered,
                 abstain=recorded_thresholds(embedder.name),  # the thresholds travel with their model
             )
+            replaced = _replaced(old, todo, done) if old is not None else []
             if old is not None:
                 old.close()
             writer.commit(manifest)
@@ -794,6 +816,8 @@ def ingest(
             writer.abandon()
             raise
         prune(index_dir)
+    if settings.static_dir is not None and replaced:
+        _unpublish(settings.static_dir, replaced)
     return IngestReport(
         documents=len(documents), pages=writer.pages, chunks=writer.next_id, embedded_chunks=done.chunks,
         new_or_changed=tuple(sorted(done.documents)), removed=todo.drop, skipped=(*todo.skipped, *done.skipped),

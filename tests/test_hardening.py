@@ -370,3 +370,36 @@ def test_years_and_passage_counts_in_range_are_taken() -> None:
     args = build_parser().parse_args(["ask", "q", "--year-from", "2016", "--year-to", "2019", "--top-k", "1"])
     assert (args.year_from, args.year_to, args.top_k) == (2016, 2019, 1)
     assert build_parser().parse_args(["ask", "q"]).top_k == 5
+
+
+def test_the_app_prunes_copies_of_unindexed_documents_before_it_serves(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """At server start, once the engine is loaded and before the first request, only indexed versions stay."""
+    import asyncio
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    import app
+    from qa import ui
+    from qa.records import DocMeta, Document
+
+    assert app.STATIC_DIR == ui.STATIC_DIR  # the folder the app serves is the one `qa ingest` cleans
+    indexed = Document(doc_id="kept.pdf", meta=DocMeta(title="Kept"), content_hash="a" * 64, kind="pdf", n_pages=1)
+    gone = Document(doc_id="gone.pdf", meta=DocMeta(title="Gone"), content_hash="b" * 64, kind="pdf", n_pages=1)
+    static = tmp_path / "static"
+    for document in (indexed, gone):
+        (static / ui.published_name(document)).parent.mkdir(parents=True)
+        (static / ui.published_name(document)).write_bytes(b"%PDF-1.4\n")
+    engine = SimpleNamespace(documents=lambda: [indexed])
+    loaded: Future[object] = Future()
+    loaded.set_result(engine)
+    loader = SimpleNamespace(future=loaded, engine=lambda: engine)
+    monkeypatch.setattr(app.serving, "loader", lambda *_: loader)
+    monkeypatch.setattr(app, "static_dir", lambda: static)
+
+    async def start() -> None:
+        async with app._load_at_start(None):
+            assert (static / ui.published_name(indexed)).is_file()
+            assert not (static / ui.published_name(gone)).exists()
+
+    asyncio.run(start())

@@ -568,3 +568,66 @@ def test_qa_ingest_max_chunks_option(tmp_path: Path, capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit) as exited:
         main(["ingest", str(corpus), "--max-chunks", "0"], embedder=FakeEmbedder())
     assert exited.value.code == 2 and "--max-chunks" in capsys.readouterr().err
+
+
+def test_an_ingest_deletes_served_copies_of_documents_it_drops_or_replaces(tmp_path: Path) -> None:
+    """With the app stopped, the copies under static/ of a removed and a changed document go with the ingest."""
+    from qa.ui import publish_source, published_name
+
+    corpus = build_corpus(tmp_path / "corpus", n_docs=3)
+    names = sorted(p.name for p in corpus.iterdir() if p.suffix in (".pdf", ".md", ".txt"))
+    removed, changed, kept = names[0], names[1], names[2]
+    index, static = tmp_path / "index", tmp_path / "static"
+    settings = IngestSettings(workers=0, static_dir=static)
+    _ingest(corpus, index, settings=settings)
+    store = IndexStore(index)
+    before = {rel: store.documents[rel] for rel in names}
+    for rel, document in before.items():  # what the app does when it links to each source
+        assert publish_source(document, corpus / rel, static, [p.text for p in store.pages(rel)]) is not None
+    store.close()
+    copies = {rel: static / published_name(d) for rel, d in before.items()}
+    assert all(path.is_file() for path in copies.values())
+
+    (corpus / removed).unlink()
+    with (corpus / changed).open("ab") as handle:
+        handle.write(b"\n" if not changed.endswith(".pdf") else b"%\n")
+    report = _ingest(corpus, index, settings=settings)
+    assert report.removed == (removed,) and changed in report.new_or_changed
+    assert not copies[removed].exists() and not copies[removed].parent.exists()
+    assert not copies[changed].exists()
+    assert copies[kept].is_file()  # still the indexed version: still served
+
+
+def test_an_ingest_without_a_static_folder_touches_no_copies(tmp_path: Path) -> None:
+    from qa.ui import publish_source, published_name
+
+    corpus = build_corpus(tmp_path / "corpus", n_docs=2)
+    index, static = tmp_path / "index", tmp_path / "static"
+    _ingest(corpus, index)
+    store = IndexStore(index)
+    rel, document = next(iter(store.documents.items()))
+    publish_source(document, corpus / rel, static, [p.text for p in store.pages(rel)])
+    store.close()
+    (corpus / rel).unlink()
+    _ingest(corpus, index)
+    assert (static / published_name(document)).is_file()
+
+
+def test_qa_ingest_deletes_the_apps_copies_of_removed_documents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import qa.ui
+    from qa.cli import main
+
+    static = tmp_path / "static"
+    monkeypatch.setattr(qa.ui, "STATIC_DIR", static)
+    corpus = build_corpus(tmp_path / "corpus", n_docs=2)
+    index = tmp_path / "index"
+    argv = ["ingest", str(corpus), "--index", str(index), "--workers", "0"]
+    assert main(argv, embedder=FakeEmbedder()) == 0
+    store = IndexStore(index)
+    rel, document = next(iter(store.documents.items()))
+    qa.ui.publish_source(document, corpus / rel, static, [p.text for p in store.pages(rel)])
+    store.close()
+    (corpus / rel).unlink()
+    assert main(argv, embedder=FakeEmbedder()) == 0
+    assert not (static / qa.ui.published_name(document)).exists()
