@@ -222,7 +222,8 @@ def card_markdown(text: str, sentences: Iterable[str] = (), *, cut_before: bool 
     if cut_before and blocks and blocks[0][0] == "para":  # a heading or list item starts afresh anyway
         blocks[0] = ("para", "…" + blocks[0][1])
     if cut_after and blocks:
-        blocks[-1] = (blocks[-1][0], blocks[-1][1] + "…")
+        kind, body = blocks[-1]
+        blocks[-1] = (kind, body + (" …" if body.rstrip("*").endswith((".", "!", "?", ":", ";")) else "…"))
     out: list[str] = []
     for i, (kind, body) in enumerate(blocks):
         if i:

@@ -676,8 +676,9 @@ def test_card_text_has_no_markdown_marks_and_headings_stand_alone() -> None:
     assert ui.card_markdown("Two steps:\n1. plan the work;\n2. do it.") == \
         "Two steps\\:\n\n1\\. plan the work\\;  \n2\\. do it\\."
     # An excerpt says where it was cut.
-    assert ui.card_markdown("a middle part of a sentence.", cut_before=True, cut_after=True) == \
-        "…a middle part of a sentence\\.…"
+    assert ui.card_markdown("a middle part of a sentence", cut_before=True, cut_after=True) == \
+        "…a middle part of a sentence…"
+    assert ui.card_markdown("A whole sentence.", cut_after=True) == "A whole sentence\\. …"
 
 
 @pytest.mark.parametrize("text", INJECTIONS + ["- [x](javascript:alert(1))\n## <b>head</b>\n* **item** <i>"])
