@@ -1,7 +1,14 @@
-"""Concurrency: one writer at a time, readers undisturbed by ingests, many threads on one engine."""
+"""Concurrency: one writer at a time, readers undisturbed by ingests, many threads on one engine.
+
+The tests of many threads on one engine make their own luck: the interpreter
+switches threads every microsecond while they run (``rapid_switching``), and
+every thread starts at one barrier, so a step that keeps one question's state on
+a shared object is interrupted inside that step in every run, not one in three.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -21,7 +28,7 @@ from corpora import QUESTIONS, build_index, snapshot
 from faultkit import signature
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     import numpy as np
 
@@ -172,6 +179,89 @@ def _try(call: Callable[[], T]) -> T | Exception:
         return exc
 
 
+@contextlib.contextmanager
+def rapid_switching(seconds: float = 1e-6) -> Iterator[None]:
+    """Let the interpreter switch threads every ``seconds`` (normally every 5 ms) inside the block."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
+
+
+Results = list[tuple[str, object]]
+
+
+def at_once(n_threads: int, work: Callable[[int], Results]) -> tuple[Results, list[BaseException]]:
+    """Run ``work(i)`` in ``n_threads`` threads released together; their results and errors, all collected."""
+    start = threading.Barrier(n_threads)
+    got: Results = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run(worker: int) -> None:
+        start.wait()
+        try:
+            result = work(worker)
+        except BaseException as exc:  # every failure is counted; none stops the others
+            with lock:
+                errors.append(exc)
+            return
+        with lock:
+            got.extend(result)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n_threads)]
+    with rapid_switching():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return got, errors
+
+
+# Passages unlike each other in length, sentence count and sentence shape (abbreviations, numbers,
+# lists, a quotation), so one passage's sentences never pass for another's.
+PASSAGES = [
+    "Kinship carers asked for training. They also wanted respite, e.g. a weekend away. Money mattered most.",
+    ("Edge of care teams worked with 212 adolescents. Dr. Patel led the clinical work in No. 3 team. "
+     "Outcomes were measured at 6 and 12 months. Fewer young people entered care. The effect held in "
+     "two of the three areas. Costs fell by £1.2 million."),
+    "Family group conferences came first:\n- a plan agreed by relatives;\n- a date for review;\n- a named lead.",
+    ("“We finally had time to know the families,” one social worker said. Caseloads fell from 22 to 15. "
+     "Was that enough? Most managers thought not."),
+    ("Care leavers kept their personal adviser until 25 (see para. 4.2 for the rules). Staying put was "
+     "offered to 80% of them. Take-up was lower in the north."),
+    "Mockingbird constellations link a hub home with six to ten satellite families. Each hub carer offers sleepovers.",
+    ("Youth workers met young people in the evenings; they worked in pairs. Referrals came from schools, "
+     "the police and health. Exploitation was recorded in 41 cases. The pilot ran for 18 months. "
+     "Workers said trust took weeks to build. Managers wanted it extended. The council agreed in 2019."),
+    ("Savings were estimated at £4.60 for every £1 spent. The estimate is uncertain. It assumes shorter "
+     "stays in care, i.e. fewer nights in residential homes."),
+]
+
+
+def test_sentences_split_alike_from_many_threads() -> None:
+    """Eight threads cut eight different passages into units at once, many times: each as when cut alone."""
+    from qa.text import split_spans, units
+
+    expected = {text: (units(text), split_spans(text)) for text in PASSAGES}
+    assert len({tuple(u.text for u in units_) for units_, _ in expected.values()}) == len(PASSAGES)
+
+    def work(worker: int) -> Results:
+        out: Results = []
+        for round_ in range(40):
+            text = PASSAGES[(worker + round_) % len(PASSAGES)]
+            out.append((text, (units(text), split_spans(text))))
+        return out
+
+    got, errors = at_once(8, work)
+    assert errors == []
+    assert len(got) == 8 * 40
+    wrong = [(text[:30], result) for text, result in got if result != expected[text]]
+    assert wrong == [], f"{len(wrong)} of {len(got)} splits differ from the single-threaded ones, first: {wrong[:1]}"
+
+
 def test_many_threads_get_single_threaded_answers(built: tuple[Path, Path]) -> None:
     """Eight threads each ask one engine every question five times: no errors, every answer as single-threaded."""
     _, index = built
@@ -181,28 +271,14 @@ def test_many_threads_get_single_threaded_answers(built: tuple[Path, Path]) -> N
         return signature(engine.ask(question))  # found, passages with their spans and scores, sentences
 
     expected = {q: answer(q) for q in QUESTIONS}
-    start = threading.Barrier(8)
-    got: list[tuple[str, tuple]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
+    assert sum(bool(sentences) for _, _, sentences in expected.values()) >= 4  # quoted answers to compare
 
-    def work(worker: int) -> None:
-        start.wait()
-        for question in [q for _ in range(5) for q in QUESTIONS[worker % len(QUESTIONS):] + QUESTIONS[:worker % len(QUESTIONS)]]:
-            try:
-                result = answer(question)
-            except BaseException as exc:  # every failure is counted; none stops the others
-                with lock:
-                    errors.append(exc)
-                continue
-            with lock:
-                got.append((question, result))
+    def work(worker: int) -> Results:
+        turn = QUESTIONS[worker % len(QUESTIONS):] + QUESTIONS[:worker % len(QUESTIONS)]
+        return [(question, answer(question)) for _ in range(5) for question in turn]
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    got, errors = at_once(8, work)
     assert errors == []
     assert len(got) == 8 * 5 * len(QUESTIONS)
-    assert all(result == expected[question] for question, result in got)
+    wrong = [question for question, result in got if result != expected[question]]
+    assert wrong == [], f"{len(wrong)} of {len(got)} answers differ from the single-threaded ones"
