@@ -13,18 +13,18 @@ import json
 import shlex
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import streamlit as st
 
-from qa import export, pageview, serving, sessions, ui
+from qa import export, pageview, reports, serving, sessions, ui
 from qa.cite import page_reference
 from qa.engine import Engine
 from qa.errors import IndexMismatchError, IndexMissingError, QAError
 from qa.ingest import discover
-from qa.records import Answer, Document, Passage
+from qa.records import Answer, Document, EvidenceTable, Passage, ReportRow
 from qa.settings import Settings
 from qa.store import current_generation
 
@@ -530,6 +530,103 @@ def announce(turn: ui.Turn) -> None:
     st.html(ANNOUNCE_SCRIPT % _script_data({"message": message[:400]}), unsafe_allow_javascript=True, width=1)
 
 
+# --- across the reports: the question answered report by report ------------------------------------
+
+CHAT, REPORTS = "Chat", "Across the reports"
+
+
+def ask_mode() -> str:
+    """The way to ask: the chat (default), or one row per report that answers."""
+    choice = st.radio("Ask as", (CHAT, REPORTS), horizontal=True, key="ask_mode", label_visibility="collapsed",
+                      help="Chat: an answer quoted from the best passages. Across the reports: each report searched "
+                           "on its own, one row per report that answers.")
+    return REPORTS if choice == REPORTS else CHAT
+
+
+@dataclass(frozen=True)
+class ReportAsk:
+    """One question asked across the reports: its table, or the error that stopped it."""
+
+    question: str
+    table: EvidenceTable | None = None
+    error: str = ""
+    filters: str = ""
+
+
+def ask_reports(engine: Engine, question: str, filters: Filters) -> ReportAsk:
+    """The evidence table of a question under the sidebar's filters (after picking up a newer index)."""
+    try:
+        engine.refresh()
+        table = engine.ask_by_report(question, docs=filters.docs, year_from=filters.year_from, year_to=filters.year_to)
+    except QAError as exc:
+        return ReportAsk(question=question, error=str(exc), filters=filters.description)
+    return ReportAsk(question=question, table=table, filters=filters.description)
+
+
+def render_report_row(engine: Engine, talk: sessions.Conversation, question: str, row: ReportRow, n: int,
+                      key: str) -> None:
+    """One report's row: title and year, the quoted unit, its citation linked to the page, a pin and the page view."""
+    doc, chunk = row.document, row.chunk
+    with st.container(border=True):
+        st.markdown(f"**{n}\\. {esc(doc.title)}** ({esc(_year(doc))})")
+        st.markdown(f"“{esc(row.text)}”")
+        url = source_url(engine, doc)
+        cited = esc(row.citation.short)
+        st.markdown(f"[{cited}]({ui.page_url(url, doc, chunk.page)})" if url else cited)
+        quote_ = export.quote_from(row.passage, row.text, question)
+        has = quote_.key in {p.key for p in talk.pins}
+        st.button("Unpin" if has else "Pin", icon=":material/format_quote:", key=f"pin-{key}",
+                  on_click=toggle_quote, args=(talk.pins, quote_),
+                  help="Take this quote out of your collection" if has else
+                  "Keep this sentence as a quote with its citation (sidebar, Collection)")
+        label = "Show on the page" if doc.kind == "pdf" else "Show the section"
+        if st.toggle(label, key=f"page-{key}", help="The cited page with the quoted sentence marked"):
+            render_page_view(engine, row.passage, list(row.units), key)
+
+
+def render_reports(engine: Engine, talk: sessions.Conversation, asked: ReportAsk) -> None:
+    """A question's evidence table: one row per answering report, sortable, with CSV and Word downloads."""
+    st.markdown(f"**{esc(asked.question)}**")
+    if asked.filters:
+        st.caption(f"Filters: {esc(asked.filters)}")
+    if asked.error or asked.table is None:
+        st.error(esc(asked.error or "The question could not be answered."))
+        return
+    table = asked.table
+    if not table.rows:
+        st.info(f"None of the {table.searched} reports searched answers this question. Rephrase it, widen the "
+                "filters, or ask it in the chat to see the closest passages.")
+        return
+    sort = st.radio("Sort rows by", reports.SORTS, horizontal=True, key="report_sort",
+                    format_func=lambda s: "best match first" if s == "score" else "oldest first")
+    table = replace(table, rows=reports.sort_rows(table.rows, str(sort)), sort=str(sort))
+    st.caption(f"{len(table.rows)} of {table.searched} reports answer; each row quotes its report's best "
+               "answering sentence. Reports that do not answer are left out.")
+    accessed = export.accessed_date()
+    row_ = st.container(horizontal=True, gap="small")
+    row_.download_button("Table (CSV)", export.table_csv(table, accessed), file_name="across-the-reports.csv",
+                         mime="text/csv", on_click="ignore", icon=":material/download:", key="dl_table_csv")
+    row_.download_button("Table (Word)", export.table_docx(table, accessed), file_name="across-the-reports.docx",
+                         mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                         on_click="ignore", icon=":material/download:", key="dl_table_docx")
+    for n, row in enumerate(table.rows, start=1):
+        render_report_row(engine, talk, table.question, row, n, f"report-{row.document.content_hash[:16]}")
+
+
+def show_reports(engine: Engine, talk: sessions.Conversation, question: str, filters: Filters) -> None:
+    """The "Across the reports" view: the new question's table, else the last one asked in this session."""
+    state = st.session_state
+    if question:
+        with st.spinner("Searching each report…"):
+            state.report_ask = ask_reports(engine, question, filters)
+    asked = state.get("report_ask")  # a ReportAsk of an earlier run (its class is redefined by every run)
+    if asked is not None:
+        render_reports(engine, talk, asked)
+    else:
+        st.caption("Ask a question below: each report is searched on its own, and every report that answers gets "
+                   "a row with its quoted sentence and page.")
+
+
 def queue_question(question: str) -> None:
     """Ask ``question`` on this run, as if typed (the example buttons)."""
     st.session_state.pending = question
@@ -582,6 +679,10 @@ def main() -> None:
         return
     filters = sidebar(engine)
     question = incoming_question(typed)
+    if ask_mode() == REPORTS:
+        show_reports(engine, talk, question, filters)
+        sidebar_exports(talk)
+        return
     turns = talk.turns
     alone = state.pop("standalone", None)
     if isinstance(alone, int) and 0 <= alone < len(turns):
