@@ -1,8 +1,28 @@
 """The question-answering engine: a loaded index plus its model, ready to ask.
 
-One ``Engine`` serves many threads (the app's browser sessions, the CLI's
-batch mode): the model and vectors load once, and ``refresh`` switches to a
-newer index generation after an ingest without a restart.
+One ``Engine`` serves many threads at once (the app's browser sessions, the
+CLI's batch mode): the model and vectors load once, and ``refresh`` switches to
+a newer index generation after an ingest without a restart.
+
+What the threads share, and why no question's state reaches another's:
+
+* the index generation (``IndexStore``): read-only once loaded. FAISS and the
+  BM25 arrays are only searched; each thread opens its own SQLite connection
+  (and its own temporary table for tokenising query words). ``refresh`` puts a
+  new store in place, and a question keeps the store it started with;
+* the embedder: its weights are only read, and ``qa.embed`` lets one thread
+  encode at a time, since the model's tokenizer keeps per-call settings;
+* the title vectors: each document title's vector, embedded alone (so its value
+  does not depend on which question first needed it), kept read-only, and
+  read, added and pruned under ``_titles_lock``;
+* the settings (frozen dataclasses), constant word tables and ``lru_cache`` of
+  pure functions (``qa.text.stem``).
+
+Sentence splitting keeps state on pysbd's segmenter, so each thread has its
+own (``qa.text``). Everything else a question uses (retriever, candidates,
+scores, the answer) is made for that question alone. Anything added here that
+outlives a question must be read-only, per thread or locked, and is tested by
+asking from many threads at once (tests/test_concurrency.py).
 """
 
 from __future__ import annotations
@@ -66,6 +86,7 @@ class Engine:
         self._check(store)
         self._store = store
         self._titles: dict[str, np.ndarray] = {}  # document titles' vectors, embedded once each
+        self._titles_lock = threading.Lock()  # questions add titles while a refresh prunes them
         self.policy()  # an index whose model has no thresholds stops here, with the fix
 
     def _check(self, store: IndexStore) -> None:
@@ -95,7 +116,8 @@ class Engine:
             # Keep only the titles the new generation still has: a long-running server
             # that sees many ingests would otherwise hold every title it ever met.
             titles = {doc.title for doc in store.documents.values()}
-            self._titles = {t: v for t, v in self._titles.items() if t in titles}
+            with self._titles_lock:
+                self._titles = {t: v for t, v in self._titles.items() if t in titles}
             log.info("switched to index generation %s", name)
             return True
 
@@ -261,13 +283,22 @@ class Engine:
         return answering.choose(query, cands, near, settings, own=own)
 
     def _title_vectors(self, titles: Sequence[str]) -> dict[str, np.ndarray]:
-        """Vectors of document titles, embedded on first use (a title does not change within an index)."""
-        known = self._titles
-        new = [t for t in dict.fromkeys(titles) if t not in known]
-        if new:
-            for title, vec in zip(new, self.embedder.embed(new), strict=True):
-                known[title] = vec
-        return {t: known[t] for t in titles}
+        """Vectors of document titles, embedded on first use (a title does not change within an index).
+
+        Each title is embedded alone: a batch pads its texts to the longest, which
+        moves a vector in its last digits, so a title embedded beside others would
+        keep a value that depends on the question that first asked for it.
+        """
+        wanted = list(dict.fromkeys(titles))
+        with self._titles_lock:
+            found = {t: self._titles[t] for t in wanted if t in self._titles}
+        for title in wanted:
+            if title not in found:
+                vec = self.embedder.embed([title])[0]  # outside the lock: other questions need not wait
+                vec.setflags(write=False)  # shared by every question from now on
+                with self._titles_lock:
+                    found[title] = self._titles.setdefault(title, vec)
+        return {t: found[t] for t in titles}
 
     # --- the corpus ------------------------------------------------------------------------
 
