@@ -24,7 +24,9 @@ CHECKER = _checker()  # one module, so the page texts are extracted once for all
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("name", ["shared_questions.jsonl", "shared_paraphrase.jsonl", "shared_conversations.jsonl"])
+@pytest.mark.parametrize(
+    "name", ["shared_questions.jsonl", "shared_paraphrase.jsonl", "shared_conversations.jsonl", "shared_users.jsonl"]
+)
 def test_development_set_is_true_to_the_pages(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     if not (SHARED / "corpus").is_dir():
         pytest.skip(f"needs the shared corpus at {SHARED} (absent in this checkout)")
