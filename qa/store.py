@@ -321,8 +321,9 @@ def write_lock(index_dir: Path) -> Iterator[None]:
 
     The lock file is opened without following a symbolic link, refused when
     it has other names (a hard link), and never truncated, so a planted
-    ``.lock`` link cannot make an ingest overwrite another file. A read-only folder still gets the lock (an up-to-date index
-    needs no writing); writing a generation there fails with ``IndexWriteError``.
+    ``.lock`` link cannot make an ingest overwrite another file. A read-only
+    folder still gets the lock (an up-to-date index needs no writing);
+    writing a generation there fails with ``IndexWriteError``.
     """
     flags = os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK
     try:
