@@ -9,6 +9,7 @@ a shared object is interrupted inside that step in every run, not one in three.
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
+from qa.embed import Embedder
 from qa.engine import Engine
 from qa.errors import IndexLockedError, IndexMissingError
 from qa.ingest import IngestSettings, ingest
@@ -193,7 +195,7 @@ def rapid_switching(seconds: float = 1e-6) -> Iterator[None]:
 Results = list[tuple[str, object]]
 
 
-def at_once(n_threads: int, work: Callable[[int], Results]) -> tuple[Results, list[BaseException]]:
+def at_once(n_threads: int, work: Callable[[int], Results], switch: float = 1e-6) -> tuple[Results, list[BaseException]]:
     """Run ``work(i)`` in ``n_threads`` threads released together; their results and errors, all collected."""
     start = threading.Barrier(n_threads)
     got: Results = []
@@ -212,7 +214,7 @@ def at_once(n_threads: int, work: Callable[[int], Results]) -> tuple[Results, li
             got.extend(result)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n_threads)]
-    with rapid_switching():
+    with rapid_switching(switch):
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -282,3 +284,31 @@ def test_many_threads_get_single_threaded_answers(built: tuple[Path, Path]) -> N
     assert len(got) == 8 * 5 * len(QUESTIONS)
     wrong = [question for question, result in got if result != expected[question]]
     assert wrong == [], f"{len(wrong)} of {len(got)} answers differ from the single-threaded ones"
+
+
+@pytest.mark.model
+def test_real_model_answers_alike_from_many_threads(sample_index: tuple[Path, Path], real_embedder: Embedder) -> None:
+    """Six threads ask a fresh engine with a freshly loaded model at once: every answer as when asked alone.
+
+    The model loads, and its tokenizer takes its settings, while the threads
+    are already asking, and the title vectors are embedded under that load.
+    """
+    from qa.embed import load_embedder
+
+    _, index = sample_index
+    rows = [json.loads(line) for line in (ROOT / "tests" / "data" / "sample_questions.jsonl").read_text().splitlines()]
+    questions = [row["question"] for row in rows if row.get("question")][:6]
+    alone = Engine(index, embedder=real_embedder)
+    expected = {q: signature(alone.ask(q)) for q in questions}
+    assert sum(bool(sentences) for _, _, sentences in expected.values()) >= 3  # quoted answers to compare
+    engine = Engine(index, embedder=load_embedder())
+
+    def work(worker: int) -> Results:
+        turn = questions[worker:] + questions[:worker]
+        return [(question, signature(engine.ask(question))) for question in turn]
+
+    got, errors = at_once(6, work, switch=1e-4)
+    assert errors == []
+    assert len(got) == 6 * len(questions)
+    wrong = [question for question, result in got if result != expected[question]]
+    assert wrong == [], f"{len(wrong)} of {len(got)} answers differ from those asked alone: {sorted(set(wrong))}"
