@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
+from conftest import LONG_TIMEOUT, ROOT, SHARED
 
 DATA = Path(__file__).parent / "data"
 
@@ -24,6 +24,7 @@ CHECKER = _checker()  # one module, so the page texts are extracted once for all
 
 
 @pytest.mark.shared
+@pytest.mark.timeout(LONG_TIMEOUT)  # the first set run extracts every page of the shared corpus (about 1,300)
 @pytest.mark.parametrize(
     "name", ["shared_questions.jsonl", "shared_paraphrase.jsonl", "shared_conversations.jsonl", "shared_users.jsonl"]
 )
@@ -31,6 +32,14 @@ def test_development_set_is_true_to_the_pages(name: str, capsys: pytest.CaptureF
     if not (SHARED / "corpus").is_dir():
         pytest.skip(f"needs the shared corpus at {SHARED} (absent in this checkout)")
     status = CHECKER.main(["--root", str(SHARED), "--questions", str(DATA / name)])
+    out = capsys.readouterr().out
+    assert status == 0, out[-3000:]
+    assert "All checks passed." in out
+
+
+def test_sample_user_questions_are_true_to_the_pages(capsys: pytest.CaptureFixture[str]) -> None:
+    """The questions over the sample briefings shipped in corpus/ hold against those files."""
+    status = CHECKER.main(["--root", str(ROOT / "corpus"), "--questions", str(DATA / "sample_users.jsonl")])
     out = capsys.readouterr().out
     assert status == 0, out[-3000:]
     assert "All checks passed." in out
