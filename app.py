@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from qa import export, pageview, reports, serving, sessions, ui
 from qa.cite import page_reference
@@ -454,6 +455,7 @@ SCROLL_SCRIPT = """<script>
     }
   };
   events.forEach((e) => doc.addEventListener(e, onUser, {capture: true}));
+  let watched = null;
   const scroller = () => doc.querySelector('[data-testid="stAppScrollToBottomContainer"]');
   const place = () => {  /* true when the target had to be brought back */
     const el = target();
@@ -463,16 +465,42 @@ SCROLL_SCRIPT = """<script>
     if (!(Math.abs(off) > 6)) return false;
     const box = scroller();
     if (box) {
-      box.dispatchEvent(new WheelEvent("wheel"));  /* stops a glide under way */
-      setTimeout(() => { box.scrollTop += el.getBoundingClientRect().top - want; }, 20);
+      /* The first wheel stops a glide under way; the second, with no glide left, tells Streamlit the
+         reader has left the end of the chat, so it does not start another. */
+      box.dispatchEvent(new WheelEvent("wheel"));
+      box.dispatchEvent(new WheelEvent("wheel"));
+      setTimeout(() => {
+        box.scrollTop += el.getBoundingClientRect().top - want;
+        box.dispatchEvent(new WheelEvent("wheel"));  /* a glide that began meanwhile */
+        box.dispatchEvent(new WheelEvent("wheel"));
+      }, 20);
     } else {
       el.scrollIntoView({block: "start"});
     }
     return true;
   };
+  // Room under a new question for its reply, so the question can stand at the top from the start:
+  // nothing then grows under the reader while the reply is drawn, and the view is not at the end of
+  // the chat, where Streamlit would glide. The room moves on to the next question's reply.
+  const reserve = () => {
+    const all = doc.querySelectorAll('[data-testid="stChatMessage"]');
+    const reply = all[data.index + 1], box = scroller();
+    const body = reply ? reply.querySelector('[data-testid="stChatMessageContent"]') : null;
+    if (!data.reserve || !body || !box || body.dataset.qaRoom) return;  /* the body: a short message is centred */
+    doc.querySelectorAll("[data-qa-room]").forEach((el) => { el.style.minHeight = ""; delete el.dataset.qaRoom; });
+    body.style.minHeight = box.clientHeight + "px";
+    body.dataset.qaRoom = "1";
+  };
+  const onScroll = () => { if (held) place(); };  /* answer a glide at once, not at the next tick */
   const tick = () => {
     const now = Date.now();
     const box = scroller();
+    if (held) reserve();
+    if (held && box && watched !== box) {
+      if (watched) watched.removeEventListener("scroll", onScroll);
+      box.addEventListener("scroll", onScroll, {passive: true});
+      watched = box;
+    }
     const h = box ? box.scrollHeight : doc.documentElement.scrollHeight;
     const busy = doc.querySelector('[data-stale="true"], [data-testid="stSpinner"]');
     if ((held && place()) || busy || h !== height) quietSince = now;
@@ -480,6 +508,7 @@ SCROLL_SCRIPT = """<script>
     if (now - quietSince > 2500 || now - began > 300000 || view.__qaHold !== token) held = false;
     if (held) return;
     clearInterval(timer);
+    if (watched) watched.removeEventListener("scroll", onScroll);
     events.forEach((e) => doc.removeEventListener(e, onUser, {capture: true}));
   };
   const timer = setInterval(tick, 100);
@@ -510,9 +539,15 @@ def _script_data(value: object) -> str:
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def hold_view(number: int) -> None:
-    """Keep the new question at the top of the view while its reply arrives (until the reader moves)."""
-    st.html(SCROLL_SCRIPT % _script_data({"index": 2 * number}), unsafe_allow_javascript=True, width=1)
+def hold_view(number: int, reserve: bool = True) -> None:
+    """Keep question ``number`` at the top of the view while its reply arrives (until the reader moves).
+
+    With ``reserve`` its reply area is given at least the view's height at once, so
+    the question stands at the top from the moment it is asked and the page does not
+    jump while the reply is drawn.
+    """
+    data = {"index": 2 * number, "reserve": reserve}
+    st.html(SCROLL_SCRIPT % _script_data(data), unsafe_allow_javascript=True, width=1)
 
 
 def announce(turn: ui.Turn) -> None:
@@ -627,6 +662,22 @@ def show_reports(engine: Engine, talk: sessions.Conversation, question: str, fil
                    "a row with its quoted sentence and page.")
 
 
+SEARCHING = "Searching the reports…"
+
+
+def searching() -> DeltaGenerator:
+    """A "Searching the reports…" status in the reply area, shown at once; the reply then takes its place.
+
+    ``st.spinner`` appears only after half a second, which left the reply area blank
+    while a question ran. The reply is drawn into the same placeholder as every
+    earlier reply is, so the next run draws the page with the same layout and
+    nothing left over from this run is removed above the reader afterwards.
+    """
+    slot = st.empty()
+    slot.status(SEARCHING, state="running")
+    return slot
+
+
 def queue_question(question: str) -> None:
     """Ask ``question`` on this run, as if typed (the example buttons)."""
     st.session_state.pending = question
@@ -696,7 +747,7 @@ def main() -> None:
     for number, turn in enumerate(turns):
         with st.chat_message("user"):
             st.markdown(esc(turn.question))
-        with st.chat_message("assistant"):
+        with st.chat_message("assistant"), st.empty().container():  # the same layout as a reply being drawn
             render_answer(engine, talk, turn, number)
 
     if question:
@@ -704,12 +755,13 @@ def main() -> None:
             st.markdown(esc(question))
             hold_view(len(turns))
         with st.chat_message("assistant"):
-            with st.spinner("Searching the reports…"):
-                turn = ask(engine, question, filters, [t.answer for t in turns if t.answer is not None])
+            slot = searching()
+            turn = ask(engine, question, filters, [t.answer for t in turns if t.answer is not None])
             turns.append(turn)
             talk.trim()
             number = len(turns) - 1
-            render_answer(engine, talk, turn, number)
+            with slot.container():  # the reply takes the status's place
+                render_answer(engine, talk, turn, number)
     sidebar_exports(talk)
     if question:
         announce(turns[-1])

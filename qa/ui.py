@@ -464,6 +464,11 @@ FADED_TEXT = "#454c57"  # captions, widget and metric labels (Streamlit's defaul
 PLACEHOLDER = "#59606b"
 BACKGROUND = "#ffffff"
 SIDEBAR = "#f0f2f6"
+# While a question runs, Streamlit fades what the run has not redrawn yet to a third of its colour
+# (about 1.8:1 for text). The conversation stays as it is (the reply area says it is searching);
+# the sidebar, redrawn last, fades only as far as keeps its captions at 4.5:1.
+STALE_MAIN = 1
+STALE_SIDEBAR = 0.85
 
 APP_CSS = f"""<style>
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] *,
@@ -474,4 +479,6 @@ APP_CSS = f"""<style>
 h3[id^="source-"] {{ font-size: 1.15rem !important; line-height: 1.4 !important; padding: 0.1rem 0 !important;
   scroll-margin-top: 4.5rem; }}
 [data-testid="stChatMessage"] {{ scroll-margin-top: 4rem; }}
+[data-testid="stMain"] [data-stale="true"] {{ opacity: {STALE_MAIN} !important; transition: none !important; }}
+[data-testid="stSidebar"] [data-stale="true"] {{ opacity: {STALE_SIDEBAR} !important; }}
 </style>"""

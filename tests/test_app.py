@@ -274,6 +274,36 @@ def test_page_view_draws_the_cited_page_with_the_quote_marked(app: AppTest) -> N
     assert any("**Teenagers with a mentor" in m.value for m in app.main.markdown)
 
 
+def test_reply_area_says_it_is_searching_while_the_question_runs(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.testing.v1.element_tree import parse_tree_from_messages
+
+    from qa.engine import Engine
+
+    seen: list[list[tuple[str, list[str]]]] = []
+    asked = Engine.ask
+
+    def watched(self: Engine, *args: object, **kwargs: object):
+        ctx = get_script_run_ctx()
+        if ctx is not None:  # a question asked by the page: what does the page show at this moment?
+            runner = ctx._enqueue.__self__  # type: ignore[attr-defined]
+            tree = parse_tree_from_messages(runner.forward_msgs())
+            seen.append([(m.name, [s.label for s in m.status]) for m in tree.main.chat_message])
+        return asked(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Engine, "ask", watched)
+    ask(app, STOCKPORT_Q)
+    assert seen, "the page did not ask the engine"
+    # While the engine works, the reply area under the question already says so (not blank)...
+    assert seen[-1][-2:] == [("user", []), ("assistant", ["Searching the reports…"])]
+    # ...and the reply takes its place once it is ready.
+    assert not app.main.status
+    assert last_answer(app).found and app.main.chat_message[-1].name == "assistant"
+    # The view is held at the new question with room kept for its reply, so the page does not jump.
+    holds = [h.proto.body for h in app.main.get("html") if "__qaHold" in h.proto.body]
+    assert len(holds) == 1 and '"index": 0, "reserve": true' in holds[0]
+
+
 def test_card_and_context_show_a_markdown_heading_without_its_marks(app: AppTest) -> None:
     ask(app, "How long did teenagers with a mentor stay in education?")
     answer = last_answer(app)
@@ -578,6 +608,12 @@ def contrast(a: str, b: str) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
+def blend(colour: str, background: str, opacity: float) -> str:
+    """The colour seen when ``colour`` is drawn at ``opacity`` over ``background`` (#rrggbb)."""
+    parts = [round(opacity * int(colour[i:i + 2], 16) + (1 - opacity) * int(background[i:i + 2], 16)) for i in (1, 3, 5)]
+    return "#" + "".join(f"{p:02x}" for p in parts)
+
+
 def test_every_text_colour_has_enough_contrast() -> None:
     import tomllib
 
@@ -591,6 +627,18 @@ def test_every_text_colour_has_enough_contrast() -> None:
     assert css_colours  # the caption, label and placeholder colours the app sets
     pairs += [(c, bg) for c in css_colours for bg in backgrounds]
     assert ui.BACKGROUND == theme["backgroundColor"] and ui.SIDEBAR == theme["secondaryBackgroundColor"]
+    low = [(fg, bg, round(contrast(fg, bg), 2)) for fg, bg in pairs if contrast(fg, bg) < 4.5]
+    assert not low, low
+    # While a question runs, what the run has not redrawn yet is faded by the app's CSS only so far:
+    # the conversation not at all, the sidebar's text and captions kept at 4.5:1 or more.
+    stale = dict(re.findall(r'\[data-testid="(\w+)"\] \[data-stale="true"\] \{\{? ?opacity: ([\d.]+)', ui.APP_CSS))
+    assert stale.keys() == {"stMain", "stSidebar"}, ui.APP_CSS
+    assert float(stale["stMain"]) == 1
+    for colour in (theme["textColor"], ui.FADED_TEXT):
+        for bg, area in ((theme["backgroundColor"], "stMain"), (theme["secondaryBackgroundColor"], "stSidebar")):
+            shown = blend(colour, bg, float(stale[area]))
+            assert contrast(shown, bg) >= 4.5, (colour, area, shown, round(contrast(shown, bg), 2))
+    assert contrast(blend(theme["textColor"], "#ffffff", 0.33), "#ffffff") < 2.5  # Streamlit's own fade, unread
     low = [(fg, bg, round(contrast(fg, bg), 2)) for fg, bg in pairs if contrast(fg, bg) < 4.5]
     assert not low, low
     assert round(contrast("#767676", "#ffffff"), 1) == 4.5  # the formula, checked on a known pair
