@@ -9,6 +9,7 @@ absent.
     .venv/bin/python bench/bench.py [--runs 3] [--quick] [--no-write]
     .venv/bin/python bench/bench.py --answers-only --sample-index DIR [--shared-index DIR] [--no-write]
     .venv/bin/python bench/bench.py --latency-only DIR [--sizes 0,50000]
+    .venv/bin/python bench/bench.py --by-report-only --sample-index DIR [--shared-index DIR] [--no-write]
 
 Each measurement runs in a fresh interpreter (bench/probes.py), so one
 measurement's imports and memory never reach the next.
@@ -507,6 +508,88 @@ def pooled(results: Sequence[dict[str, Scores]]) -> str:
                      "unanswerable flagged"], rows))
 
 
+# --- across the reports: the evidence table's time against a single answer's ---------------------------
+
+BY_REPORT_START, BY_REPORT_END = "<!-- by-report: bench/bench.py --by-report-only -->", "<!-- /by-report -->"
+BY_REPORT_QUESTIONS = 24  # development questions timed per corpus (the validation set is never used here)
+
+
+def bench_by_report(indexes: Sequence[tuple[str, Path, Path]], runs: int = 1) -> str:
+    """Warm time of the evidence table (``Engine.ask_by_report``) beside a single answer's, per corpus.
+
+    ``indexes``: (name, index, development question file). One process, one thread for the encoder
+    as the app and the CLI run it, each engine warmed by a first question; the single answer and the
+    table are timed on the same questions, alternately, so load on the machine falls on both alike.
+    """
+    from qa.embed import load_embedder, set_threads
+    from qa.engine import Engine
+    from qa.evaluate import ASK_K, load_questions
+
+    emb = load_embedder()
+    set_threads(1)
+
+    def pct(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    rows: list[list[object]] = []
+    per_doc: list[tuple[str, int, float]] = []
+    for name, index, path in indexes:
+        engine = Engine(index, embedder=emb)
+        info = engine.info()
+        questions = [q.question for q in load_questions(path)][:BY_REPORT_QUESTIONS]
+        engine.ask(questions[0], top_k=ASK_K)
+        engine.ask_by_report(questions[0])
+        single: list[float] = []
+        by_report: list[float] = []
+        answering: list[int] = []
+        for _ in range(max(1, runs)):
+            for q in questions:
+                t0 = time.perf_counter()
+                engine.ask(q, top_k=ASK_K)
+                t1 = time.perf_counter()
+                answering.append(len(engine.ask_by_report(q).rows))
+                t2 = time.perf_counter()
+                single.append(t1 - t0)
+                by_report.append(t2 - t1)
+        ratio = statistics.median(by_report) / statistics.median(single)
+        rows.append([f"{name} ({info.documents} documents, {info.pages:,} pages, {info.chunks:,} chunks)",
+                     len(questions), pct(single, 0.5), pct(single, 0.95), pct(by_report, 0.5), pct(by_report, 0.95),
+                     f"{ratio:.1f}x", f"{statistics.mean(answering):.1f}"])
+        per_doc.append((name, info.documents, (pct(by_report, 0.5) - pct(single, 0.5)) / max(1, info.documents)))
+        say(table(BY_REPORT_HEADER, rows[-1:]))
+    growth = "; ".join(f"{name}: {ms:.0f} ms per document" for name, _, ms in per_doc)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return "\n".join([
+        table(BY_REPORT_HEADER, rows), "",
+        "Warm, one process, the encoder on one thread (as the app and `qa ask` run it); the single answer "
+        "(`qa ask`, 5 passages) and the table (`qa ask --by-report`) timed alternately on the same development "
+        f"questions. Load average at the end: {load} (on {os.cpu_count()} cores).", "",
+        "How it grows: the question is embedded once, then each document costs one restricted search and the "
+        "embedding of its few candidate sentences (all documents' in one encoder call); documents that fail "
+        "the evidence check cost no embedding. The table's time above a single answer's, per document "
+        f"searched: {growth}. It grows about linearly with the number of documents that pass the evidence "
+        "check, not with pages or chunks.",
+    ])
+
+
+BY_REPORT_HEADER = ["corpus", "questions", "single p50 ms", "single p95 ms", "table p50 ms", "table p95 ms",
+                    "table / single (p50)", "rows per table"]
+
+
+def write_by_report_section(body: str) -> None:
+    """Replace (or append) the across-the-reports section of docs/benchmarks.md, leaving the rest alone."""
+    text = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Benchmarks\n"
+    title = "## Across the reports: the evidence table against a single answer (warm)"
+    block = f"{BY_REPORT_START}\n{title}\n\n{body}\n{BY_REPORT_END}"
+    if BY_REPORT_START in text and BY_REPORT_END in text:
+        head, rest = text.split(BY_REPORT_START, 1)
+        text = head + block + rest.split(BY_REPORT_END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(text, encoding="utf-8")
+
+
 # --- main ----------------------------------------------------------------------------------------------
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -517,8 +600,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help=f"print only; leave {DOC.relative_to(ROOT)} alone")
     parser.add_argument("--answers-only", action="store_true",
                         help="only the answer-quality section, from existing indexes (--sample-index, --shared-index)")
-    parser.add_argument("--sample-index", type=Path, help="index of corpus/ (with --answers-only)")
-    parser.add_argument("--shared-index", type=Path, help="index of ../shared corpus and seeds (with --answers-only)")
+    parser.add_argument("--by-report-only", action="store_true",
+                        help="only the evidence table's time against a single answer's, from existing indexes "
+                             "(--sample-index, --shared-index)")
+    parser.add_argument("--sample-index", type=Path, help="index of corpus/ (with --answers-only, --by-report-only)")
+    parser.add_argument("--shared-index", type=Path,
+                        help="index of ../shared corpus and seeds (with --answers-only, --by-report-only)")
     parser.add_argument("--latency-only", type=Path, metavar="INDEX",
                         help="only the warm query latency, on an existing index; prints, writes nothing")
     parser.add_argument("--sizes", default="0,50000",
@@ -535,6 +622,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench_latency(args.latency_only, work, latency_sizes)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        return 0
+    if args.by_report_only:
+        if args.sample_index is None:
+            parser.error("--by-report-only needs --sample-index (and --shared-index for the shared corpus)")
+        chosen = [("sample", args.sample_index, DATA / "sample_questions.jsonl")]
+        if args.shared_index is not None:
+            chosen.append(("shared", args.shared_index, DATA / "shared_questions.jsonl"))
+        body = bench_by_report(chosen)
+        if not args.no_write:
+            write_by_report_section(body)
+            say(f"wrote the across-the-reports section of {DOC}")
         return 0
     if args.answers_only:
         if args.sample_index is None:
@@ -579,6 +677,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sections.append(("Retrieval quality (`qa eval --compare`)", md))
         say("== answer quality")
         answers_md = bench_answers(work / "index-sample", work / "index-scratch-0" if corpus is not None else None)
+        say("== across the reports: the evidence table against a single answer")
+        by_report_sets = [("sample", work / "index-sample", DATA / "sample_questions.jsonl")]
+        if corpus is not None:
+            by_report_sets.append(("shared", work / "index-scratch-0", DATA / "shared_questions.jsonl"))
+        by_report_md = bench_by_report(by_report_sets)
         if not args.quick:
             say("== the int8 model: quality and ingest time against full precision")
             sets = {"sample": (sample_corpus, *indexes["sample"])}
@@ -595,6 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_write:
         write_doc(info, sections, total)
         write_answers_section(answers_md)
+        write_by_report_section(by_report_md)
         say(f"wrote {DOC}")
     return 0
 
