@@ -744,9 +744,15 @@ def main() -> None:
         for number, example in enumerate(EXAMPLES):
             st.button(example, key=f"example-{number}", type="tertiary", icon=":material/chat:",
                       on_click=queue_question, args=(example,))
+    # A reload (or the ?s= address opened anew) starts a new browser session: open it at the last
+    # question and its answer, not where Streamlit puts a chat (its end, the last source card).
+    reopened = bool(turns) and not question and "opened" not in state
+    state.opened = True
     for number, turn in enumerate(turns):
         with st.chat_message("user"):
             st.markdown(esc(turn.question))
+            if reopened and number == len(turns) - 1:
+                hold_view(number, reserve=False)
         with st.chat_message("assistant"), st.empty().container():  # the same layout as a reply being drawn
             render_answer(engine, talk, turn, number)
 

@@ -449,6 +449,33 @@ def test_conversation_survives_a_reload(tmp_path: Path, monkeypatch: pytest.Monk
     assert forged.session_state["turns"] == [] and forged.query_params["s"] != "../../etc"
 
 
+def holds(at: AppTest) -> list[str]:
+    """The scroll-hold scripts on the page (each keeps one chat message at the top of the view)."""
+    return [h.proto.body for h in at.main.get("html") if "__qaHold" in h.proto.body]
+
+
+def test_a_reload_opens_at_the_last_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           fake_index: tuple[Path, Path], static_serving: None) -> None:
+    corpus, index = fake_index
+    first = make_app(tmp_path, monkeypatch, corpus, index).run()
+    assert not holds(first)  # nothing asked yet: nothing to hold
+    ask(first, STOCKPORT_Q)
+    ask(first, "How long did teenagers with a mentor stay in education?")
+    sid = first.query_params["s"]
+    again = make_app(tmp_path, monkeypatch, corpus, index)  # the same address in a new browser session
+    again.query_params["s"] = sid[0] if isinstance(sid, list) else sid
+    again.run()
+    assert len(again.session_state["turns"]) == 2
+    # The view is held at the last question (chat message 2: question 0, reply 0, question 1), whose
+    # reply follows it, instead of being left at the end of the chat, the last source card.
+    [hold] = holds(again)
+    assert '"index": 2, "reserve": false' in hold
+    assert any(m.value == ui.escape_markdown("How long did teenagers with a mentor stay in education?")
+               for m in again.main.chat_message[2].markdown)
+    again.run()  # a later run of the same session (a click, a toggle) does not move the reader
+    assert not holds(again)
+
+
 def test_document_markup_is_rendered_inert(app: AppTest, downloads: dict[str, str | bytes]) -> None:
     ask(app, HOSTILE_Q)
     answer = last_answer(app)
