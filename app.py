@@ -10,6 +10,7 @@ is shown; the only HTML is the app's own style sheet and its scroll script.
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -41,6 +42,7 @@ MAX_QUESTION = 1000
 SOURCES_ORDER = "Sources, best match first: the search ranks them by meaning and by the question's words together."
 WEAK_ORDER = "Closest passages, best first."
 esc = ui.escape_markdown
+log = logging.getLogger(__name__)
 
 
 # --- the engine: loaded once per process, in the background from the server's start -------------
@@ -311,7 +313,13 @@ def render_page_view(engine: Engine, passage: Passage, sentences: list[str], key
             return
         what = "the quoted sentences" if sentences else "the start of the passage"
         found = "marked in yellow with a bar in the margin" if image.boxes else "not found on the drawn page"
-        st.image(image.png, caption=f"PDF page {chunk.page}: {what} {found}.", width="stretch")
+        folder, full = static_dir(), None
+        try:  # the drawn page at full size, to open on its own (a phone shows the card's copy too small to read)
+            full = ui.publish_page_image(doc, chunk.page, image.png, folder) if folder else None
+        except OSError:
+            log.warning("could not serve the drawn page %s of %s", chunk.page, doc.doc_id, exc_info=True)
+        tap = " Tap or click the page to open it full size." if full else ""
+        st.image(image.png, caption=f"PDF page {chunk.page}: {what} {found}.{tap}", width="stretch", link=full)
         return
     page = engine.page(doc.doc_id, chunk.page)
     st.markdown(ui.card_markdown(page.text if page else chunk.text, sentences or ()))

@@ -10,6 +10,7 @@ plain text while still rendering inert in a Markdown viewer.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
@@ -401,6 +402,29 @@ def publish_source(document: Document, source: Path | None, static_dir: Path, pa
         finally:
             tmp.unlink(missing_ok=True)
     return url
+
+
+def publish_page_image(document: Document, page: int, png: bytes, static_dir: Path) -> str:
+    """Serve a drawn page (PNG) beside its document's copy; its URL relative to the app.
+
+    A page drawn in a card is as wide as the card (on a phone, under 300 pixels);
+    opened on its own the browser shows it at full size and lets the reader zoom.
+    The name holds the image's own hash, so each drawing of the page (other
+    quotes marked) has its own file; ``prune_published`` deletes them with the
+    source copies after an index change, and they are drawn again when asked for.
+    """
+    digest = hashlib.sha256(png).hexdigest()[:16]
+    rel = f"corpus/{document.content_hash[:16]}/pages/{_safe_name(document.doc_id)}-p{page}-{digest}.png"
+    target = static_dir / rel
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_bytes(png)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return f"{STATIC_ROUTE}/{quote(rel)}"
 
 
 def page_url(url: str, document: Document, page: int) -> str:

@@ -316,6 +316,25 @@ def test_card_and_context_show_a_markdown_heading_without_its_marks(app: AppTest
     assert any("**Teenagers with a mentor stayed in education" in b for b in bodies)
 
 
+def test_drawn_page_opens_full_size_when_tapped(app: AppTest, tmp_path: Path) -> None:
+    from PIL import Image
+
+    ask(app, STOCKPORT_Q)
+    app.toggle(key="page-0-1").set_value(True).run()
+    [image] = app.main.get("image")
+    # The page in the card is a link to the same drawing served on its own, which a phone's
+    # browser shows at full size and lets the reader zoom.
+    link = image.proto.link
+    assert re.fullmatch(r"app/static/corpus/\w{16}/pages/alpha\.pdf-p1-\w{16}\.png", link), link
+    served = tmp_path / "static" / link.removeprefix("app/static/")
+    drawn = Image.open(io.BytesIO(served.read_bytes()))
+    assert drawn.format == "PNG" and drawn.width >= 600  # the drawing itself, not a thumbnail
+    assert "open it full size" in image.proto.imgs[0].caption
+    app.run()  # drawn again on the next run: the same file, not another
+    assert app.main.get("image")[0].proto.link == link
+    assert len(list(served.parent.iterdir())) == 1
+
+
 def test_uncovered_question_says_so_and_lists_weak_matches(app: AppTest) -> None:
     ask(app, UNCOVERED_Q)
     assert not last_answer(app).found
