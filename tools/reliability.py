@@ -1,6 +1,7 @@
 """Reliability figures: hostile inputs, ordinary faults, ingests killed at random moments, and a load test.
 
     .venv/bin/python tools/reliability.py [--kills 40] [--seconds 60] [--threads 8] [--model bundled|fake]
+    .venv/bin/python tools/reliability.py --inputs-only   # the input and fault tables alone, a minute or two
 
 Rewrites ``docs/reliability.md`` with
 
