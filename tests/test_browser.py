@@ -285,3 +285,63 @@ def test_read_and_cite_in_the_browser(served) -> None:
         raise AssertionError("an unknown file was served")
     except urllib.error.HTTPError as exc:
         assert exc.code == 404
+
+
+ACROSS = "Which practices reduced the number of children in care?"
+
+
+def test_across_the_reports_in_the_browser(served) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base, site, driver, _downloads, _log = served
+    wait = WebDriverWait(driver, 90)
+    driver.get(base)
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']")))
+
+    # Switch to "Across the reports" and ask.
+    option = wait.until(lambda d: next((label for label in d.find_elements(By.CSS_SELECTOR, "[data-testid='stRadio'] label")
+                                        if label.text.strip() == "Across the reports"), None))
+    option.click()
+    wait.until(lambda d: "each report is searched on its own" in body_text(d))
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']")))
+    box.send_keys(ACROSS)
+    box.send_keys(Keys.ENTER)
+    summary = wait.until(lambda d: re.search(r"(\d+) of (\d+) reports answer", body_text(d)))
+    answering, searched = int(summary.group(1)), int(summary.group(2))
+    assert 1 <= answering <= searched
+
+    # One row per answering report: numbered titles, each report once, each with a quote and a page link.
+    main = driver.find_element(By.CSS_SELECTOR, ".stMain, [data-testid='stMain']")
+
+    def numbered_titles(_d: object) -> list[str]:
+        return [s.text for s in main.find_elements(By.TAG_NAME, "strong") if re.match(r"\d+\. ", s.text)]
+
+    wait.until(lambda d: len(numbered_titles(d)) >= answering)  # the rows draw after the summary line
+    titles = numbered_titles(driver)
+    assert len(titles) == answering and len(set(titles)) == answering, titles
+    links = [a.get_attribute("href") or "" for a in main.find_elements(By.TAG_NAME, "a")]
+    assert any(re.search(r"app/static/corpus/\w+/[^/]+\.pdf#page=\d+$", h) for h in links), links
+    assert main.text.count("“") >= answering
+
+    # A row's page view: the cited PDF page drawn with the quote marked.
+    toggle = wait.until(lambda d: next((label for label in main.find_elements(By.TAG_NAME, "label")
+                                        if "Show on the page" in (label.get_attribute("textContent") or "")), None))
+    assert toggle is not None, "no row offers a page view"  # until() returns only a truthy result
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", toggle)
+    toggle.click()
+    driver.save_screenshot(str(site.parent / "across.png"))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stImage'] img")))
+    wait.until(lambda d: "marked in yellow" in body_text(d))
+
+    # Pin a row: it joins the collection, which offers its downloads.
+    pin = next(b for b in main.find_elements(By.TAG_NAME, "button")
+               if (b.get_attribute("textContent") or "").strip().endswith("Pin"))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pin)
+    pin.click()
+    sidebar = driver.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar']")
+    wait.until(lambda d: "Quotes (Word)" in sidebar.text)
+    wait.until(lambda d: any((b.get_attribute("textContent") or "").strip().endswith("Unpin")
+                             for b in d.find_elements(By.TAG_NAME, "button")))
