@@ -587,8 +587,9 @@ def bench_by_report(indexes: Sequence[tuple[str, Path, Path]], runs: int = 1) ->
         "costs only its search, so a question about one fact is about as quick as a single answer. A broad "
         "question grows with the number of documents that pass the check and with the length of their "
         "passages (the shared corpus's reach the full 2,400 characters; the sample's briefings are short), "
-        f"not with pages or chunks. Broad questions, table p50: {'; '.join(growth)}. Sentence splitting "
-        "and the encoder take about half each of a broad table's time.",
+        f"not with pages or chunks. Broad questions, table p50: {'; '.join(growth)}. Profiled over the "
+        "shared corpus, the encoder takes about three fifths of a broad table's time, sentence splitting most "
+        "of the rest and the searches a few per cent.",
     ])
 
 
