@@ -310,6 +310,7 @@ def test_across_the_reports_in_the_browser(served) -> None:
     box.send_keys(ACROSS)
     box.send_keys(Keys.ENTER)
     summary = wait.until(lambda d: re.search(r"(\d+) of (\d+) reports answer", body_text(d)))
+    assert summary is not None  # until() returns only a truthy result
     answering, searched = int(summary.group(1)), int(summary.group(2))
     assert 1 <= answering <= searched
 
