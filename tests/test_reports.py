@@ -239,3 +239,17 @@ def test_shared_corpus_lists_the_seed_article(shared_index: tuple[Path, Path]) -
     docs = [r.document.doc_id for r in table.rows]
     assert any(d.startswith("seeds/") for d in docs), docs
     assert len(docs) == len(set(docs))
+
+
+def test_bench_rewrites_only_its_own_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import bench
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nIngest figures.\n", encoding="utf-8")
+    monkeypatch.setattr(bench, "DOC", doc)
+    bench.write_by_report_section("first table")
+    bench.write_by_report_section("second table")
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# Benchmarks\n\nIngest figures.\n")
+    assert "second table" in text and "first table" not in text
+    assert text.count(bench.BY_REPORT_START) == 1 and text.count(bench.BY_REPORT_END) == 1
