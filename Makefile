@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 CORPUS ?= corpus
 INDEX  ?= index
 
-.PHONY: install run index test test-fast eval bench reliability lock clean-index
+.PHONY: install run index test test-fast eval train bench reliability lock clean-index
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test-fast: $(STAMP)
 
 eval: index
 	$(BIN)/qa eval tests/data/sample_questions.jsonl --index $(INDEX) --compare
+
+# Refit the answer scorer from the feature table in tests/data/ (qa train --extract rebuilds the table).
+train: $(STAMP)
+	$(BIN)/qa train
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py

@@ -29,7 +29,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import IndexMismatchError
-from .text import key_terms, query_terms, stem, stems
+from .features import load_scorer
+from .profiles import load_profile
+from .text import WORD, key_terms, query_terms, stem, stems
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ class AbstainPolicy:
     """Thresholds of the "not covered" decision (chosen on the development questions).
 
     * ``min_dense``: the best passage's cosine must reach this.
-    * ``min_sentence``: the best answer sentence's score (cosine plus bonuses) must reach this.
+    * ``min_sentence``: kept for indexes that record it; the answer's own threshold is now the fitted
+      scorer's ``min_probability`` (see ``answered``).
     * ``key_passages``: the question's names and numbers must all appear together in one of the
       first this-many passages (text, section, document title or file name).
     * ``absent_share`` / ``absent_terms``: a question whose content words are mostly missing from
@@ -103,9 +106,8 @@ def numbers(question: str) -> list[str]:
     return [k for k in key_terms(question) if any(ch.isdigit() for ch in k) and k not in paired]
 
 
-# Words that number one of a series ("wave 2", "phase 9", "round 1"): the pair names a thing, the number alone does not.
-_SERIES = ("wave", "phase", "round", "stage", "tier", "cohort", "step")
-_SERIES_PAIR = re.compile(rf"\b({'|'.join(_SERIES)})s? (\d{{1,2}})\b", re.I)
+# Words that number one of a series ("wave 2", "phase 9", "round 1"; the profile's ``series``): the pair names a
+# thing, the number alone does not.
 _NUMBER_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
 _ORDINALS = ("zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
              "eleventh", "twelfth")
@@ -113,7 +115,8 @@ _ORDINALS = ("zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "
 
 def series(question: str) -> list[tuple[str, int]]:
     """The numbered parts of a series a question names: "wave 2" gives ("wave", 2)."""
-    return [(m.group(1).lower(), int(m.group(2))) for m in _SERIES_PAIR.finditer(question)]
+    words = "|".join(re.escape(w) for w in load_profile().series) or "(?!)"
+    return [(m.group(1).lower(), int(m.group(2))) for m in re.finditer(rf"\b({words})s? (\d{{1,2}})\b", question, re.I)]
 
 
 def names_series(text: str, word: str, number: int) -> bool:
@@ -129,7 +132,6 @@ def names_series(text: str, word: str, number: int) -> bool:
     return re.search(pattern, text, re.I) is not None
 
 
-_ACRONYM = re.compile(r"\b[A-Z][A-Za-z]{1,5}\b")
 _LINKS = r"(?:(?:of|for|and|the|&|in|on|to)[\s-]+)?"
 
 
@@ -141,8 +143,8 @@ def acronyms(question: str) -> dict[str, re.Pattern[str]]:
     "National Audit Office", "Department for Education", "Children in Need".
     """
     out: dict[str, re.Pattern[str]] = {}
-    for token in _ACRONYM.findall(question):
-        if len(token) < 3 or sum(ch.isupper() for ch in token) < 2:
+    for token in WORD.findall(question):
+        if not 3 <= len(token) <= 6 or not token.isalpha() or not token[0].isupper() or sum(ch.isupper() for ch in token) < 2:
             continue
         letters = list(token)
         words = [(rf"[{ch.upper()}]" if i in (0, len(letters) - 1) else rf"[{ch.upper()}{ch.lower()}]") + r"[\w'\u2019]*"
@@ -188,16 +190,20 @@ def evidence(
 
 
 def answered(question: str, best_score: float, quoted: Sequence[str], policy: AbstainPolicy) -> bool:
-    """Whether the chosen sentences answer: good enough, and stating the question's numbers.
+    """Whether the chosen sentences answer: likely enough to state it, and stating the question's numbers.
 
+    ``best_score`` is the best unit's probability of stating the answer (``qa.answer.choose``);
+    the threshold it must reach was fitted with the scorer (``qa train``) and ships in its file.
     ``quoted`` holds the answer sentences and the headings and titles of their passages.
     """
-    if best_score < policy.min_sentence:
+    if best_score < load_scorer().min_probability:
         return False
-    if policy.numbers_quoted:
-        have = set().union(*(stems(t) for t in quoted)) if quoted else set()
-        if any(stem(n) not in have for n in numbers(question)):
-            return False
-        if any(not names_series(" ".join(quoted), w, n) for w, n in series(question)):
-            return False
-    return True
+    return not policy.numbers_quoted or states_numbers(question, quoted)
+
+
+def states_numbers(question: str, quoted: Sequence[str]) -> bool:
+    """Whether quoted texts hold all of the question's numbers and years, and each series part it names."""
+    have = set().union(*(stems(t) for t in quoted)) if quoted else set()
+    if any(stem(n) not in have for n in numbers(question)):
+        return False
+    return all(names_series(" ".join(quoted), w, n) for w, n in series(question))

@@ -1,16 +1,14 @@
-"""The extractive answer: the few sentences of the top passages that supply what was asked.
+"""The extractive answer: the few units of the top passages most likely to state what was asked.
 
 Nothing is written here: every answer sentence is a span of a retrieved
 passage (whitespace folded), marked with the ranks of the passages it is in.
-Only whole sentences and list items are candidates: never a heading, a list's
-lead-in, a fragment cut by the passage's edge or boilerplate. A sentence is
-scored by its closeness to the question (cosine), the question's words it
-shares, whether it supplies the kind of thing asked for (a figure for "how
-much", a count of the thing asked about for "how many", a name for "who", a
-reason for "why", a definition for "what is", an inspection grade for "what
-rating") and
-what it adds beyond the question: a sentence that only restates the question
-loses to the one beside it that answers it.
+Only whole sentences, list items and "label: value" fields are candidates:
+never a heading, a list's lead-in, a fragment cut by the passage's edge or
+boilerplate. Each candidate is described by ``qa.features`` (closeness to the
+question, shared words, what the question asks for against what the unit
+holds, unit kind, passage rank, whether it leans on the sentence before, ...)
+and scored by a logistic model fitted on the development questions
+(``qa train``, stored in ``qa/data/scorer.json``): no weight here is set by hand.
 """
 
 from __future__ import annotations
@@ -18,13 +16,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
+from .features import asks_for, features, leans, list_question, load_scorer
+from .profiles import load_profile
 from .records import AnswerSentence, Passage
 from .text import Unit, collapse, content_stems, fold, search_terms, stem, units
 
-__all__ = ["AnswerSettings", "Candidate", "asks_for", "candidates", "choose", "fold", "split_sentences"]
+__all__ = ["AnswerSettings", "Candidate", "asks_for", "candidates", "choose", "fold", "select", "split_sentences"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,6 @@ class AnswerSettings:
     max_sentences: int = 4
     max_items: int = 8  # list items quoted when a list answers
     from_passages: int = 3
-    margin: float = 0.10  # sentences within this of the best are quoted too
-    lexical_weight: float = 0.15
-    kind_weight: float = 0.10  # supplies what the question asks for
-    restate_penalty: float = 0.10  # adds (almost) nothing to the question's own words
-    lead_weight: float = 0.5  # a list item's closeness is this share of its list's best, the rest its own
     max_candidates: int = 24  # sentences embedded per question, chosen by shared words
     title_weight: float = 0.8  # a unit is also read with its document's title: this share of the title's vector added
     max_sentence_chars: int = 400
@@ -55,18 +51,12 @@ class Candidate:
     group: int = -1  # items of one list share a group
     heading: str = ""  # the heading the unit stands under in its passage, if any
     title: str = ""  # the title of the document it is quoted from
+    score: float = 0.0  # the fused retrieval score of the first passage it is in
+    dense: float = 0.0  # that passage's cosine with the question
+    before: str = ""  # the sentence just before it in its passage, for a sentence that leans on it ("It ...")
 
 
 _HEADING_MARK = re.compile(r"^#+\s*|^\d{1,2}(?:\.\d{1,2})*\.?\s+")
-_BOILERPLATE = re.compile(
-    r"sample briefing|not an official publication|official report to consult|crown copyright|"
-    r"open[ -]government[ -]licence|to view this licen[cs]e|in a different format|subscribe to our \w* ?newsletter|"
-    r"this publication is (?:available|licensed)|any enquiries regarding|"
-    r"\bisbn\b|all rights reserved|follow us on|download this (?:report|publication)|"
-    r"^(?:contents|references|bibliography)\b|page \d+ of \d+",
-    re.I,
-)
-
 
 # A page number between two titles, as a table of contents runs them together ("... complaints 85 Fourteen day ...").
 _CONTENTS_ENTRY = re.compile(r"\b([a-z]+)[,)]? \d{1,3} (?:Chapter \d+:? )?[A-Z]")
@@ -112,19 +102,34 @@ def _field_line(line: str) -> bool:
     return figure or len(label) < 2 or not all(w[:1].isupper() for w in label + value if w[:1].isalpha())
 
 
-_FOOTNOTE = re.compile(r"\s*(?:\d{1,2} (?=[A-Z]))?")  # a footnote's number is not part of its field
+def _note_number(line: str) -> int:
+    """Length of a footnote's number opening a line ("2 Wave 1 case study areas: ..."): not part of its field."""
+    body = line.lstrip()
+    digits = len(body) - len(body.lstrip("0123456789"))
+    if 1 <= digits <= 2 and body[digits:digits + 1] == " " and body[digits + 1:digits + 2].isupper():
+        return len(line) - len(body) + digits + 1
+    return 0
 
 
 # A row of an inspection's judgement table ("Overall effectiveness Outstanding",
 # "1. Children who need help and protection Requires improvement"): an aspect, then its grade.
-_JUDGEMENT = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.? )?((?:[\w,\u2019'-]+ ){2,14})"
-                        r"(?:Outstanding|Good|Requires improvement(?: to be good)?|Inadequate)$")
+@lru_cache(maxsize=4)
+def _judgement_row(grades: str) -> re.Pattern[str] | None:
+    """A judgement table's row for the profile's grade scale (None when the profile has none)."""
+    if not grades:
+        return None
+    return re.compile(rf"^(?:\d{{1,2}}(?:\.\d{{1,2}})*\.? )?((?:[\w,\u2019'-]+ ){{2,14}})(?:{grades})$")
+
+
+def judgement(text: str) -> bool:
+    """Whether a line is a row of an inspection's judgement table ("Overall effectiveness Good")."""
+    row = _judgement_row(load_profile().grade_words)
+    return row is not None and row.match(collapse(text)) is not None
 
 
 def _judgement(u: Unit) -> Unit | None:
     """A heading or fragment that is a judgement table's row, as a "field" without its number."""
-    match = _JUDGEMENT.match(collapse(u.text))
-    if match is None:
+    if not judgement(u.text):
         return None
     lead = len(u.text) - len(u.text.lstrip())
     number = _HEADING_MARK.match(u.text[lead:])  # "1. ", "2.1 ": the row's number
@@ -132,21 +137,34 @@ def _judgement(u: Unit) -> Unit | None:
     return Unit(u.start + lead, u.end, u.text[lead:].strip(), "field")
 
 
-# A footnote's number before its text ("14 In the East Midlands two authorities ...", "3 The case was heard ...").
-# Only before a word that opens a sentence: "12 Local authorities took part" gives a count, not a note number.
-_NOTE_NUMBER = re.compile(r"^\s*\d{1,3} (?=(?:The|This|That|These|Those|It|Its|In|On|At|As|A|An|For|From|See|Please|"
-                          r"Within|Where|When|If|There|During|Since|Under|By|With|Following|Data|Figures?|Source)\b)")
 # A footnote that defines a term, often printed without a full stop ("4 Alternatively qualified staff is
 # the term used for ... staff who are not social work qualified").
-_DEFINING_NOTE = re.compile(r"^\s*\d{1,3} (?=[A-Z])(?=.{30,}$)(?=.*\b(?:is|are|means|refers to)\b)", re.S)
+_DEFINING_WORDS = (" is ", " are ", " means ", " refers to ")
+
+
+def _defining_note(text: str) -> int:
+    """Length of the number of a footnote that says what a term is or means (0 when it is not one)."""
+    body = text.lstrip()
+    digits = len(body) - len(body.lstrip("0123456789"))
+    if not (1 <= digits <= 3 and body[digits:digits + 1] == " " and body[digits + 1:digits + 2].isupper()):
+        return 0
+    rest = " " + " ".join(body[digits + 1:].split()) + " "
+    if len(body) - digits - 1 < 30 or not any(w in rest for w in _DEFINING_WORDS):
+        return 0
+    return len(text) - len(body) + digits + 1
 
 
 def _footnote(u: Unit) -> Unit | None:
-    """A footnote's sentence without its number; a defining footnote without a full stop counts as a sentence."""
-    if u.kind == "sentence" and (match := _NOTE_NUMBER.match(u.text)):
+    """A footnote's sentence without its number; a defining footnote without a full stop counts as a sentence.
+
+    The number goes only before a word that opens a sentence (the profile's
+    ``footnote_openings``): "14 In the East Midlands ..." is a note, "12 Local
+    authorities took part" gives a count.
+    """
+    if u.kind == "sentence" and (match := load_profile().footnote_openings.match(u.text)):
         return Unit(u.start + match.end(), u.end, u.text[match.end():], "sentence")
-    if u.kind == "fragment" and len(u.text.split()) >= 8 and (match := _DEFINING_NOTE.match(u.text)):
-        return Unit(u.start + match.end(), u.end, u.text[match.end():].strip(), "sentence")
+    if u.kind == "fragment" and len(u.text.split()) >= 8 and (cut := _defining_note(u.text)):
+        return Unit(u.start + cut, u.end, u.text[cut:].strip(), "sentence")
     return None
 
 
@@ -173,14 +191,14 @@ def _with_fields(found: Sequence[Unit]) -> list[Unit]:
         offset = u.start
         for line in u.text.splitlines(keepends=True):
             if line.strip():
-                lead = m.end() if (m := _FOOTNOTE.match(line)) else 0
+                lead = _note_number(line)
                 out.append(Unit(offset + lead, offset + len(line.rstrip()), line[lead:].strip(), "field"))
             offset += len(line)
     return out
 
 
 def _answer_unit(u: Unit) -> bool:
-    if _BOILERPLATE.search(u.text) or _contents_line(collapse(u.text)):
+    if load_profile().boilerplate.search(u.text) or _contents_line(collapse(u.text)):
         return False
     if u.kind == "field":
         return len(u.text.split()) >= 3
@@ -205,6 +223,7 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
         found = units(passage.chunk.text)
         group += 1
         heading = ""
+        previous = ""
         trail: list[tuple[int, str]] = []
         for u in _with_fields(found):
             if u.kind == "heading":
@@ -213,8 +232,11 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
                     trail.pop()
                 trail.append((level, _HEADING_MARK.sub("", _HEADING_MARK.sub("", collapse(u.text)))))
                 heading = ": ".join(t for _, t in trail[-2:])
+                previous = ""
                 continue
-            if not _answer_unit(u) or len(u.text) > settings.max_sentence_chars:
+            quotable = _answer_unit(u) and len(u.text) <= settings.max_sentence_chars
+            before, previous = previous, collapse(u.text) if u.kind == "sentence" and quotable else ""
+            if not quotable:
                 continue
             text = collapse(u.text)
             key = fold(text)
@@ -222,12 +244,13 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
                 continue
             lead = collapse(found[u.lead].text) if u.kind == "item" and u.lead is not None else ""
             seen[key] = Candidate(text, (), u.kind, lead, group * 1000 + (u.lead if u.lead is not None else -1)
-                                  if u.kind == "item" else -1, heading, passage.document.title)
+                                  if u.kind == "item" else -1, heading, passage.document.title,
+                                  before=before if u.kind == "sentence" and leans(text) else "")
     if question and len(seen) > settings.max_candidates:
         terms = {stem(t) for t in search_terms(question)}  # with the reports' words for plain ones ("due in": deadline)
         graded = asks_for(question) == "grade"
         overlap = {k: len(terms & (content_stems(c.text) | content_stems(c.lead) | content_stems(c.heading)))
-                   + (len(terms) if graded and c.kind == "field" and _JUDGEMENT.match(c.text) else 0)
+                   + (len(terms) if graded and c.kind == "field" and judgement(c.text) else 0)
                    for k, c in seen.items()}
         order = sorted(seen, key=lambda k: -overlap[k])  # stable: reading order among equals
         keep = set(order[: settings.max_candidates])
@@ -235,212 +258,14 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
         keep |= {k for k, c in seen.items() if c.kind == "item" and c.group in lists}  # a list is kept whole
         seen = {k: v for k, v in seen.items() if k in keep}
     folded = [fold(p.chunk.text) for p in passages]
+    by_rank = {p.rank: p for p in passages}
     out = []
     for key, cand in seen.items():
         ranks = tuple(p.rank for p, text in zip(passages, folded, strict=True) if key in text)
-        out.append(Candidate(cand.text, ranks, cand.kind, cand.lead, cand.group, cand.heading, cand.title))
+        first = by_rank.get(min(ranks)) if ranks else None
+        out.append(Candidate(cand.text, ranks, cand.kind, cand.lead, cand.group, cand.heading, cand.title,
+                             first.score if first else 0.0, first.dense_score if first else 0.0, cand.before))
     return out
-
-
-# --- what the question asks for ------------------------------------------------------------------
-
-_ASKS = (
-    ("number", re.compile(r"\b(how (?:much|many|long|often|big|large|far|quickly)|what (?:proportion|percentage|share|"
-                          r"number|amount|rate|fraction|level|size|cost|sum)|how many|what (?:was|is) the (?:cost|total|"
-                          r"rate|number|figure|budget)|what (?:is|was|are|were) the "
-                          r"(?:average|median|mean|typical|total|usual))\b|\b(?:cost|percentage|proportion|rate)s?\b.*\?$",
-                          re.I)),
-    ("grade", re.compile(r"\b(?:grades?|graded|ratings?|rated|judgements?|judged|ofsted (?:result|verdict|outcome)s?|"
-                         r"how (?:good|well) (?:is|was|are|were|did)\b.*\b(?:ofsted|inspect\w*))\b", re.I)),
-    ("when", re.compile(r"^\s*(?:when|what (?:year|date|month))\b|\bwhat year\b|\bsince when\b|"
-                        r"\b(?:by when|deadline|closing date|submission window|what dates?)\b", re.I)),
-    ("why", re.compile(r"\bwhy\b|\bwhat (?:was|were|is|are) the reasons?\b|\breasons? (?:for|why)\b|\bwhat caused\b", re.I)),
-    ("who", re.compile(r"^\s*(?:who|whom|whose)\b|\bwhat (?:is|was|are|were) (?:\S+ ){0,5}(?:name[sd]?|called)\b|"
-                       r"\bwhat (?:do|does|did) (?:\S+ ){1,4}call\b|"
-                       r"\bwhich (?:\w+ )?(?:councils?|authorities|areas?|organi[sz]ations?|"
-                       r"places|bodies|agencies|charities|local authorities|regions|towns|cities|counties)\b|\bwho\b", re.I)),
-    ("recommend", re.compile(r"\b(?:recommend\w*|advi[sc]e\w*|suggest\w*|propos\w*|call(?:ed)? for)\b", re.I)),
-    # "What is Family Safeguarding?", "what are edge of care services?": a short thing named, nothing more asked
-    # ("what is the best way for a new analyst to learn ...?" asks for advice, not a definition).
-    ("define", re.compile(r"^\s*what(?:'s|\u2019s| is| are) (?:an? |the )?(?:[\w'\u2019-]+ ){0,5}[\w'\u2019-]+\s*\??\s*$|"
-                          r"\bwhat (?:does|do) .* mean\b|\bdefin(?:e|ition)\b|\bmeaning of\b", re.I)),
-)
-_GRADED = re.compile(r"\b(?:judged|rated|graded|judgement (?:is|was)|remains?|found to be) (?:to be |as )?"
-                     r"(?:outstanding|good|requires improvement|inadequate)\b", re.I)
-_NUMBER_WORDS = r"two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|" \
-                r"thousand|million|billion|half|third|quarter|fifth|tenth|dozen|majority|minority|one in \w+"
-_NUMBER = re.compile(rf"\d|£|\$|%|\b(?:{_NUMBER_WORDS})\b|\bper ?cent\b", re.I)
-_MONEY_QUESTION = re.compile(r"\b(?:money|funding|funded|fund|cost|costs|costing|spend|spent|spending|save|saved|"
-                             r"saving|savings|budget|invest\w*|paid|pay|worth|price|grant|allowance|"
-                             r"bursar\w*|fees?|salar\w*|wages?|£)", re.I)
-_HOW_MUCH = re.compile(r"\bhow much\b|\bwhat (?:was|is|were|are) the (?:\w+ )?(?:cost|budget|price|amount|sum|value|"
-                       r"savings?|spend)\b", re.I)
-_NOT_MONEY = re.compile(r"\bhow much (?:more|less|longer|shorter|faster|slower|quicker|sooner|earlier|later|"
-                        r"better|worse|of|time|hours?|days?|weeks?|months?|years?)\b", re.I)
-_HOW_MUCH_VERB = re.compile(r"\bhow much (?:did|does|do|is|was|were|are|should|would|will|could|can|has|have|had|"
-                            r"must|might)\b", re.I)
-
-
-def _asks_money(question: str) -> bool:
-    """"How much did X save?", "what was the cost?": the answer is an amount of money, not a count or a time.
-
-    "How much should a council give ...?" asks for money too, with no money word: "how much" followed
-    by its verb. "How much time / faster / more likely ...?" asks for a time or a ratio.
-    """
-    if not _HOW_MUCH.search(question) or _NOT_MONEY.search(question):
-        return False
-    return bool(_MONEY_QUESTION.search(question) or _HOW_MUCH_VERB.search(question))
-
-
-# "How long should it take?", "how quickly must they reply?" (not "how quickly have applications grown?").
-_HOW_LONG = re.compile(r"\bhow (?:long|soon)\b|\bwithin how\b|\bhow (?:quickly|fast) (?:should|must|do|does|will|can)\b",
-                       re.I)
-_DURATION = re.compile(rf"(?:\d[\d,.]*|\b(?:{_NUMBER_WORDS}|one)\b|\b(?:within|after|for|up to|under|over) an?)"
-                       r"(?:[ -](?:working|calendar|school|full|more))?[ -](?:hours?|days?|weeks?|months?|years?|minutes?)\b",
-                       re.I)
-_MONEY = re.compile(r"£\s?\d|\$\s?\d|€\s?\d|\d\s?(?:million|billion|bn|m|k)\b|\bpounds?\b", re.I)
-_SHARE_QUESTION = re.compile(r"\bwhat (?:proportion|percentage|share|fraction)\b|\bhow many of (?:the|them|those)\b|"
-                             r"\bwhat per ?cent\b", re.I)
-_SHARE = re.compile(r"%|\bper ?cent\b|\b(?:half|third|quarter|fifth|tenth|majority|minority|most|few)\b|"
-                    r"\bone in \w+|\b\w+ (?:out )?of (?:the |every )?\d", re.I)
-# "how many projects ...": the thing counted, and a number standing just before a word for it in the text.
-_HOW_MANY = re.compile(r"\bhow many (?:of (?:the|them|those|these) )?(?:(?:more|new|different|separate|other) )?([a-z][\w-]*)",
-                       re.I)
-_COUNT = re.compile(rf"(?:\d[\d,.]*|\b(?:{_NUMBER_WORDS}|one)\b)((?:\s+[\w-]+){{1,4}})", re.I)
-
-
-def _counted(question: str) -> set[str]:
-    """Stems of what a "how many" question counts, with the reports' words for a plain one ("councils").
-
-    The last "how many" decides: a follow-up searched with its previous question comes last.
-    """
-    found = list(_HOW_MANY.finditer(question))
-    match = found[-1] if found else None
-    if not match or not content_stems(match.group(1)):
-        return set()
-    word = match.group(1).lower()
-    return {stem(word)} | {stem(w) for w in search_terms(word)[1:]}
-
-
-def _counts(text: str, counted: frozenset[str]) -> bool:
-    """Whether a number in the text counts the thing asked about ("57 innovation projects")."""
-    return any(stem(w.lower()) in counted for m in _COUNT.finditer(text) for w in m.group(1).split())
-
-
-_YEAR_OR_DATE = re.compile(r"\b(?:19|20)\d\d\b|\b(?:january|february|march|april|may|june|july|august|september|"
-                           r"october|november|december)\b", re.I)
-_DAY_DATE = re.compile(r"\b\d{1,2}(?:st|nd|rd|th)? (?:january|february|march|april|may|june|july|august|september|"
-                       r"october|november|december)\b|\b(?:january|february|march|april|may|june|july|august|"
-                       r"september|october|november|december) \d{1,2}\b", re.I)
-_ASKS_YEAR = re.compile(r"\b(?:what|which) year\b|\bsince when\b|\bin what year\b", re.I)
-_WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
-_REASON = re.compile(r"\b(?:because|since|due to|owing to|as a result|reasons?|so that|in order to|led to|caused|"
-                     r"meant that|therefore|thus|given that|nervous|lack of|too (?:little|few|much|many))\b", re.I)
-_DEFINITION = re.compile(r"\b(?:is|are|means?|refers? to|describes?|involves?|consists? of|is defined as|"
-                         r"is a|is an|is the)\b", re.I)
-_ADVICE = re.compile(r"\b(?:should|must|recommend(?:ed|s)? (?:that|to)|advised?|urged?|call(?:ed|s)? for|asked (?:for|the)|"
-                     r"ought to|need(?:s|ed)? to)\b", re.I)
-_CONSEQUENCE = re.compile(r"^(?:because of this|as a result|therefore|thus|so|consequently|hence)\b", re.I)
-# Sentences that point elsewhere instead of saying something ("They are grouped below under three headings.").
-_POINTER = re.compile(r"\b(?:below|above|as follows|the following|can be found (?:in|at|on)|(?:this|the next|the previous) "
-                      r"(?:section|chapter|briefing|report|table) (?:sets out|describes|covers|summarises|lists|includes|"
-                      r"explains|provides))\b", re.I)
-_LIST_QUESTION = re.compile(r"\bwhich\b|\bwhat (?:are|were)\b|\blist\b|\bwhat (?:\w+ ){0,3}(?:did|do|does) .* "
-                            r"(?:recommend|suggest|find)\b|\bways?\b|\bpractices\b|\breasons\b", re.I)
-_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*")
-
-
-def asks_for(question: str) -> str:
-    """What kind of thing the question wants: grade, number, when, why, who, recommend, define or '' (anything)."""
-    for kind, pattern in _ASKS:
-        if pattern.search(question.strip()):
-            return kind
-    return ""
-
-
-@dataclass(frozen=True)
-class _Asked:
-    """What a question asks for, read once per question: its kind and, for a number, which number."""
-
-    kind: str
-    money: bool = False  # "how much money": an amount
-    share: bool = False  # "what proportion": a share
-    how_long: bool = False  # "how long": a stretch of time
-    counted: frozenset[str] = frozenset()  # "how many projects": stems of the thing counted
-
-
-def _asked(question: str) -> _Asked:
-    kind = asks_for(question)
-    if kind != "number":
-        return _Asked(kind)
-    return _Asked(kind, _asks_money(question), bool(_SHARE_QUESTION.search(question)),
-                  bool(_HOW_LONG.search(question)), frozenset(_counted(question)))
-
-
-_FIELDLESS = {"", "why", "recommend", "define"}
-
-
-def _supplies(asked: _Asked, cand: Candidate, question: str, q_stems: set[str]) -> float:
-    """1 when the unit supplies what is asked, -1 when it plainly does not, 0 when unknown."""
-    text = cand.text
-    kind = asked.kind
-    if cand.kind == "field" and kind in _FIELDLESS and not (kind == "" and len(content_stems(
-            text.split(":", 1)[0]) & q_stems) >= 2):
-        # "Lead inspector: Nigel Parkes" names who and when, not a reason, a problem or advice; a field whose
-        # label names what is asked ("Wave 1 case study areas: ...") still answers "what were the ... areas?".
-        return -1.0
-    if kind == "number":
-        if asked.how_long and _DURATION.search(text):
-            return 1.0  # "within a month" answers "how long" without a digit
-        new = [m.group(0) for m in _NUMBER.finditer(text) if stem(m.group(0).lower()) not in q_stems]
-        digits = [d for d in re.findall(r"\d[\d,.]*", text) if d.strip(".,") not in question]
-        if not (digits or new):
-            return -1.0
-        # A figure of another kind than the one asked for neither helps nor counts against.
-        if asked.money:
-            return 1.0 if any(m.group(0).lower() not in question.lower() for m in _MONEY.finditer(text)) else 0.0
-        if asked.share:
-            return 1.0 if _SHARE.search(text) else 0.0
-        if asked.how_long:
-            return 0.0
-        if asked.counted:
-            return 1.0 if _counts(text, asked.counted) else 0.0
-        return 1.0
-    if kind == "grade":  # an inspection's grade: a judgement row, or a sentence giving one
-        return 1.0 if (cand.kind == "field" and _JUDGEMENT.match(text)) or _GRADED.search(text) else 0.0
-    if kind == "when":
-        if not any(m.group(0).lower() not in question.lower() for m in _YEAR_OR_DATE.finditer(text)):
-            return -0.5
-        if not _DAY_DATE.search(text) and not _ASKS_YEAR.search(question):
-            return 0.5  # "when is it due?" wants a day ("31 July 2024"); a year may only be part of a name
-        return 1.0
-    if kind == "why":
-        if cand.kind == "item" and _REASON.search(cand.lead):
-            return 1.0
-        if _CONSEQUENCE.search(text):
-            return -0.5  # what followed, not why
-        return 1.0 if _REASON.search(text) else -0.5
-    if kind == "who":
-        if cand.kind == "item":
-            return 1.0
-        names = [n for n in _NAME.findall(text) if not (content_stems(n) <= q_stems) and not _YEAR_OR_DATE.fullmatch(n)
-                 and n.lower() not in _WEEKDAYS]
-        return 1.0 if names else 0.0
-    if kind == "recommend":
-        if cand.kind == "item" and _ADVICE.search(cand.lead):
-            return 1.0
-        return 1.0 if _ADVICE.search(text) else -0.5
-    if kind == "define":  # says what the thing asked about is, not just any "is"
-        return 1.0 if _DEFINITION.search(text) and q_stems & content_stems(text) else 0.0
-    return 0.0
-
-
-def _novelty(text: str, q_stems: set[str]) -> float:
-    """Share of a unit's content words the question does not already hold."""
-    own = content_stems(text)
-    if not own:
-        return 0.0
-    return len(own - q_stems) / len(own)
 
 
 def closeness(vectors: np.ndarray, title_vectors: np.ndarray, query_vec: np.ndarray, weight: float) -> np.ndarray:
@@ -467,54 +292,78 @@ def choose(
     settings: AnswerSettings,
     own: np.ndarray | None = None,
 ) -> tuple[tuple[AnswerSentence, ...], float]:
-    """The answer units to quote, best first, and the best score.
+    """The answer units to quote, best first, and the best unit's probability of stating the answer.
 
     ``similarity`` holds each unit's closeness to the question (an item embedded
-    with its lead-in, see ``embed_text``; read with its title, see ``closeness``).
-    An item also counts a share of its list's best closeness; when a list wins,
-    its items are quoted together, in reading order. The best score returned is
-    computed from ``own`` when given (the units' own cosines), the scale the
-    abstention threshold was chosen on.
+    with its lead-in, see ``embed_text``; read with its title, see ``closeness``),
+    ``own`` the units' own cosines (``similarity`` when not given). Each unit is
+    described by ``qa.features`` and scored by the fitted scorer (``qa train``):
+    the probability that it states the answer. Units whose probability is close
+    to the best's (within the scorer's fitted margin, a share of it) are quoted too; when a list item wins, its list is quoted in
+    reading order. A fact stated in several passages is quoted once, citing all.
     """
     if not sentences:
         return (), 0.0
-    q_stems = content_stems(question)
-    asked = _asked(question)
-    kind = asked.kind
-    bonus = []
-    for cand in sentences:
-        lexical = len(q_stems & content_stems(embed_text(cand))) / len(q_stems) if q_stems else 0.0
-        extra = settings.lexical_weight * lexical + settings.kind_weight * _supplies(asked, cand, question, q_stems)
-        if _novelty(cand.text, q_stems) < 0.34 or _POINTER.search(cand.text):
-            extra -= settings.restate_penalty
-        bonus.append(extra)
-    scores = _scores(sentences, similarity, bonus, settings)
-    best = max(_scores(sentences, own, bonus, settings)) if own is not None else max(scores)
-    order = sorted(range(len(sentences)), key=lambda i: -scores[i])
-    top = sentences[order[0]]
-    first = scores[order[0]]
-    if top.kind == "item":
-        items = [i for i in range(len(sentences)) if sentences[i].group == top.group]
-        if not (kind in ("why", "recommend", "who") or _LIST_QUESTION.search(question)):
-            items = [i for i in items if scores[i] >= first - settings.margin]  # one entry of a list answers
-        chosen = items[: settings.max_items]
-    else:
-        chosen = [i for i in order if scores[i] >= first - settings.margin and sentences[i].kind != "item"]
-        chosen = chosen[: settings.max_sentences]
-    return tuple(AnswerSentence(text=sentences[i].text, passages=sentences[i].passages) for i in chosen), best
+    model = load_scorer()
+    sims = np.asarray(similarity, dtype=np.float64)
+    table = features(question, sentences, sims, sims if own is None else np.asarray(own, dtype=np.float64),
+                     [embed_text(c) for c in sentences])
+    probs = model.probability(table)
+    chosen = select([float(p) for p in probs], [c.kind for c in sentences], [c.group for c in sentences],
+                    list_question(question), settings, model.margin)
+    return _merged(_with_before([sentences[i] for i in chosen])), float(probs.max())
 
 
-def _scores(sentences: Sequence[Candidate], similarity: np.ndarray, bonus: Sequence[float],
-            settings: AnswerSettings) -> list[float]:
-    """Each unit's score: its closeness (an item's shared with its list's best) plus its bonuses."""
-    sims = [float(x) for x in similarity]
-    list_sim: dict[int, float] = {}
-    for cand, sim in zip(sentences, sims, strict=True):
-        if cand.kind == "item":
-            list_sim[cand.group] = max(list_sim.get(cand.group, -1.0), sim)
-    return [(sim if cand.kind != "item" else settings.lead_weight * list_sim[cand.group]
-             + (1 - settings.lead_weight) * sim) + extra
-            for cand, sim, extra in zip(sentences, sims, bonus, strict=True)]
+def _with_before(units: Sequence[Candidate]) -> list[Candidate]:
+    """A sentence that leans on the one before it ("It projected ...") quoted after that sentence, so it reads alone."""
+    out: list[Candidate] = []
+    quoted = {fold(u.text) for u in units}
+    for unit in units:
+        if unit.before and fold(unit.before) not in quoted:
+            out.append(Candidate(unit.before, unit.passages, "sentence", title=unit.title))
+            quoted.add(fold(unit.before))
+        out.append(unit)
+    return out
+
+
+def select(probs: Sequence[float], kinds: Sequence[str], groups: Sequence[int], whole_list: bool,
+           settings: AnswerSettings, margin: float) -> list[int]:
+    """Which units to quote, by index, best first (a list's items in reading order).
+
+    Units whose probability is at least ``1 - margin`` of the best's are quoted,
+    up to ``max_sentences``; when the best is a list item, its list's items are quoted
+    instead (all of them when ``whole_list``, else those within the margin).
+    Shared by ``choose`` and ``qa train``, so the fitted margin is the one used.
+    """
+    if not probs:
+        return []
+    order = sorted(range(len(probs)), key=lambda i: -probs[i])
+    first = probs[order[0]]
+    if kinds[order[0]] == "item":
+        items = [i for i in range(len(probs)) if kinds[i] == "item" and groups[i] == groups[order[0]]]
+        if not whole_list:
+            items = [i for i in items if probs[i] >= (1 - margin) * first]
+        return items[: settings.max_items]
+    chosen = [i for i in order if probs[i] >= (1 - margin) * first and kinds[i] != "item"]
+    return chosen[: settings.max_sentences]
+
+
+def _merged(units: Sequence[Candidate]) -> tuple[AnswerSentence, ...]:
+    """The chosen units as answer sentences, a unit that repeats one already quoted merged into it.
+
+    Several reports often state one fact in nearly the same words: it is
+    quoted once, with the passages of every unit that states it.
+    """
+    out: list[tuple[str, set[str], list[int]]] = []
+    for unit in units:
+        words = set(fold(unit.text).split())
+        for _text, seen, ranks in out:
+            if len(words & seen) >= 0.8 * max(len(words), len(seen)):
+                ranks.extend(r for r in unit.passages if r not in ranks)
+                break
+        else:
+            out.append((unit.text, words, list(unit.passages)))
+    return tuple(AnswerSentence(text=text, passages=tuple(sorted(ranks))) for text, _, ranks in out)
 
 
 def embed_text(cand: Candidate) -> str:

@@ -1,4 +1,4 @@
-"""The ``qa`` command: ingest, ask, info, fetch, eval.
+"""The ``qa`` command: ingest, ask, info, fetch, eval, train.
 
 The library raises domain errors; this module turns them into one-line
 messages (exit 2) so a user never sees a traceback for a problem they can fix.
@@ -188,6 +188,18 @@ def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
     from . import evaluate
 
     return evaluate.run(args, settings)
+
+
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    from . import train
+
+    train.configure_parser(p)
+
+
+def _run_train(args: argparse.Namespace, settings: Settings) -> int:
+    from . import train
+
+    return train.run(args, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,6 +400,11 @@ COMMANDS = {c.name: c for c in (
             'Recall@k, MRR@10, answer@ and how well unanswerable questions are flagged, on a JSON Lines question '
             'file: {"id", "question", "gold": [{"doc", "pages", "contains"}], "answer": [phrases]}, or on a '
             "conversation file.", _configure_eval, _run_eval),
+    Command("train", "fit the answer scorer on the development questions",
+            "Fit the answer scorer (a logistic regression over each candidate unit's features) on the feature table "
+            "in tests/data/ with cross-validation grouped by question, print its answer@ beside the hand-set rules', "
+            "and write qa/data/scorer.json. With --extract, first ask every development question through the "
+            "indexes given and write that table.", _configure_train, _run_train),
 )}
 
 

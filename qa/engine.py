@@ -269,18 +269,30 @@ class Engine:
         return not best or best[0][1] < policy.min_dense
 
     def _answer_sentences(self, query: str, query_vec: np.ndarray, passages: Sequence[Passage]) -> tuple[tuple, float]:
+        cands, own, near = self.answer_units(query, query_vec, passages)
+        if not cands:
+            return (), 0.0
+        return answering.choose(query, cands, near, self.settings.answer, own=own)
+
+    def answer_units(self, query: str, query_vec: np.ndarray, passages: Sequence[Passage]
+                     ) -> tuple[list[answering.Candidate], np.ndarray, np.ndarray]:
+        """The candidate answer units of the passages, their own cosines and their closeness read with titles.
+
+        What the answer scorer sees; ``qa train --extract`` reads it here too, so the
+        scorer is fitted on exactly the units and closeness the engine computes.
+        """
         settings = self.settings.answer
         cands = answering.candidates(passages, settings, query)
         if not cands:
-            return (), 0.0
+            return [], np.zeros(0), np.zeros(0)
         # Small batches: the encoder sorts by length, so short sentences are not padded to the longest.
         vecs = self.embedder.embed([answering.embed_text(c) for c in cands], batch_size=8)
         own = vecs @ query_vec
         if settings.title_weight <= 0:
-            return answering.choose(query, cands, own, settings)
+            return cands, own, own
         titles = self._title_vectors([c.title for c in cands])
         near = answering.closeness(vecs, np.stack([titles[c.title] for c in cands]), query_vec, settings.title_weight)
-        return answering.choose(query, cands, near, settings, own=own)
+        return cands, own, near
 
     def _title_vectors(self, titles: Sequence[str]) -> dict[str, np.ndarray]:
         """Vectors of document titles, embedded on first use (a title does not change within an index).

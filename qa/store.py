@@ -42,7 +42,9 @@ import numpy as np
 from . import lexical
 from .chunking import file_words
 from .errors import IndexLockedError, IndexMismatchError, IndexMissingError, IndexWriteError
+from .features import scorer_sha256
 from .files import fsync_path, sha256_file
+from .profiles import profile_sha256
 from .records import Chunk, DocMeta, Document, Page
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,11 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)
     # Abstention thresholds calibrated for this model (see qa.abstain), recorded by ingest.
     abstain: dict[str, float] = field(default_factory=dict)
+    # sha256 of the answer scorer (qa/data/scorer.json) and of the word profile (qa.profiles) it was built
+    # with; "" in an index built before they were recorded (taken as they are). A change asks for a
+    # rebuild, as a chunking change does.
+    scorer: str = ""
+    profile: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -164,6 +171,8 @@ _MANIFEST_TYPES: dict[str, Callable[[object], bool]] = {
     "generation": lambda v: isinstance(v, str),
     "files": lambda v: _is_str_map(v, lambda x: isinstance(x, str)),
     "abstain": lambda v: _is_str_map(v, lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)),
+    "scorer": lambda v: isinstance(v, str),
+    "profile": lambda v: isinstance(v, str),
 }
 
 
@@ -177,6 +186,10 @@ def mismatch(manifest: Manifest, *, model: str, model_hash: str, dimension: int,
         return f"vectors of dimension {manifest.dimension}, the model gives {dimension}"
     if manifest.chunking != chunking:
         return f"chunking {manifest.chunking}, asked for {chunking}"
+    if manifest.scorer and manifest.scorer != scorer_sha256():
+        return f"answer scorer {manifest.scorer[:12]}, this version ships {scorer_sha256()[:12]}"
+    if manifest.profile and manifest.profile != profile_sha256():
+        return f"word profile {manifest.profile[:12]}, the profile in force is {profile_sha256()[:12]}"
     return None
 
 
@@ -688,7 +701,8 @@ class GenerationWriter:
         faiss.write_index(index, str(self.tmp / VECTORS))
         name = _new_generation_name(self.index_dir)
         hashes = {item: sha256_file(self.tmp / item) for item in INDEX_FILES}
-        final = Manifest(**{**asdict(manifest), "generation": name, "files": hashes})
+        final = Manifest(**{**asdict(manifest), "generation": name, "files": hashes, "scorer": scorer_sha256(),
+                            "profile": profile_sha256()})
         (self.tmp / MANIFEST).write_text(final.to_json(), encoding="utf-8")
         for item in (MANIFEST, DB, VECTORS, LEXICAL):
             fsync_path(self.tmp / item)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .profiles import load_profile
+
 if TYPE_CHECKING:  # pysbd is imported on first use: it is slow to import
     from pysbd import Segmenter
 
@@ -59,35 +61,17 @@ def query_terms(text: str) -> list[str]:
     return list(seen)
 
 
-# Words people type and the words the reports use for the same thing. Lexical search adds the
-# report's words to a question's own, so "kids in care" also matches "children looked after".
-# Only plain-language and report vocabulary of the field; no entry names a particular report.
-PLAIN_WORDS: dict[str, str] = {
-    "kids": "children", "kid": "child", "council": "local authority", "councils": "local authorities",
-    "herts": "hertfordshire", "yorks": "yorkshire", "quit": "leave turnover", "quitting": "leaving turnover",
-    "foster parents": "foster carers", "in care": "looked after", "social services": "children's social care",
-    "money": "funding", "pot": "funding", "cash": "funding payment", "budget": "funding cost",
-    "grade": "judgement judged", "rating": "judgement judged", "rated": "judged", "school": "education",
-    "staff": "workforce", "save": "savings", "saved": "savings", "teenagers": "adolescents young people",
-    "lac": "looked after", "cla": "looked after", "adopting": "adoption adopters", "adopt": "adoption adopters",
-    "family and friends": "kinship",
-    "worth it": "value for money cost benefit", "worth the money": "value for money cost benefit",
-    "worth what": "value for money cost benefit", "get back to": "respond response", "is due": "deadline submission",
-    "due in": "deadline submission", "uni": "university higher education", "university": "higher education",
-    "jobs": "employment", "job": "employment", "mum": "mother", "mums": "mothers", "dad": "father",
-    "dads": "fathers", "kicked out": "excluded exclusion", "leaving care": "care leavers", "left care": "care leavers",
-    "paperwork": "recording", "form filling": "recording", "help at home": "early help",
-}
-
-
 def search_terms(text: str, thesaurus: dict[str, str] | None = None) -> list[str]:
     """A question's content words, then the report words ``thesaurus`` gives for its plain ones.
 
+    The thesaurus is the profile's ``plain_words`` unless given (``qa.profiles``:
+    "kids" children, "in care" looked after: words people type and the words the
+    reports use, which only fit one collection and so are data, not code).
     Single words are looked up among the content words; phrases ("in care") in
     the lower-cased text. The question's own words come first and none repeats.
     """
     terms = query_terms(text)
-    table = PLAIN_WORDS if thesaurus is None else thesaurus
+    table = load_profile().plain_words if thesaurus is None else thesaurus
     if not table:
         return terms
     low = " " + " ".join(WORD.findall(text.lower().translate(_QUOTES))) + " "
