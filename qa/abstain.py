@@ -42,7 +42,7 @@ class AbstainPolicy:
 
     * ``min_dense``: the best passage's cosine must reach this.
     * ``min_sentence``: kept for indexes that record it; the answer's own threshold is now the fitted
-      scorer's ``min_probability`` (see ``answered``).
+      scorer's ``min_closeness`` (see ``answered``).
     * ``key_passages``: the question's names and numbers must all appear together in one of the
       first this-many passages (text, section, document title or file name).
     * ``absent_share`` / ``absent_terms``: a question whose content words are mostly missing from
@@ -192,11 +192,11 @@ def evidence(
 def answered(question: str, best_score: float, quoted: Sequence[str], policy: AbstainPolicy) -> bool:
     """Whether the chosen sentences answer: likely enough to state it, and stating the question's numbers.
 
-    ``best_score`` is the best unit's probability of stating the answer (``qa.answer.choose``);
-    the threshold it must reach was fitted with the scorer (``qa train``) and ships in its file.
+    ``best_score`` is the best own cosine among the answer units (``qa.answer.choose``); the
+    threshold it must reach was chosen with the scorer (``qa train``) and ships in its file.
     ``quoted`` holds the answer sentences and the headings and titles of their passages.
     """
-    if best_score < load_scorer().min_probability:
+    if best_score < load_scorer().min_closeness:
         return False
     return not policy.numbers_quoted or states_numbers(question, quoted)
 

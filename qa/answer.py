@@ -292,7 +292,7 @@ def choose(
     settings: AnswerSettings,
     own: np.ndarray | None = None,
 ) -> tuple[tuple[AnswerSentence, ...], float]:
-    """The answer units to quote, best first, and the best unit's probability of stating the answer.
+    """The answer units to quote, best first, and the best own cosine among the units (for abstention).
 
     ``similarity`` holds each unit's closeness to the question (an item embedded
     with its lead-in, see ``embed_text``; read with its title, see ``closeness``),
@@ -311,7 +311,7 @@ def choose(
     probs = model.probability(table)
     chosen = select([float(p) for p in probs], [c.kind for c in sentences], [c.group for c in sentences],
                     list_question(question), settings, model.margin)
-    return _merged(_with_before([sentences[i] for i in chosen])), float(probs.max())
+    return _merged(_with_before([sentences[i] for i in chosen])), float(np.max(sims if own is None else own))
 
 
 def _with_before(units: Sequence[Candidate]) -> list[Candidate]:

@@ -359,14 +359,14 @@ class Scorer:
     """A fitted logistic scorer: weights over ``FEATURES`` (raw units), its intercept and selection settings.
 
     ``margin``: units whose probability is within this of the best are quoted too.
-    ``min_probability``: the best unit's probability an answer needs (see ``qa.abstain.answered``).
+    ``min_closeness``: the best own cosine among the units that an answer needs (see ``qa.abstain.answered``).
     """
 
     features: tuple[str, ...]
     weights: tuple[float, ...]
     intercept: float
     margin: float
-    min_probability: float
+    min_closeness: float
 
     def probability(self, table: np.ndarray) -> np.ndarray:
         """Each row's probability of stating the answer: a dot product and a logistic, nothing more."""
@@ -386,7 +386,7 @@ class Scorer:
             if names != FEATURES:
                 raise ValueError("its features are not the ones this version computes")
             weights = tuple(float(data["weights"][n]) for n in names)
-            return cls(names, weights, float(data["intercept"]), float(data["margin"]), float(data["min_probability"]))
+            return cls(names, weights, float(data["intercept"]), float(data["margin"]), float(data["min_closeness"]))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise QAError(f"{where} is not an answer scorer this version can use ({exc}); "
                           "refit it with `qa train`") from exc

@@ -296,13 +296,13 @@ def _cv_probs(t: Table, c: float) -> np.ndarray:
     return probs
 
 
-def _found(t: Table, scores: np.ndarray, threshold: float) -> dict[str, bool]:
-    """Whether each question would be answered: its evidence holds, its best unit reaches the threshold
-    and states the question's numbers."""
+def _found(t: Table, scores: np.ndarray, threshold: float, closeness: np.ndarray) -> dict[str, bool]:
+    """Whether each question would be answered: the evidence of its best unit (by ``scores``) holds, that
+    unit states the question's numbers, and the best ``closeness`` of its units reaches the threshold."""
     out = {}
     for q, rows in _questions(t, np.arange(len(t.y))).items():
         best = rows[int(np.argmax(scores[rows]))]
-        out[q] = bool(t.evidence[best] and scores[best] >= threshold and t.numbers[best])
+        out[q] = bool(t.evidence[best] and closeness[rows].max() >= threshold and t.numbers[best])
     return out
 
 
@@ -341,23 +341,27 @@ def train(table: Path, out: Path | None = None, say: Callable[[str], None] = pri
     say(rules.line("rules (hand-set)"))
     say(fitted.line(f"fitted (C={c_best}, margin={margin})"))
     say(f"{'a candidate states it':<28} {rules.reachable:.3f} (the ceiling of any choice among these candidates)")
-    # The answer threshold: the best balance of answerable found and unanswerable flagged, held out.
-    rule_found = _abstention(t, _found(t, t.rule_score, 0.45))
-    grid = sorted({round(float(p), 2) for p in probs} | {0.0})
-    scored = [(sum(_abstention(t, _found(t, probs, th))), -th, th) for th in grid]
+    # The answer threshold on the units' best own cosine: the best balance of answerable found and
+    # unanswerable flagged (a probability threshold balanced them worse in cross-validation).
+    own = t.x[:, FEATURES.index("own")]
+    rule_found = _abstention(t, _found(t, t.rule_score, 0.45, t.rule_score))
+    grid = [round(0.2 + 0.01 * i, 2) for i in range(41)]
+    scored = [(round(sum(_abstention(t, _found(t, probs, th, own))), 6), -th, th) for th in grid]
     _, _, threshold = max(scored)
-    fit_found = _abstention(t, _found(t, probs, threshold))
+    fit_found = _abstention(t, _found(t, probs, threshold, own))
     say(f"{'abstention, rules':<28} answerable found {rule_found[0]:.3f}   unanswerable flagged {rule_found[1]:.3f}")
     say(f"{'abstention, fitted':<28} answerable found {fit_found[0]:.3f}   unanswerable flagged {fit_found[1]:.3f}"
-        f"   (min probability {threshold})")
+        f"   (min closeness {threshold})")
     weights, intercept = _fit(t.x[answerable], t.y[answerable], t.question[answerable], c_best)
     text = json.dumps({
         "format": SCORER_FORMAT, "features": list(FEATURES),
         "weights": {n: round(float(w), 4) for n, w in zip(FEATURES, weights, strict=True)},
-        "intercept": round(intercept, 4), "margin": margin, "min_probability": threshold, "C": c_best,
+        "intercept": round(intercept, 4), "margin": margin, "min_closeness": threshold, "C": c_best,
         "cross_validated": {"folds": FOLDS, "questions": len(qs), "units": len(t.y),
                             "rules": {"top": round(rules.top, 4), "block": round(rules.block, 4)},
-                            "fitted": {"top": round(fitted.top, 4), "block": round(fitted.block, 4)}},
+                            "fitted": {"top": round(fitted.top, 4), "block": round(fitted.block, 4)},
+                            "abstention": {"rules": [round(v, 4) for v in rule_found],
+                                           "fitted": [round(v, 4) for v in fit_found]}},
     }, indent=1, sort_keys=True) + "\n"
     if out is not None:
         from .files import atomic_write

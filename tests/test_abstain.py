@@ -50,8 +50,8 @@ def test_a_year_next_to_the_one_asked_is_not_an_answer() -> None:
     assert not answered("What was the turnover rate in 2023?", 0.9, quoted[:1], POLICY)
     assert answered("What was the turnover rate in 2022?", 0.9, quoted[:1], POLICY)
     assert answered("What was the turnover rate in 2023?", 0.9, quoted, POLICY)  # the heading names the year
-    # Below the fitted scorer's threshold, the probability that the best unit states the answer is too low.
-    floor = load_scorer().min_probability
+    # Below the scorer's threshold the best unit is too far from the question.
+    floor = load_scorer().min_closeness
     assert not answered("What was the turnover rate in 2022?", floor - 0.01, quoted, POLICY)
 
 
