@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .cite import page_reference
 from .records import Chunk, Document, EvidenceTable, Passage
@@ -108,6 +109,16 @@ def reference(quote_or_doc: Quote | Document, accessed: str) -> str:
     return " ".join(parts)
 
 
+def _with_references(word: Any, quotes: Sequence[Quote], accessed: str) -> bytes:
+    """The Word document's bytes, closed by the full references of the quoted documents."""
+    word.add_heading("References", level=2)
+    for q in _unique_docs(quotes):
+        word.add_paragraph(_docx_safe(reference(q, accessed)))
+    out = io.BytesIO()
+    word.save(out)
+    return out.getvalue()
+
+
 def _unique_docs(quotes: Sequence[Quote]) -> list[Quote]:
     seen: dict[str, Quote] = {}
     for q in quotes:
@@ -168,12 +179,7 @@ def quotes_docx(quotes: Sequence[Quote], accessed: str, title: str = "Quotes") -
         para = word.add_paragraph(style="Quote")
         para.add_run(_docx_safe(f"“{one_line(q.text)}” "))
         para.add_run(_docx_safe(q.short))
-    word.add_heading("References", level=2)
-    for q in _unique_docs(quotes):
-        word.add_paragraph(_docx_safe(reference(q, accessed)))
-    out = io.BytesIO()
-    word.save(out)
-    return out.getvalue()
+    return _with_references(word, quotes, accessed)
 
 
 # --- reference managers -----------------------------------------------------------------------
@@ -322,9 +328,4 @@ def table_docx(table: EvidenceTable, accessed: str, title: str = "Across the rep
             cell.text = _docx_safe(value)
     if not quotes:
         word.add_paragraph("No report answers this question.")
-    word.add_heading("References", level=2)
-    for q in _unique_docs(quotes):
-        word.add_paragraph(_docx_safe(reference(q, accessed)))
-    out = io.BytesIO()
-    word.save(out)
-    return out.getvalue()
+    return _with_references(word, quotes, accessed)
