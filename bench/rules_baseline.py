@@ -1,4 +1,6 @@
-"""The answer rules as they stood before the fitted scorer: a frozen copy kept only as a baseline.
+"""The answer rules' scoring as it stood before the fitted scorer: a frozen copy kept only as a baseline.
+
+Only the score is kept; the candidates it scores come from ``qa.answer.candidates``.
 
 ``qa train --extract`` records, beside each candidate's features, the score these
 hand-set rules gave it and whether they quoted it, so ``qa train`` can print the
@@ -14,10 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.records import AnswerSentence, Passage
-from qa.text import Unit, collapse, content_stems, fold, search_terms, stem, units
+from qa.text import content_stems, search_terms, stem
 
-__all__ = ["AnswerSettings", "Candidate", "asks_for", "candidates", "choose", "fold", "split_sentences"]
+__all__ = ["AnswerSettings", "Candidate", "asks_for", "rule_scores"]
 
 
 @dataclass(frozen=True)
@@ -51,188 +52,12 @@ class Candidate:
 
 
 _HEADING_MARK = re.compile(r"^#+\s*|^\d{1,2}(?:\.\d{1,2})*\.?\s+")
-_BOILERPLATE = re.compile(
-    r"sample briefing|not an official publication|official report to consult|crown copyright|"
-    r"open[ -]government[ -]licence|to view this licen[cs]e|in a different format|subscribe to our \w* ?newsletter|"
-    r"this publication is (?:available|licensed)|any enquiries regarding|"
-    r"\bisbn\b|all rights reserved|follow us on|download this (?:report|publication)|"
-    r"^(?:contents|references|bibliography)\b|page \d+ of \d+",
-    re.I,
-)
-
-
-# A page number between two titles, as a table of contents runs them together ("... complaints 85 Fourteen day ...").
-_CONTENTS_ENTRY = re.compile(r"\b([a-z]+)[,)]? \d{1,3} (?:Chapter \d+:? )?[A-Z]")
-_BEFORE_A_COUNT = {"in", "and", "of", "to", "by", "for", "from", "with", "than", "about", "over", "under", "around",
-                   "were", "was", "are", "is", "had", "have", "has", "all", "at", "on", "or", "nearly", "almost"}
-
-
-def _contents_line(text: str) -> bool:
-    """Whether a unit is a run of table-of-contents entries rather than a sentence."""
-    return sum(1 for m in _CONTENTS_ENTRY.finditer(text) if m.group(1) not in _BEFORE_A_COUNT) >= 3
-
-
-def _level(heading: str) -> int:
-    """Depth of a heading: '##' is 2, '2.1' is 2, an unnumbered heading 1."""
-    text = heading.strip()
-    if text.startswith("#"):
-        return len(text) - len(text.lstrip("#"))
-    number = re.match(r"\d{1,2}((?:\.\d{1,2})*)", text)
-    return 1 + number.group(1).count(".") if number else 1
-
-
-def split_sentences(text: str) -> list[str]:
-    """Whole sentences and list items of a passage, whitespace collapsed (no headings or fragments)."""
-    return [collapse(u.text) for u in _with_fields(units(text)) if _answer_unit(u)]
-
-
-# A one-line "label: value" field of a report's front page or fact box ("Lead inspector: Matt Reed").
-# A footnote number may open it ("2 Wave 1 case study areas: Dorset, ...").
-_FIELD = re.compile(r"^(?:\d{1,2} )?(?!(?i:chapter|section|part|table|figure|chart|box|annex|appendix|page)\b)"
-                    r"([A-Z][\w\u2019' ()&/-]{1,60}?): +[^:\n]{2,160}$")
-
-
-def _field_line(line: str) -> bool:
-    text = collapse(line)
-    match = _FIELD.match(text)
-    if match is None or len(match.group(1).split()) > 6:
-        return False
-    label, value = match.group(1).split(), text[match.end(1) + 1:].split()
-    figure = any(ch.isdigit() for ch in "".join(value))
-    if text[:1].isdigit() and not figure and not any(w[:1].isupper() for w in value):
-        return False  # "2 Theme 1: rethinking children's social work": a numbered section title, not a footnote's fact
-    # "National Framework: Key Concepts" names a chapter: a label of several words and a value, all capitalised.
-    return figure or len(label) < 2 or not all(w[:1].isupper() for w in label + value if w[:1].isalpha())
-
-
-_FOOTNOTE = re.compile(r"\s*(?:\d{1,2} (?=[A-Z]))?")  # a footnote's number is not part of its field
 
 
 # A row of an inspection's judgement table ("Overall effectiveness Outstanding",
 # "1. Children who need help and protection Requires improvement"): an aspect, then its grade.
 _JUDGEMENT = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.? )?((?:[\w,\u2019'-]+ ){2,14})"
                         r"(?:Outstanding|Good|Requires improvement(?: to be good)?|Inadequate)$")
-
-
-def _judgement(u: Unit) -> Unit | None:
-    """A heading or fragment that is a judgement table's row, as a "field" without its number."""
-    match = _JUDGEMENT.match(collapse(u.text))
-    if match is None:
-        return None
-    lead = len(u.text) - len(u.text.lstrip())
-    number = _HEADING_MARK.match(u.text[lead:])  # "1. ", "2.1 ": the row's number
-    lead += number.end() if number else 0
-    return Unit(u.start + lead, u.end, u.text[lead:].strip(), "field")
-
-
-# A footnote's number before its text ("14 In the East Midlands two authorities ...", "3 The case was heard ...").
-# Only before a word that opens a sentence: "12 Local authorities took part" gives a count, not a note number.
-_NOTE_NUMBER = re.compile(r"^\s*\d{1,3} (?=(?:The|This|That|These|Those|It|Its|In|On|At|As|A|An|For|From|See|Please|"
-                          r"Within|Where|When|If|There|During|Since|Under|By|With|Following|Data|Figures?|Source)\b)")
-# A footnote that defines a term, often printed without a full stop ("4 Alternatively qualified staff is
-# the term used for ... staff who are not social work qualified").
-_DEFINING_NOTE = re.compile(r"^\s*\d{1,3} (?=[A-Z])(?=.{30,}$)(?=.*\b(?:is|are|means|refers to)\b)", re.S)
-
-
-def _footnote(u: Unit) -> Unit | None:
-    """A footnote's sentence without its number; a defining footnote without a full stop counts as a sentence."""
-    if u.kind == "sentence" and (match := _NOTE_NUMBER.match(u.text)):
-        return Unit(u.start + match.end(), u.end, u.text[match.end():], "sentence")
-    if u.kind == "fragment" and len(u.text.split()) >= 8 and (match := _DEFINING_NOTE.match(u.text)):
-        return Unit(u.start + match.end(), u.end, u.text[match.end():].strip(), "sentence")
-    return None
-
-
-def _with_fields(found: Sequence[Unit]) -> list[Unit]:
-    """Units with the fields that headings and fragments hold made into units of kind "field".
-
-    A heading or fragment made only of "label: value" lines gives one field per
-    line; one that is a judgement table's row gives one field. Such lines state
-    facts, unlike the headings and fragments they are taken for. A footnote's
-    sentence loses its number (see ``_footnote``).
-    """
-    out: list[Unit] = []
-    for u in found:
-        if u.kind in ("heading", "fragment") and (row := _judgement(u)) is not None:
-            out.append(row)
-            continue
-        if (note := _footnote(u)) is not None:
-            out.append(note)
-            continue
-        lines = [line for line in u.text.strip().splitlines() if line.strip()]
-        if u.kind not in ("heading", "fragment") or not lines or not all(_field_line(line) for line in lines):
-            out.append(u)
-            continue
-        offset = u.start
-        for line in u.text.splitlines(keepends=True):
-            if line.strip():
-                lead = m.end() if (m := _FOOTNOTE.match(line)) else 0
-                out.append(Unit(offset + lead, offset + len(line.rstrip()), line[lead:].strip(), "field"))
-            offset += len(line)
-    return out
-
-
-def _answer_unit(u: Unit) -> bool:
-    if _BOILERPLATE.search(u.text) or _contents_line(collapse(u.text)):
-        return False
-    if u.kind == "field":
-        return len(u.text.split()) >= 3
-    if u.kind not in ("sentence", "item") or u.text.rstrip().endswith("?"):
-        return False  # a question in the text (a heading put as a question) asks, it does not answer
-    if u.text.rstrip().endswith(":") and not re.search(r"[.!?]\s", u.text.strip()):
-        return False  # a lead-in alone, even inside a list ("Usability & Performance:"), says what follows, not what is
-    return len(u.text.split()) >= (5 if u.kind == "sentence" else 2)
-
-
-def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: str = "") -> list[Candidate]:
-    """Distinct answer units of the first passages, each with every passage rank it appears in.
-
-    With a question, about ``max_candidates`` are kept: those sharing the most
-    of its content words (with their heading and lead-in), in reading order,
-    and every item of a list one of whose items is kept; each is embedded at
-    question time.
-    """
-    seen: dict[str, Candidate] = {}
-    group = 0
-    for passage in passages[: settings.from_passages]:
-        found = units(passage.chunk.text)
-        group += 1
-        heading = ""
-        trail: list[tuple[int, str]] = []
-        for u in _with_fields(found):
-            if u.kind == "heading":
-                level = _level(u.text)
-                while trail and trail[-1][0] >= level:
-                    trail.pop()
-                trail.append((level, _HEADING_MARK.sub("", _HEADING_MARK.sub("", collapse(u.text)))))
-                heading = ": ".join(t for _, t in trail[-2:])
-                continue
-            if not _answer_unit(u) or len(u.text) > settings.max_sentence_chars:
-                continue
-            text = collapse(u.text)
-            key = fold(text)
-            if key in seen:
-                continue
-            lead = collapse(found[u.lead].text) if u.kind == "item" and u.lead is not None else ""
-            seen[key] = Candidate(text, (), u.kind, lead, group * 1000 + (u.lead if u.lead is not None else -1)
-                                  if u.kind == "item" else -1, heading, passage.document.title)
-    if question and len(seen) > settings.max_candidates:
-        terms = {stem(t) for t in search_terms(question)}  # with the reports' words for plain ones ("due in": deadline)
-        graded = asks_for(question) == "grade"
-        overlap = {k: len(terms & (content_stems(c.text) | content_stems(c.lead) | content_stems(c.heading)))
-                   + (len(terms) if graded and c.kind == "field" and _JUDGEMENT.match(c.text) else 0)
-                   for k, c in seen.items()}
-        order = sorted(seen, key=lambda k: -overlap[k])  # stable: reading order among equals
-        keep = set(order[: settings.max_candidates])
-        lists = {seen[k].group for k in keep if seen[k].kind == "item"}
-        keep |= {k for k, c in seen.items() if c.kind == "item" and c.group in lists}  # a list is kept whole
-        seen = {k: v for k, v in seen.items() if k in keep}
-    folded = [fold(p.chunk.text) for p in passages]
-    out = []
-    for key, cand in seen.items():
-        ranks = tuple(p.rank for p, text in zip(passages, folded, strict=True) if key in text)
-        out.append(Candidate(cand.text, ranks, cand.kind, cand.lead, cand.group, cand.heading, cand.title))
-    return out
 
 
 # --- what the question asks for ------------------------------------------------------------------
@@ -434,67 +259,6 @@ def _novelty(text: str, q_stems: set[str]) -> float:
     if not own:
         return 0.0
     return len(own - q_stems) / len(own)
-
-
-def closeness(vectors: np.ndarray, title_vectors: np.ndarray, query_vec: np.ndarray, weight: float) -> np.ndarray:
-    """Each unit's closeness to the question: its own cosine, or read with its document's title if that is closer.
-
-    A sentence rarely repeats the place, year or body its report is about
-    ("the service that care leavers receive is outstanding"); its title does
-    ("Ofsted inspection of Hertfordshire children's services, 2018"). The title
-    can only raise a unit's closeness, never lower it.
-    """
-    own = vectors @ query_vec
-    if weight <= 0 or not len(vectors):
-        return own
-    mixed = vectors + weight * title_vectors
-    norms = np.linalg.norm(mixed, axis=1)
-    read = (mixed @ query_vec) / np.where(norms > 0, norms, 1.0)
-    return np.maximum(own, read)
-
-
-def choose(
-    question: str,
-    sentences: Sequence[Candidate],
-    similarity: np.ndarray,
-    settings: AnswerSettings,
-    own: np.ndarray | None = None,
-) -> tuple[tuple[AnswerSentence, ...], float]:
-    """The answer units to quote, best first, and the best score.
-
-    ``similarity`` holds each unit's closeness to the question (an item embedded
-    with its lead-in, see ``embed_text``; read with its title, see ``closeness``).
-    An item also counts a share of its list's best closeness; when a list wins,
-    its items are quoted together, in reading order. The best score returned is
-    computed from ``own`` when given (the units' own cosines), the scale the
-    abstention threshold was chosen on.
-    """
-    if not sentences:
-        return (), 0.0
-    q_stems = content_stems(question)
-    asked = _asked(question)
-    kind = asked.kind
-    bonus = []
-    for cand in sentences:
-        lexical = len(q_stems & content_stems(embed_text(cand))) / len(q_stems) if q_stems else 0.0
-        extra = settings.lexical_weight * lexical + settings.kind_weight * _supplies(asked, cand, question, q_stems)
-        if _novelty(cand.text, q_stems) < 0.34 or _POINTER.search(cand.text):
-            extra -= settings.restate_penalty
-        bonus.append(extra)
-    scores = _scores(sentences, similarity, bonus, settings)
-    best = max(_scores(sentences, own, bonus, settings)) if own is not None else max(scores)
-    order = sorted(range(len(sentences)), key=lambda i: -scores[i])
-    top = sentences[order[0]]
-    first = scores[order[0]]
-    if top.kind == "item":
-        items = [i for i in range(len(sentences)) if sentences[i].group == top.group]
-        if not (kind in ("why", "recommend", "who") or _LIST_QUESTION.search(question)):
-            items = [i for i in items if scores[i] >= first - settings.margin]  # one entry of a list answers
-        chosen = items[: settings.max_items]
-    else:
-        chosen = [i for i in order if scores[i] >= first - settings.margin and sentences[i].kind != "item"]
-        chosen = chosen[: settings.max_sentences]
-    return tuple(AnswerSentence(text=sentences[i].text, passages=sentences[i].passages) for i in chosen), best
 
 
 def _scores(sentences: Sequence[Candidate], similarity: np.ndarray, bonus: Sequence[float],
