@@ -126,6 +126,26 @@ def body_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def press(driver, element, timeout: float = 30) -> None:
+    """Click as a user does: bring the element to the middle of the view and click it.
+
+    While the page is still drawing (an image arriving above, a spinner), another
+    element may briefly sit on top; like a user, try again once the page settles.
+    """
+    from selenium.common.exceptions import ElementClickInterceptedException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        try:
+            element.click()
+            return
+        except ElementClickInterceptedException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
 def top_of(driver, element) -> float:
     return float(driver.execute_script("return arguments[0].getBoundingClientRect().top", element))
 
@@ -199,7 +219,7 @@ def test_read_and_cite_in_the_browser(served) -> None:
     marker = reply.find_element(By.CSS_SELECTOR, "li a[href^='#source-1-']")
     target = marker.get_attribute("href").split("#")[1]
     card = driver.find_element(By.ID, target)
-    marker.click()
+    press(driver, marker)
     wait.until(lambda d: in_view(d, card))
     page_link = reply.find_element(By.CSS_SELECTOR, "li a[href*='app/static/corpus/']")
     assert re.search(r"\.pdf#page=\d+$", page_link.get_attribute("href"))
@@ -209,8 +229,7 @@ def test_read_and_cite_in_the_browser(served) -> None:
         "const block = arguments[0].closest('[data-testid=\"stVerticalBlock\"]');"
         "return [...block.querySelectorAll('label')].find(l => l.textContent.includes('Show on the page'));", card)
     assert toggle is not None, "the cited card offers no page view"
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", toggle)
-    toggle.click()
+    press(driver, toggle)
     image = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stImage'] img")))
     wait.until(lambda d: "marked in yellow" in body_text(d))
     src = image.get_attribute("src")
@@ -231,8 +250,7 @@ def test_read_and_cite_in_the_browser(served) -> None:
     # Pin one sentence; download it as Word, and the references as BibTeX and RIS.
     reply = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stChatMessage']")[-1]
     pin = next(b for b in reply.find_elements(By.TAG_NAME, "button") if "Pin “" in b.text)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pin)
-    pin.click()
+    press(driver, pin)
     sidebar = driver.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar']")
     for label, name in (("Quotes (Word)", "quotes.docx"), ("References (BibTeX)", "references.bib"),
                         ("References (RIS)", "references.ris")):
@@ -241,8 +259,7 @@ def test_read_and_cite_in_the_browser(served) -> None:
 
         button = wait.until(labelled)
         assert button is not None  # until() returns only a truthy result
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-        button.click()
+        press(driver, button)
         wait_file(downloads, name)
     word = docx.Document(str(downloads / "quotes.docx"))
     quoted = [p.text for p in word.paragraphs if p.text.startswith("“")]
@@ -259,7 +276,7 @@ def test_read_and_cite_in_the_browser(served) -> None:
     # A reload keeps the conversation and the collection.
     driver.refresh()
     wait.until(lambda d: "£110 million" in body_text(d) and QUESTION in body_text(d))
-    assert "Quotes (Word)" in body_text(driver)
+    wait.until(lambda d: "Quotes (Word)" in body_text(d))  # the collection's downloads draw after the chat
 
     # A ?q= link asks its question on load.
     driver.get(f"{base}/?q={quote(LINKED)}")
@@ -304,7 +321,7 @@ def test_across_the_reports_in_the_browser(served) -> None:
     # Switch to "Across the reports" and ask.
     option = wait.until(lambda d: next((label for label in d.find_elements(By.CSS_SELECTOR, "[data-testid='stRadio'] label")
                                         if label.text.strip() == "Across the reports"), None))
-    option.click()
+    press(driver, option)
     wait.until(lambda d: "each report is searched on its own" in body_text(d))
     box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']")))
     box.send_keys(ACROSS)
@@ -331,8 +348,7 @@ def test_across_the_reports_in_the_browser(served) -> None:
     toggle = wait.until(lambda d: next((label for label in main.find_elements(By.TAG_NAME, "label")
                                         if "Show on the page" in (label.get_attribute("textContent") or "")), None))
     assert toggle is not None, "no row offers a page view"  # until() returns only a truthy result
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", toggle)
-    toggle.click()
+    press(driver, toggle)
     driver.save_screenshot(str(site.parent / "across.png"))
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='stImage'] img")))
     wait.until(lambda d: "marked in yellow" in body_text(d))
@@ -340,8 +356,7 @@ def test_across_the_reports_in_the_browser(served) -> None:
     # Pin a row: it joins the collection, which offers its downloads.
     pin = next(b for b in main.find_elements(By.TAG_NAME, "button")
                if (b.get_attribute("textContent") or "").strip().endswith("Pin"))
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pin)
-    pin.click()
+    press(driver, pin)
     sidebar = driver.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar']")
     wait.until(lambda d: "Quotes (Word)" in sidebar.text)
     wait.until(lambda d: any((b.get_attribute("textContent") or "").strip().endswith("Unpin")
