@@ -29,6 +29,7 @@ from qa.ingest import discover
 from qa.records import Answer, Document, EvidenceTable, Passage, ReportRow
 from qa.settings import Settings
 from qa.store import current_generation
+from qa.structure import within
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"  # served under /app/static/ (server.enableStaticServing)
 TITLE = "Evidence Q&A"
@@ -322,7 +323,8 @@ def render_page_view(engine: Engine, passage: Passage, sentences: list[str], key
         st.image(image.png, caption=f"PDF page {chunk.page}: {what} {found}.{tap}", width="stretch", link=full)
         return
     page = engine.page(doc.doc_id, chunk.page)
-    st.markdown(ui.card_markdown(page.text if page else chunk.text, sentences or ()))
+    st.markdown(ui.card_markdown(page.text if page else chunk.text, sentences or (),
+                                 found=page.units if page and page.units else None))
 
 
 def render_passage(engine: Engine, talk: sessions.Conversation, turn: ui.Turn, number: int, passage: Passage) -> None:
@@ -351,7 +353,8 @@ def render_card_body(engine: Engine, talk: sessions.Conversation, turn: ui.Turn,
     doc, chunk = passage.document, passage.chunk
     start, end = pageview.excerpt_span(chunk.text, sentences)
     text = chunk.text[start:end]
-    st.markdown(ui.card_markdown(text, sentences, cut_before=start > 0, cut_after=end < len(chunk.text)))
+    st.markdown(ui.card_markdown(text, sentences, cut_before=start > 0, cut_after=end < len(chunk.text),
+                                 found=within(passage.units, start, end, clip=True) if passage.units else None))
     row = st.container(horizontal=True, gap="small")
     with row:
         url = source_url(engine, doc)
@@ -378,7 +381,7 @@ def render_card_body(engine: Engine, talk: sessions.Conversation, turn: ui.Turn,
     with st.expander("Show context"):
         page = engine.page(doc.doc_id, chunk.page)
         if page is not None:
-            st.markdown(ui.card_markdown(page.text, sentences))
+            st.markdown(ui.card_markdown(page.text, sentences, found=page.units or None))
         st.caption("Reference")
         st.code(passage.citation.reference, language=None, wrap_lines=True)
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from .features import asks_for, features, leans, list_question, load_scorer
 from .profiles import load_profile
-from .records import AnswerSentence, Passage
-from .text import Unit, collapse, content_stems, fold, search_terms, stem, units
+from .records import AnswerSentence, Passage, Unit
+from .structure import HEADING_MARK, judgement, page_units, units_of
+from .text import collapse, content_stems, fold, search_terms, stem
 
 __all__ = ["AnswerSettings", "Candidate", "asks_for", "candidates", "choose", "fold", "select", "split_sentences"]
 
@@ -56,8 +56,6 @@ class Candidate:
     before: str = ""  # the sentence just before it in its passage, for a sentence that leans on it ("It ...")
 
 
-_HEADING_MARK = re.compile(r"^#+\s*|^\d{1,2}(?:\.\d{1,2})*\.?\s+")
-
 # A page number between two titles, as a table of contents runs them together ("... complaints 85 Fourteen day ...").
 _CONTENTS_ENTRY = re.compile(r"\b([a-z]+)[,)]? \d{1,3} (?:Chapter \d+:? )?[A-Z]")
 _BEFORE_A_COUNT = {"in", "and", "of", "to", "by", "for", "from", "with", "than", "about", "over", "under", "around",
@@ -80,121 +78,7 @@ def _level(heading: str) -> int:
 
 def split_sentences(text: str) -> list[str]:
     """Whole sentences and list items of a passage, whitespace collapsed (no headings or fragments)."""
-    return [collapse(u.text) for u in _with_fields(units(text)) if _answer_unit(u)]
-
-
-# A one-line "label: value" field of a report's front page or fact box ("Lead inspector: Matt Reed").
-# A footnote number may open it ("2 Wave 1 case study areas: Dorset, ...").
-_FIELD = re.compile(r"^(?:\d{1,2} )?(?!(?i:chapter|section|part|table|figure|chart|box|annex|appendix|page)\b)"
-                    r"([A-Z][\w\u2019' ()&/-]{1,60}?): +[^:\n]{2,160}$")
-
-
-def _field_line(line: str) -> bool:
-    text = collapse(line)
-    match = _FIELD.match(text)
-    if match is None or len(match.group(1).split()) > 6:
-        return False
-    label, value = match.group(1).split(), text[match.end(1) + 1:].split()
-    figure = any(ch.isdigit() for ch in "".join(value))
-    if text[:1].isdigit() and not figure and not any(w[:1].isupper() for w in value):
-        return False  # "2 Theme 1: rethinking children's social work": a numbered section title, not a footnote's fact
-    # "National Framework: Key Concepts" names a chapter: a label of several words and a value, all capitalised.
-    return figure or len(label) < 2 or not all(w[:1].isupper() for w in label + value if w[:1].isalpha())
-
-
-def _note_number(line: str) -> int:
-    """Length of a footnote's number opening a line ("2 Wave 1 case study areas: ..."): not part of its field."""
-    body = line.lstrip()
-    digits = len(body) - len(body.lstrip("0123456789"))
-    if 1 <= digits <= 2 and body[digits:digits + 1] == " " and body[digits + 1:digits + 2].isupper():
-        return len(line) - len(body) + digits + 1
-    return 0
-
-
-# A row of an inspection's judgement table ("Overall effectiveness Outstanding",
-# "1. Children who need help and protection Requires improvement"): an aspect, then its grade.
-@lru_cache(maxsize=4)
-def _judgement_row(grades: str) -> re.Pattern[str] | None:
-    """A judgement table's row for the profile's grade scale (None when the profile has none)."""
-    if not grades:
-        return None
-    return re.compile(rf"^(?:\d{{1,2}}(?:\.\d{{1,2}})*\.? )?((?:[\w,\u2019'-]+ ){{2,14}})(?:{grades})$")
-
-
-def judgement(text: str) -> bool:
-    """Whether a line is a row of an inspection's judgement table ("Overall effectiveness Good")."""
-    row = _judgement_row(load_profile().grade_words)
-    return row is not None and row.match(collapse(text)) is not None
-
-
-def _judgement(u: Unit) -> Unit | None:
-    """A heading or fragment that is a judgement table's row, as a "field" without its number."""
-    if not judgement(u.text):
-        return None
-    lead = len(u.text) - len(u.text.lstrip())
-    number = _HEADING_MARK.match(u.text[lead:])  # "1. ", "2.1 ": the row's number
-    lead += number.end() if number else 0
-    return Unit(u.start + lead, u.end, u.text[lead:].strip(), "field")
-
-
-# A footnote that defines a term, often printed without a full stop ("4 Alternatively qualified staff is
-# the term used for ... staff who are not social work qualified").
-_DEFINING_WORDS = (" is ", " are ", " means ", " refers to ")
-
-
-def _defining_note(text: str) -> int:
-    """Length of the number of a footnote that says what a term is or means (0 when it is not one)."""
-    body = text.lstrip()
-    digits = len(body) - len(body.lstrip("0123456789"))
-    if not (1 <= digits <= 3 and body[digits:digits + 1] == " " and body[digits + 1:digits + 2].isupper()):
-        return 0
-    rest = " " + " ".join(body[digits + 1:].split()) + " "
-    if len(body) - digits - 1 < 30 or not any(w in rest for w in _DEFINING_WORDS):
-        return 0
-    return len(text) - len(body) + digits + 1
-
-
-def _footnote(u: Unit) -> Unit | None:
-    """A footnote's sentence without its number; a defining footnote without a full stop counts as a sentence.
-
-    The number goes only before a word that opens a sentence (the profile's
-    ``footnote_openings``): "14 In the East Midlands ..." is a note, "12 Local
-    authorities took part" gives a count.
-    """
-    if u.kind == "sentence" and (match := load_profile().footnote_openings.match(u.text)):
-        return Unit(u.start + match.end(), u.end, u.text[match.end():], "sentence")
-    if u.kind == "fragment" and len(u.text.split()) >= 8 and (cut := _defining_note(u.text)):
-        return Unit(u.start + cut, u.end, u.text[cut:].strip(), "sentence")
-    return None
-
-
-def _with_fields(found: Sequence[Unit]) -> list[Unit]:
-    """Units with the fields that headings and fragments hold made into units of kind "field".
-
-    A heading or fragment made only of "label: value" lines gives one field per
-    line; one that is a judgement table's row gives one field. Such lines state
-    facts, unlike the headings and fragments they are taken for. A footnote's
-    sentence loses its number (see ``_footnote``).
-    """
-    out: list[Unit] = []
-    for u in found:
-        if u.kind in ("heading", "fragment") and (row := _judgement(u)) is not None:
-            out.append(row)
-            continue
-        if (note := _footnote(u)) is not None:
-            out.append(note)
-            continue
-        lines = [line for line in u.text.strip().splitlines() if line.strip()]
-        if u.kind not in ("heading", "fragment") or not lines or not all(_field_line(line) for line in lines):
-            out.append(u)
-            continue
-        offset = u.start
-        for line in u.text.splitlines(keepends=True):
-            if line.strip():
-                lead = _note_number(line)
-                out.append(Unit(offset + lead, offset + len(line.rstrip()), line[lead:].strip(), "field"))
-            offset += len(line)
-    return out
+    return [collapse(u.text) for u in page_units(text) if _answer_unit(u)]
 
 
 def _answer_unit(u: Unit) -> bool:
@@ -220,17 +104,17 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
     seen: dict[str, Candidate] = {}
     group = 0
     for passage in passages[: settings.from_passages]:
-        found = units(passage.chunk.text)
+        found = units_of(passage)
         group += 1
         heading = ""
         previous = ""
         trail: list[tuple[int, str]] = []
-        for u in _with_fields(found):
+        for u in found:
             if u.kind == "heading":
                 level = _level(u.text)
                 while trail and trail[-1][0] >= level:
                     trail.pop()
-                trail.append((level, _HEADING_MARK.sub("", _HEADING_MARK.sub("", collapse(u.text)))))
+                trail.append((level, HEADING_MARK.sub("", HEADING_MARK.sub("", collapse(u.text)))))
                 heading = ": ".join(t for _, t in trail[-2:])
                 previous = ""
                 continue

@@ -40,6 +40,7 @@ from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, r
 from .records import DocMeta, Document, IngestReport, ParsedDocument, Skipped
 from .sources import meta_from_row, read_sources
 from .store import FORMAT_VERSION, GenerationWriter, IndexStore, Manifest, current_generation, mismatch, prune, write_lock
+from .structure import page_units
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -363,6 +364,7 @@ def parse(job: ParseJob) -> ParsedDocument:
                "(raise --max-chunks to index all)")
         pages = [p for p in pages if p.page <= last_page]
         truncated = f"{truncated}; {cut}" if truncated else cut
+    pages = [replace(p, units=page_units(p.text)) for p in pages]  # structure read once, here
     meta = meta or DocMeta(title="")
     title = meta.title or raw.title or title_heading(headings) or _title_from_name(rel_path)
     full_meta = replace(meta, title=title, authors=meta.authors or raw.author, year=meta.year or raw.year)

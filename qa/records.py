@@ -70,13 +70,37 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """A piece of a page or passage: ``text[start:end]`` of the text it was cut from.
+
+    ``kind`` is "heading", "sentence", "leadin" (a sentence that ends in a colon
+    and introduces a list), "item" (one entry of a list), "field" (a "label:
+    value" line or a judgement table's row) or "fragment" (text that is not a
+    whole sentence: a table row, a title). ``lead`` is, for an item, the index
+    of its lead-in unit in the same sequence.
+    """
+
+    start: int
+    end: int
+    text: str
+    kind: str
+    lead: int | None = None
+
+
+@dataclass(frozen=True)
 class Page:
-    """The cleaned text of one physical page (1-based) with its printed label."""
+    """The cleaned text of one physical page (1-based) with its printed label.
+
+    ``units`` is the page cut into headings, sentences, list items and fields,
+    once, at ingest (see ``qa.structure``): question time reads them and never
+    splits text into sentences again.
+    """
 
     doc_id: str
     page: int
     label: str
     text: str
+    units: tuple[Unit, ...] = ()
 
     def __post_init__(self) -> None:
         _clean_fields(self, ("label",))
@@ -152,7 +176,11 @@ class Citation:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its document, rank (1-based), scores and citation."""
+    """A retrieved chunk with its document, rank (1-based), scores and citation.
+
+    ``units`` are the page's stored units that lie wholly inside the passage,
+    with offsets into ``chunk.text`` (empty for a passage built by hand).
+    """
 
     rank: int
     chunk_id: int
@@ -162,6 +190,7 @@ class Passage:
     dense_score: float
     lexical_score: float
     citation: Citation
+    units: tuple[Unit, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .cite import make_citation
-from .records import Chunk, Passage
+from .records import Chunk, Page, Passage
 from .retrieve import Candidate, FusionSettings, diversify, fuse, widen
 from .store import IndexStore
+from .structure import within
 from .text import query_terms, search_terms, sentence_start
 
 
@@ -61,20 +62,30 @@ class Retriever:
         picked = diversify(head, chunks, top_k, fs)
         passages: list[Passage] = []
         spans: list[tuple[str, int, int, int]] = []
+        pages: dict[tuple[str, int], Page | None] = {}
         for cand in picked:
-            chunk = self._expand(cand.chunk_id, chunks[cand.chunk_id], dense_all, query_vec)
+            chunk = self._expand(cand.chunk_id, chunks[cand.chunk_id], dense_all, query_vec, pages)
             # Widening can make two picks cover the same text: keep the first only.
             if any(d == chunk.doc_id and p == chunk.page and min(e, chunk.end) - max(s, chunk.start) >
                    0.5 * min(e - s, chunk.end - chunk.start) for d, p, s, e in spans):
                 continue
             spans.append((chunk.doc_id, chunk.page, chunk.start, chunk.end))
             document = store.documents[chunk.doc_id]
+            page = self._page(chunk.doc_id, chunk.page, pages)
             passages.append(
                 Passage(rank=len(passages) + 1, chunk_id=cand.chunk_id, chunk=chunk, document=document,
                         score=round(cand.score, 4), dense_score=round(cand.dense, 4),
-                        lexical_score=round(cand.lexical, 4), citation=make_citation(document, chunk))
+                        lexical_score=round(cand.lexical, 4), citation=make_citation(document, chunk),
+                        units=within(page.units, chunk.start, chunk.end) if page is not None else ())
             )
         return passages
+
+    def _page(self, doc_id: str, number: int, pages: dict[tuple[str, int], Page | None]) -> Page | None:
+        """A page of the store, read once per search (``pages`` is that search's own memo)."""
+        key = (doc_id, number)
+        if key not in pages:
+            pages[key] = self.store.page(doc_id, number)
+        return pages[key]
 
     def _cosines(self, ids: list[int], query_vec: np.ndarray) -> dict[int, float]:
         if not ids:
@@ -82,7 +93,8 @@ class Retriever:
         vecs = self.store.vectors_for(ids)
         return {cid: float(s) for cid, s in zip(ids, vecs @ query_vec, strict=True)}
 
-    def _expand(self, chunk_id: int, chunk: Chunk, scores: dict[int, float], query_vec: np.ndarray) -> Chunk:
+    def _expand(self, chunk_id: int, chunk: Chunk, scores: dict[int, float], query_vec: np.ndarray,
+                pages: dict[tuple[str, int], Page | None]) -> Chunk:
         """Widen a chunk with its neighbours on the same page, up to ``passage_chars``.
 
         Chunks are small so that vectors stay sharp; a reader (and the answer)
@@ -99,7 +111,7 @@ class Retriever:
         near = store.chunks([i for i in range(chunk_id - reach, chunk_id + reach + 1) if i != chunk_id and i >= 0])
         unscored = [i for i in near if i not in scores]
         scores = {**scores, **self._cosines(unscored, query_vec)}  # the passage grows towards the closer text
-        page = store.page(chunk.doc_id, chunk.page)
+        page = self._page(chunk.doc_id, chunk.page, pages)
         if page is None:
             return chunk
         start, end = widen(chunk_id, chunk, near, scores, limit, page.text)

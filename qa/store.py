@@ -46,10 +46,12 @@ from .features import scorer_sha256
 from .files import fsync_path, sha256_file
 from .profiles import profile_sha256
 from .records import Chunk, DocMeta, Document, Page
+from .structure import units_from_json, units_to_json
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 2: BM25 impacts stored in lexical.npz; 3: sha256 of every file in the manifest
+# 2: BM25 impacts stored in lexical.npz; 3: sha256 of every file in the manifest; 4: each page's units
+FORMAT_VERSION = 4
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 DB = "chunks.sqlite"
@@ -67,6 +69,7 @@ CREATE TABLE documents (
 );
 CREATE TABLE pages (
     doc_id TEXT NOT NULL, page INTEGER NOT NULL, label TEXT NOT NULL, text TEXT NOT NULL,
+    units TEXT NOT NULL,
     PRIMARY KEY (doc_id, page)
 );
 CREATE TABLE chunks (
@@ -381,6 +384,11 @@ def _chunk_from_row(row: Sequence[Any]) -> Chunk:  # an SQLite row: column types
     )
 
 
+def _page_from_row(row: Sequence[Any]) -> Page:
+    text = row[3]
+    return Page(doc_id=row[0], page=int(row[1]), label=row[2], text=text, units=units_from_json(row[4], text))
+
+
 def _document_from_row(row: Sequence[Any]) -> Document:
     meta = DocMeta(
         title=str(row[1]), authors=str(row[2]), year=None if row[3] is None else int(row[3]),
@@ -504,14 +512,16 @@ class IndexStore:
         return [(int(r[0]), _chunk_from_row(r[1:])) for r in rows]
 
     def pages(self, doc_id: str) -> list[Page]:
-        rows = self.db.execute("SELECT doc_id, page, label, text FROM pages WHERE doc_id = ? ORDER BY page", (doc_id,))
-        return [Page(doc_id=r[0], page=int(r[1]), label=r[2], text=r[3]) for r in rows]
+        rows = self.db.execute("SELECT doc_id, page, label, text, units FROM pages WHERE doc_id = ? ORDER BY page",
+                               (doc_id,))
+        return [_page_from_row(r) for r in rows]
 
     def page(self, doc_id: str, page: int) -> Page | None:
+        """One page with its text and its units, as ingest stored them."""
         row = self.db.execute(
-            "SELECT doc_id, page, label, text FROM pages WHERE doc_id = ? AND page = ?", (doc_id, page)
+            "SELECT doc_id, page, label, text, units FROM pages WHERE doc_id = ? AND page = ?", (doc_id, page)
         ).fetchone()
-        return Page(doc_id=row[0], page=int(row[1]), label=row[2], text=row[3]) if row else None
+        return _page_from_row(row) if row else None
 
     def filtered_ids(self, docs: Sequence[str] | None, year_from: int | None, year_to: int | None) -> np.ndarray | None:
         """Chunk ids allowed by the filters, or None when there is no filter."""
@@ -646,8 +656,8 @@ class GenerationWriter:
              document.content_hash, document.kind, document.n_pages),
         )
         self.db.executemany(
-            "INSERT INTO pages (doc_id, page, label, text) VALUES (?,?,?,?)",
-            [(p.doc_id, p.page, p.label, p.text) for p in pages],
+            "INSERT INTO pages (doc_id, page, label, text, units) VALUES (?,?,?,?,?)",
+            [(p.doc_id, p.page, p.label, p.text, units_to_json(p.units)) for p in pages],
         )
         ids = range(self.next_id, self.next_id + len(chunks))
         self.db.executemany(

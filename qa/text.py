@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .profiles import load_profile
+from .records import Unit
 
 if TYPE_CHECKING:  # pysbd is imported on first use: it is slow to import
     from pysbd import Segmenter
@@ -124,23 +124,6 @@ def key_terms(question: str) -> list[str]:
 
 
 # --- sentences ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Unit:
-    """A piece of a passage: ``text[start:end]`` of the text it was cut from.
-
-    ``kind`` is "heading", "sentence", "leadin" (a sentence that ends in a colon
-    and introduces a list), "item" (one entry of a list) or "fragment" (text
-    that is not a whole sentence: cut by the passage's edge, a table row, a
-    title). ``lead`` is, for an item, the index of its lead-in unit.
-    """
-
-    start: int
-    end: int
-    text: str
-    kind: str
-    lead: int | None = None
-
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022\u2023\u25aa\u25cf\u2013\u2014]|\(?[a-z0-9]{1,2}[.)])\s+")
 _NUMBERED_HEADING = re.compile(r"^\s*(?:#{1,6}\s+|\d{1,2}(?:\.\d{1,2})*\.?\s+(?=[A-Z]))")

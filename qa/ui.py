@@ -23,8 +23,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .files import sha256_file
-from .records import Answer, Document, Passage
-from .text import find_spans, units
+from .records import Answer, Document, Passage, Unit
+from .structure import page_units
+from .text import find_spans
 
 _PUNCTUATION = frozenset(string.punctuation)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -169,7 +170,8 @@ def _marked(text: str, start: int, end: int, spans: Sequence[tuple[int, int]]) -
     return "".join(out).strip()
 
 
-def card_markdown(text: str, sentences: Iterable[str] = (), *, cut_before: bool = False, cut_after: bool = False) -> str:
+def card_markdown(text: str, sentences: Iterable[str] = (), *, cut_before: bool = False, cut_after: bool = False,
+                  found: Sequence[Unit] | None = None) -> str:
     """Escaped Markdown of passage or page text read as its units, with the given sentences in bold.
 
     Document text carries its own layout marks: "##" before a Markdown heading,
@@ -182,9 +184,14 @@ def card_markdown(text: str, sentences: Iterable[str] = (), *, cut_before: bool 
     PDF's wrapped lines into paragraphs (a new paragraph after a blank line or
     a line that ended early). All document text is escaped, so nothing in it
     can start markup of its own. ``cut_before`` and ``cut_after`` add "…"
-    where the text is an excerpt of a longer page.
+    where the text is an excerpt of a longer page. ``found`` are the text's
+    units as ingest stored them (see ``qa.structure``); without them (or when
+    the text needs normalising, which moves offsets) they are read here.
     """
-    text = _normalise(text)
+    shown = _normalise(text)
+    if found is None or shown != text:
+        found = page_units(shown)
+    text = shown
     spans = find_spans(text, sentences)
     widest = max((len(line.rstrip()) for line in text.split("\n")), default=0)
     blocks: list[tuple[str, str]] = []  # (kind, Markdown): "heading", "item" or "para"
@@ -196,8 +203,12 @@ def card_markdown(text: str, sentences: Iterable[str] = (), *, cut_before: bool 
             blocks.append(("para", " ".join(para)))
             para.clear()
 
-    for unit in units(text):
+    for unit in found:
         gap = text[last:unit.start]
+        line_gap = gap[gap.rfind("\n") + 1:]
+        if unit.kind != "item" and line_gap.strip():  # a footnote's or a table row's number: shown as on the page
+            unit = Unit(unit.start - len(line_gap.lstrip()), unit.end, "", unit.kind)
+            gap = gap[: len(gap) - len(line_gap.lstrip())]
         if unit.kind == "heading":
             close()
             lead = _HEADING_MARKS.match(text, unit.start)
@@ -212,6 +223,9 @@ def card_markdown(text: str, sentences: Iterable[str] = (), *, cut_before: bool 
                 blocks.append(("numbered", f"{_escape_chars(marker)} {body}"))
             else:
                 blocks.append(("item", "- " + body))
+        elif unit.kind == "field":  # a "label: value" line or a table's row: a line of its own
+            close()
+            blocks.append(("para", _marked(text, unit.start, unit.end, spans)))
         else:
             line_start = text.rfind("\n", 0, last) + 1
             ended_early = "\n" in gap and len(text[line_start:last].rstrip()) < 0.75 * widest

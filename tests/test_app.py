@@ -795,3 +795,12 @@ def test_find_spans_merge_overlaps() -> None:
 def test_citations_csv_defuses_formulas() -> None:
     assert ui._cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert ui._cell("+1") == "'+1" and ui._cell("plain") == "plain"
+
+
+def test_card_markdown_shows_footnote_numbers_and_fields_on_their_own_lines() -> None:
+    """Units cut a footnote's number off for quoting; the card still shows it, and a field stands alone."""
+    text = ("Most councils kept their plans.\n14 In the East Midlands, two councils joined later in the year.\n"
+            "Overall effectiveness Good\nLead inspector: Ann Example")
+    blocks = ui.card_markdown(text).split("\n\n")
+    assert blocks[1].startswith("14 In the East Midlands")
+    assert blocks[-2:] == ["Overall effectiveness Good", "Lead inspector\\: Ann Example"]

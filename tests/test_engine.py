@@ -207,3 +207,22 @@ def test_refresh_forgets_the_titles_of_removed_documents(engine: Engine, corpus:
     assert "Southby caseloads" not in engine._titles and "Northshire evaluation" in engine._titles
     again = engine.ask("Did teenagers on the edge of care enter care less often?", top_k=3)
     assert again.passages and all(p.chunk.doc_id == "northshire.pdf" for p in again.passages)
+
+
+def test_questions_read_the_units_stored_at_ingest_and_split_nothing(engine: Engine, monkeypatch) -> None:
+    """Structure is read once, at ingest: asking never runs the sentence splitter."""
+    import qa.text
+
+    def no_splitting(text: str) -> list[tuple[int, int]]:
+        raise AssertionError(f"sentences split at question time: {text[:60]!r}")
+
+    monkeypatch.setattr(qa.text, "split_spans", no_splitting)
+    answer = engine.ask("Were caseloads for social workers reduced?", top_k=3)
+    table = engine.ask_by_report("Were caseloads for social workers reduced?")
+    assert answer.found and answer.sentences and table.rows
+    for passage in answer.passages:
+        assert passage.units, f"passage {passage.rank} has no stored units"
+        for unit in passage.units:  # offsets into the passage's own text, as stored for its page
+            assert passage.chunk.text[unit.start:unit.end] == unit.text
+    quoted = {" ".join(u.text.split()) for p in answer.passages for u in p.units}
+    assert all(s.text in quoted for s in answer.sentences)

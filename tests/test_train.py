@@ -12,7 +12,7 @@ from qa.answer import Candidate
 from qa.errors import QAError
 from qa.features import FEATURES, SCORER_FORMAT, Scorer, features, load_scorer, scorer_sha256
 from qa.profiles import load_profile, parse_profile, profile_sha256
-from qa.store import Manifest, mismatch
+from qa.store import FORMAT_VERSION, Manifest, mismatch
 from qa.train import DATA, SCORER, TABLE, feature_table, read_table, train
 
 
@@ -95,7 +95,7 @@ def test_a_unit_leaning_on_the_sentence_before_is_marked() -> None:
 
 
 def test_the_manifest_records_the_scorer_and_a_change_asks_for_a_rebuild() -> None:
-    base = Manifest(format_version=3, model="m", model_hash="h", dimension=4, chunking={}, built_at="", corpus_dir="",
+    base = Manifest(format_version=FORMAT_VERSION, model="m", model_hash="h", dimension=4, chunking={}, built_at="", corpus_dir="",
                     scorer=scorer_sha256(), profile=profile_sha256())
     assert mismatch(base, model="m", model_hash="h", dimension=4, chunking={}) is None
     old = Manifest(**{**base.__dict__, "scorer": "0" * 64})
