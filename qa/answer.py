@@ -13,16 +13,14 @@ and scored by a logistic model fitted on the development questions
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .features import asks_for, features, leans, list_question, load_scorer
-from .profiles import load_profile
 from .records import AnswerSentence, Passage, Unit
-from .structure import HEADING_MARK, judgement, page_units, units_of
+from .structure import QUOTABLE_CHARS, answer_unit, embedding_text, judgement, page_units, units_of
 from .text import collapse, content_stems, fold, search_terms, stem
 
 __all__ = ["AnswerSettings", "Candidate", "asks_for", "candidates", "choose", "fold", "select", "split_sentences"]
@@ -37,7 +35,7 @@ class AnswerSettings:
     from_passages: int = 3
     max_candidates: int = 24  # sentences embedded per question, chosen by shared words
     title_weight: float = 0.8  # a unit is also read with its document's title: this share of the title's vector added
-    max_sentence_chars: int = 400
+    max_sentence_chars: int = QUOTABLE_CHARS  # longer units are not quoted (nor given a vector at ingest)
 
 
 @dataclass(frozen=True)
@@ -54,43 +52,12 @@ class Candidate:
     score: float = 0.0  # the fused retrieval score of the first passage it is in
     dense: float = 0.0  # that passage's cosine with the question
     before: str = ""  # the sentence just before it in its passage, for a sentence that leans on it ("It ...")
-
-
-# A page number between two titles, as a table of contents runs them together ("... complaints 85 Fourteen day ...").
-_CONTENTS_ENTRY = re.compile(r"\b([a-z]+)[,)]? \d{1,3} (?:Chapter \d+:? )?[A-Z]")
-_BEFORE_A_COUNT = {"in", "and", "of", "to", "by", "for", "from", "with", "than", "about", "over", "under", "around",
-                   "were", "was", "are", "is", "had", "have", "has", "all", "at", "on", "or", "nearly", "almost"}
-
-
-def _contents_line(text: str) -> bool:
-    """Whether a unit is a run of table-of-contents entries rather than a sentence."""
-    return sum(1 for m in _CONTENTS_ENTRY.finditer(text) if m.group(1) not in _BEFORE_A_COUNT) >= 3
-
-
-def _level(heading: str) -> int:
-    """Depth of a heading: '##' is 2, '2.1' is 2, an unnumbered heading 1."""
-    text = heading.strip()
-    if text.startswith("#"):
-        return len(text) - len(text.lstrip("#"))
-    number = re.match(r"\d{1,2}((?:\.\d{1,2})*)", text)
-    return 1 + number.group(1).count(".") if number else 1
+    vector: int | None = None  # the row of its vector stored at ingest, if it has one
 
 
 def split_sentences(text: str) -> list[str]:
     """Whole sentences and list items of a passage, whitespace collapsed (no headings or fragments)."""
-    return [collapse(u.text) for u in page_units(text) if _answer_unit(u)]
-
-
-def _answer_unit(u: Unit) -> bool:
-    if load_profile().boilerplate.search(u.text) or _contents_line(collapse(u.text)):
-        return False
-    if u.kind == "field":
-        return len(u.text.split()) >= 3
-    if u.kind not in ("sentence", "item") or u.text.rstrip().endswith("?"):
-        return False  # a question in the text (a heading put as a question) asks, it does not answer
-    if u.text.rstrip().endswith(":") and not re.search(r"[.!?]\s", u.text.strip()):
-        return False  # a lead-in alone, even inside a list ("Usability & Performance:"), says what follows, not what is
-    return len(u.text.split()) >= (5 if u.kind == "sentence" else 2)
+    return [collapse(u.text) for u in page_units(text) if answer_unit(u)]
 
 
 def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: str = "") -> list[Candidate]:
@@ -106,30 +73,25 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
     for passage in passages[: settings.from_passages]:
         found = units_of(passage)
         group += 1
-        heading = ""
         previous = ""
-        trail: list[tuple[int, str]] = []
+        # Ingest gave a vector to exactly the quotable units of an indexed page: no need to test them again.
+        stored = any(u.vector is not None for u in found)
         for u in found:
             if u.kind == "heading":
-                level = _level(u.text)
-                while trail and trail[-1][0] >= level:
-                    trail.pop()
-                trail.append((level, HEADING_MARK.sub("", HEADING_MARK.sub("", collapse(u.text)))))
-                heading = ": ".join(t for _, t in trail[-2:])
                 previous = ""
                 continue
-            quotable = _answer_unit(u) and len(u.text) <= settings.max_sentence_chars
-            before, previous = previous, collapse(u.text) if u.kind == "sentence" and quotable else ""
-            if not quotable:
+            ok = (u.vector is not None if stored else answer_unit(u)) and len(u.text) <= settings.max_sentence_chars
+            before, previous = previous, collapse(u.text) if u.kind == "sentence" and ok else ""
+            if not ok:
                 continue
             text = collapse(u.text)
             key = fold(text)
             if key in seen:
                 continue
-            lead = collapse(found[u.lead].text) if u.kind == "item" and u.lead is not None else ""
-            seen[key] = Candidate(text, (), u.kind, lead, group * 1000 + (u.lead if u.lead is not None else -1)
-                                  if u.kind == "item" else -1, heading, passage.document.title,
-                                  before=before if u.kind == "sentence" and leans(text) else "")
+            seen[key] = Candidate(text, (), u.kind, u.lead_in if u.kind == "item" else "",
+                                  group * 1000 + (u.lead if u.lead is not None else -1) if u.kind == "item" else -1,
+                                  u.heading, passage.document.title,
+                                  before=before if u.kind == "sentence" and leans(text) else "", vector=u.vector)
     if question and len(seen) > settings.max_candidates:
         terms = {stem(t) for t in search_terms(question)}  # with the reports' words for plain ones ("due in": deadline)
         graded = asks_for(question) == "grade"
@@ -145,11 +107,24 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
     by_rank = {p.rank: p for p in passages}
     out = []
     for key, cand in seen.items():
-        ranks = tuple(p.rank for p, text in zip(passages, folded, strict=True) if key in text)
+        ranks = tuple(p.rank for p, text in zip(passages, folded, strict=True) if _holds(text, key))
         first = by_rank.get(min(ranks)) if ranks else None
         out.append(Candidate(cand.text, ranks, cand.kind, cand.lead, cand.group, cand.heading, cand.title,
-                             first.score if first else 0.0, first.dense_score if first else 0.0, cand.before))
+                             first.score if first else 0.0, first.dense_score if first else 0.0, cand.before,
+                             cand.vector))
     return out
+
+
+def _holds(text: str, key: str) -> bool:
+    """Whether folded ``text`` holds the folded unit ``key`` as whole words ("it projected" is not in "unit projected")."""
+    at = text.find(key)
+    while at >= 0:
+        end = at + len(key)
+        if (at == 0 or not text[at - 1].isalnum()) and (end == len(text) or not text[end].isalnum()
+                                                         or not key[-1:].isalnum()):
+            return True
+        at = text.find(key, at + 1)
+    return False
 
 
 def closeness(vectors: np.ndarray, title_vectors: np.ndarray, query_vec: np.ndarray, weight: float) -> np.ndarray:
@@ -251,11 +226,5 @@ def _merged(units: Sequence[Candidate]) -> tuple[AnswerSentence, ...]:
 
 
 def embed_text(cand: Candidate) -> str:
-    """What is embedded for a unit: with the heading it stands under and, for a list item, its lead-in.
-
-    "people were nervous about taking part" answers "why did they need more
-    time?" only read under "Why they were slow to start" and "gave two reasons".
-    """
-    lead = cand.lead if cand.kind == "item" and len(cand.lead) <= 120 else ""  # a long lead-in drowns the item
-    parts = [cand.heading + ":" if cand.heading else "", lead, cand.text]
-    return " ".join(p for p in parts if p)
+    """What is embedded for a unit (``qa.structure.embedding_text``): its heading and lead-in, then its text."""
+    return embedding_text(Unit(0, 0, cand.text, cand.kind, heading=cand.heading, lead_in=cand.lead))

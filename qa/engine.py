@@ -31,7 +31,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from . import abstain, reports
 from . import answer as answering
 from .answer import AnswerSettings
 from .chunking import file_words
+from .cite import make_citation
 from .embed import Embedder, load_embedder
 from .errors import IndexMismatchError, IndexMissingError
 from .followup import Turn, contextualise
@@ -47,7 +48,7 @@ from .records import Answer, Document, EvidenceTable, IndexInfo, Page, Passage
 from .retrieve import FusionSettings, fts_query
 from .retriever import Retriever, RetrieverSettings
 from .store import IndexStore, current_generation
-from .text import query_terms
+from .text import collapse, query_terms
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,9 @@ class Engine:
             found = bool(sentences) and abstain.answered(query, best, quoted, policy)
             if not found:
                 sentences = ()
+            else:
+                passages = [self._cited_where_quoted(p, [s.text for s in sentences if p.rank in s.passages])
+                            for p in passages]
         return Answer(question=question, query=query, found=found, sentences=sentences, passages=tuple(passages),
                       merged=merged)
 
@@ -235,14 +239,16 @@ class Engine:
             allowed = store.filtered_ids([doc_id], year_from, year_to)
             if allowed is not None and len(allowed):
                 per_doc[doc_id] = retriever.search(query, query_vec, table.passages, allowed)
-        return reports.evidence_table(
+        table_ = reports.evidence_table(
             question, query, per_doc, query_vec,
-            embed=lambda texts: self.embedder.embed(texts, batch_size=8),
+            vectors=self._unit_vectors,
             title_vectors=self._title_vectors,
             in_corpus=lambda term: store.matches_any(fts_query(term)),
             label=self._label, policy=self.policy(),
             settings=reports.answer_settings(self.settings.answer, table), sort=sort,
         )
+        rows = tuple(replace(r, passage=self._cited_where_quoted(r.passage, r.units)) for r in table_.rows)
+        return replace(table_, rows=rows)
 
     @staticmethod
     def _label(p: Passage) -> str:
@@ -268,6 +274,25 @@ class Engine:
         best = store.search_dense(self.embedder.embed([question])[0], 1)
         return not best or best[0][1] < policy.min_dense
 
+    def _cited_where_quoted(self, passage: Passage, quoted: Sequence[str]) -> Passage:
+        """The passage cited to the section of the first unit it is quoted for.
+
+        A passage is its hit chunk widened over the page, so it can reach back
+        into the section before; a quote from there is cited to that section, as
+        stored with the chunk that holds the quote (page and label are the same).
+        """
+        if not quoted:
+            return passage
+        chunk = passage.chunk
+        unit = next((u for text in quoted for u in passage.units if collapse(u.text) == text), None)
+        if unit is None:
+            return passage
+        holder = self._store.chunk_at(chunk.doc_id, chunk.page, chunk.start + unit.start)
+        if holder is None or holder.section == chunk.section:
+            return passage
+        cited = replace(chunk, section=holder.section)
+        return replace(passage, chunk=cited, citation=make_citation(passage.document, cited))
+
     def _answer_sentences(self, query: str, query_vec: np.ndarray, passages: Sequence[Passage]) -> tuple[tuple, float]:
         cands, own, near = self.answer_units(query, query_vec, passages)
         if not cands:
@@ -285,14 +310,30 @@ class Engine:
         cands = answering.candidates(passages, settings, query)
         if not cands:
             return [], np.zeros(0), np.zeros(0)
-        # Small batches: the encoder sorts by length, so short sentences are not padded to the longest.
-        vecs = self.embedder.embed([answering.embed_text(c) for c in cands], batch_size=8)
+        vecs = self._unit_vectors(cands)
         own = vecs @ query_vec
         if settings.title_weight <= 0:
             return cands, own, own
         titles = self._title_vectors([c.title for c in cands])
         near = answering.closeness(vecs, np.stack([titles[c.title] for c in cands]), query_vec, settings.title_weight)
         return cands, own, near
+
+    def _unit_vectors(self, cands: Sequence[answering.Candidate]) -> np.ndarray:
+        """The candidates' vectors: those stored at ingest, and any unit without one embedded now.
+
+        Every quotable unit of an index gets its vector at ingest, so a question
+        only embeds itself; a unit without one (a passage built by hand) is
+        embedded here, in small batches: the encoder sorts by length, so short
+        sentences are not padded to the longest.
+        """
+        out = np.zeros((len(cands), self.embedder.dimension), dtype=np.float32)
+        rows = {i: c.vector for i, c in enumerate(cands) if c.vector is not None}
+        if rows:
+            out[list(rows)] = self._store.unit_vectors_for(list(rows.values()))
+        missing = [i for i, c in enumerate(cands) if c.vector is None]
+        if missing:
+            out[missing] = self.embedder.embed([answering.embed_text(cands[i]) for i in missing], batch_size=8)
+        return out
 
     def _title_vectors(self, titles: Sequence[str]) -> dict[str, np.ndarray]:
         """Vectors of document titles, embedded on first use (a title does not change within an index).

@@ -37,10 +37,11 @@ from .clean import clean_document, title_heading
 from .embed import Embedder
 from .errors import DocumentError, IndexMismatchError
 from .readers import DEFAULT_MAX_CHARS, DEFAULT_MAX_PAGES, SUPPORTED_SUFFIXES, read_document
-from .records import DocMeta, Document, IngestReport, ParsedDocument, Skipped
+from .records import DocMeta, Document, IngestReport, Page, ParsedDocument, Skipped
 from .sources import meta_from_row, read_sources
 from .store import FORMAT_VERSION, GenerationWriter, IndexStore, Manifest, current_generation, mismatch, prune, write_lock
-from .structure import page_units
+from .structure import embedding_text as unit_embedding_text
+from .structure import page_units, quotable
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -654,7 +655,8 @@ def plan(corpus_dir: Path, settings: IngestSettings, old: Manifest | None) -> Pl
 class _Embedded:
     """What parsing and embedding produced (built up as results arrive, so not frozen)."""
 
-    documents: dict[str, tuple[ParsedDocument, np.ndarray]] = field(default_factory=dict)
+    # doc_id -> (parsed document with its units' vector rows set, chunk vectors, unit vectors)
+    documents: dict[str, tuple[ParsedDocument, np.ndarray, np.ndarray]] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     truncated: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -673,7 +675,7 @@ def _parse_and_embed(todo: Plan, embedder: Embedder, settings: IngestSettings,
     workers = _default_workers(len(jobs)) if settings.workers is None else settings.workers
     timeout = settings.parse_timeout if settings.parse_timeout > 0 else None
     bar = _progress_bar(settings.progress)
-    total = 0
+    total = embedded = 0  # texts to embed and embedded: chunks, then each document's quotable units
     for outcome in _parse_all(jobs, workers, timeout=timeout, memory_bytes=max(0, settings.worker_memory_mb) * 2**20):
         if isinstance(outcome, Skipped):
             out.skipped.append(outcome)
@@ -687,7 +689,10 @@ def _parse_and_embed(todo: Plan, embedder: Embedder, settings: IngestSettings,
             if note:
                 log.warning("%s: %s", doc.doc_id, note)
                 out.notes.append(f"{doc.doc_id}: {note}")
+        result, unit_texts = with_vector_rows(result)
         texts = [embedding_text(c, doc.title, settings.chunking) for c in result.chunks]
+        chunk_count = len(texts)
+        texts += unit_texts  # the quotable units, embedded now so that no question has to
         total += len(texts)
         if bar is not None:
             bar.total = total
@@ -696,16 +701,49 @@ def _parse_and_embed(todo: Plan, embedder: Embedder, settings: IngestSettings,
         for i in range(0, len(texts), 256):
             part = embedder.embed(texts[i : i + 256], batch_size=settings.batch_size)
             parts.append(part)
-            out.chunks += len(part)
+            embedded += len(part)
             if bar is not None:
                 bar.update(len(part))
             if on_progress:
-                on_progress(out.chunks, total)
+                on_progress(embedded, total)
         vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
-        out.documents[doc.doc_id] = (result, vectors)
+        out.chunks += chunk_count
+        out.documents[doc.doc_id] = (result, vectors[:chunk_count], vectors[chunk_count:])
     if bar is not None:
         bar.close()
     return out
+
+
+def with_vector_rows(result: ParsedDocument) -> tuple[ParsedDocument, list[str]]:
+    """The document with each quotable unit numbered for a vector (from 0), and the texts to embed, in that order."""
+    texts: list[str] = []
+    pages = []
+    for page in result.pages:
+        found = []
+        for unit in page.units:
+            if quotable(unit):
+                found.append(replace(unit, vector=len(texts)))
+                texts.append(unit_embedding_text(unit))
+            else:
+                found.append(replace(unit, vector=None))
+        pages.append(replace(page, units=tuple(found)))
+    return replace(result, pages=tuple(pages)), texts
+
+
+def renumbered(pages: list[Page]) -> tuple[list[Page], list[int]]:
+    """Pages carried into a new generation, their units' vector rows numbered from 0; the old rows, in that order."""
+    rows: list[int] = []
+    out = []
+    for page in pages:
+        found = []
+        for unit in page.units:
+            if unit.vector is None:
+                found.append(unit)
+            else:
+                found.append(replace(unit, vector=len(rows)))
+                rows.append(unit.vector)
+        out.append(replace(page, units=tuple(found)))
+    return out, rows
 
 
 def _write(writer: GenerationWriter, todo: Plan, done: _Embedded, old: IndexStore | None) -> dict[str, str]:
@@ -714,21 +752,23 @@ def _write(writer: GenerationWriter, todo: Plan, done: _Embedded, old: IndexStor
     keys: dict[str, str] = {}
     for rel in sorted(set(todo.keep) | set(done.documents)):
         if rel in done.documents:
-            result, vectors = done.documents[rel]
-            writer.add(result.document, result.pages, result.chunks, vectors)
+            result, vectors, unit_vectors = done.documents[rel]
+            writer.add(result.document, result.pages, result.chunks, vectors, unit_vectors)
             keys[rel] = str(todo.keys[rel])
         else:
             assert old is not None and old_vectors is not None
             pairs = old.doc_chunks(rel)
             ids = np.array([i for i, _ in pairs], dtype=np.int64)
-            writer.add(old.documents[rel], old.pages(rel), [c for _, c in pairs], old_vectors[ids])
+            pages, rows = renumbered(old.pages(rel))
+            writer.add(old.documents[rel], pages, [c for _, c in pairs], old_vectors[ids],
+                       old.all_unit_vectors()[np.array(rows, dtype=np.int64)])
             keys[rel] = old.manifest.documents[rel]
     return keys
 
 
 def _replaced(old: IndexStore, todo: Plan, done: _Embedded) -> list[Document]:
     """Versions in the old index that the new one does not hold: dropped, changed, or now unreadable."""
-    now = {rel: result.document.content_hash for rel, (result, _) in done.documents.items()}
+    now = {rel: result.document.content_hash for rel, (result, _, _) in done.documents.items()}
     return [d for rel, d in old.documents.items() if rel not in todo.keep and now.get(rel) != d.content_hash]
 
 

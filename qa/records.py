@@ -77,7 +77,10 @@ class Unit:
     and introduces a list), "item" (one entry of a list), "field" (a "label:
     value" line or a judgement table's row) or "fragment" (text that is not a
     whole sentence: a table row, a title). ``lead`` is, for an item, the index
-    of its lead-in unit in the same sequence.
+    of its lead-in unit on its page (the list's identity); ``lead_in`` that
+    lead-in's text and ``heading`` the headings the unit stands under on its
+    page (the last two levels, "Findings: Caseloads"). ``vector`` is the row of
+    the unit's stored vector in its index generation (quotable units only).
     """
 
     start: int
@@ -85,6 +88,9 @@ class Unit:
     text: str
     kind: str
     lead: int | None = None
+    heading: str = ""
+    lead_in: str = ""
+    vector: int | None = None
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def evidence_table(
     per_doc: Mapping[str, Sequence[Passage]],
     query_vec: np.ndarray,
     *,
-    embed: Callable[[list[str]], np.ndarray],
+    vectors: Callable[[Sequence[answering.Candidate]], np.ndarray],
     title_vectors: Callable[[Sequence[str]], Mapping[str, np.ndarray]],
     in_corpus: Callable[[str], bool],
     label: Callable[[Passage], str],
@@ -82,8 +82,8 @@ def evidence_table(
     """Per document, its best answering unit; documents that do not answer are left out.
 
     ``per_doc`` maps each searched document to its passages (best first, ranks
-    from 1), as a search restricted to that document returns them. ``embed``
-    turns texts into normalised vectors, ``title_vectors`` gives the vectors
+    from 1), as a search restricted to that document returns them. ``vectors``
+    gives the candidate units' normalised vectors, ``title_vectors`` gives the vectors
     of document titles, ``in_corpus`` says whether a word occurs anywhere in
     the index and ``label`` names a passage (section, title, file name), as
     for a single answer. ``settings`` is usually ``answer_settings(...)``.
@@ -103,9 +103,8 @@ def evidence_table(
             kept.append((passages, cands))
     if not kept:
         return EvidenceTable(question=question, query=query, rows=(), searched=len(per_doc), sort=sort)
-    # 2. Every document's units in one encoder call.
-    texts = [answering.embed_text(c) for _, cands in kept for c in cands]
-    vecs = embed(texts)
+    # 2. Every document's units' vectors at once (stored at ingest; any without one embedded in one call).
+    vecs = vectors([c for _, cands in kept for c in cands])
     titles = title_vectors([c.title for _, cands in kept for c in cands]) if settings.title_weight > 0 else {}
     # 3. Per document, the answer's choice and the answer's abstention.
     rows: list[ReportRow] = []

@@ -50,13 +50,15 @@ from .structure import units_from_json, units_to_json
 
 log = logging.getLogger(__name__)
 
-# 2: BM25 impacts stored in lexical.npz; 3: sha256 of every file in the manifest; 4: each page's units
+# 2: BM25 impacts stored in lexical.npz; 3: sha256 of every file in the manifest;
+# 4: each page's units, and the vectors of its quotable units in units.npy
 FORMAT_VERSION = 4
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 DB = "chunks.sqlite"
 VECTORS = "vectors.faiss"
 LEXICAL = lexical.FILE
+UNIT_VECTORS = "units.npy"  # float16 vectors of the quotable units, row = Unit.vector
 LOCK = ".lock"
 KEEP_GENERATIONS = 2
 
@@ -196,7 +198,7 @@ def mismatch(manifest: Manifest, *, model: str, model_hash: str, dimension: int,
     return None
 
 
-INDEX_FILES = (DB, VECTORS, LEXICAL)
+INDEX_FILES = (DB, VECTORS, LEXICAL, UNIT_VECTORS)
 
 
 def verify_files(path: Path, manifest: Manifest) -> None:
@@ -384,6 +386,38 @@ def _chunk_from_row(row: Sequence[Any]) -> Chunk:  # an SQLite row: column types
     )
 
 
+def _load_unit_vectors(path: Path, manifest: Manifest) -> np.ndarray:
+    """The units' vectors of a generation, checked against the manifest's count and dimension."""
+    def refuse(why: str) -> IndexMismatchError:
+        return IndexMismatchError(f"{path} {why}; rebuild with `qa ingest --rebuild`")
+
+    try:
+        with open(path, "rb") as handle:
+            # The header must declare exactly the bytes that follow it, before NumPy allocates what it declares.
+            version = np.lib.format.read_magic(handle)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unsupported array format {version}")
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(handle, max_header_size=1024)
+            declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            held = path.stat().st_size - handle.tell()
+            if dtype.hasobject or declared != held:
+                raise ValueError(f"declares {declared} bytes of {dtype} but holds {held}")
+            handle.seek(0)
+            data = np.load(handle, allow_pickle=False)
+    except FileNotFoundError as exc:
+        raise IndexMissingError(f"{path} is missing; rebuild with `qa ingest --rebuild`") from exc
+    except (OSError, ValueError) as exc:
+        raise refuse(f"cannot be read ({exc})") from exc
+    expected = manifest.counts.get("units")
+    if data.ndim != 2 or data.shape[1] != manifest.dimension or data.dtype != np.float16:
+        raise refuse(f"holds {data.dtype} vectors of shape {data.shape}, not float16 of dimension {manifest.dimension}")
+    if expected is not None and data.shape[0] != expected:
+        raise refuse(f"holds {data.shape[0]} unit vectors, the manifest says {expected}")
+    return data
+
+
 def _page_from_row(row: Sequence[Any]) -> Page:
     text = row[3]
     return Page(doc_id=row[0], page=int(row[1]), label=row[2], text=text, units=units_from_json(row[4], text))
@@ -449,6 +483,7 @@ class IndexStore:
             raise IndexMissingError(f"{self.path / LEXICAL} is missing; rebuild with `qa ingest --rebuild`") from exc
         except (OSError, ValueError) as exc:
             raise IndexMismatchError(f"{self.path / LEXICAL} cannot be read ({exc}); rebuild with `qa ingest --rebuild`") from exc
+        self.unit_vectors = _load_unit_vectors(self.path / UNIT_VECTORS, self.manifest)
         try:
             self._documents = {d.doc_id: d for d in self._query_documents()}
             chunks = self.count("chunks")
@@ -510,6 +545,13 @@ class IndexStore:
     def doc_chunks(self, doc_id: str) -> list[tuple[int, Chunk]]:
         rows = self.db.execute(f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE doc_id = ? ORDER BY id", (doc_id,))
         return [(int(r[0]), _chunk_from_row(r[1:])) for r in rows]
+
+    def chunk_at(self, doc_id: str, page: int, offset: int) -> Chunk | None:
+        """The first stored chunk of a page that covers character ``offset`` of it (None if none does)."""
+        row = self.db.execute(
+            f'SELECT {_CHUNK_COLUMNS} FROM chunks WHERE doc_id = ? AND page = ? AND start <= ? AND "end" > ? '
+            "ORDER BY start, id LIMIT 1", (doc_id, page, offset, offset)).fetchone()
+        return _chunk_from_row(row) if row else None
 
     def pages(self, doc_id: str) -> list[Page]:
         rows = self.db.execute("SELECT doc_id, page, label, text, units FROM pages WHERE doc_id = ? ORDER BY page",
@@ -604,6 +646,18 @@ class IndexStore:
             return np.zeros((0, self.manifest.dimension), dtype=np.float32)
         return self.vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
 
+    def unit_vectors_for(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of some units (``Unit.vector``), one unit-length float32 row each."""
+        if not len(ids):
+            return np.zeros((0, self.manifest.dimension), dtype=np.float32)
+        rows = self.unit_vectors[np.asarray(ids, dtype=np.int64)].astype(np.float32)
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return rows / np.where(norms > 0, norms, 1.0)  # float16 storage moves the length in the fourth digit
+
+    def all_unit_vectors(self) -> np.ndarray:
+        """Every stored unit vector as stored (float16), row i belonging to the unit whose ``vector`` is i."""
+        return self.unit_vectors
+
     def all_vectors(self) -> np.ndarray:
         """Every stored vector, row i belonging to chunk id i."""
         if self.vectors.ntotal == 0:
@@ -634,20 +688,32 @@ class GenerationWriter:
             raise write_failure(index_dir, exc) from exc
         self.dimension = dimension
         self._vectors: list[np.ndarray] = []
+        self._unit_vectors: list[np.ndarray] = []
+        self.units = 0  # unit vectors added so far
         self.next_id = 0
         self.pages = 0
         self.documents = 0
 
-    def add(self, document: Document, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Store one document with its pages, chunks and their vectors (one row per chunk)."""
+    def add(self, document: Document, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray,
+            unit_vectors: np.ndarray | None = None) -> None:
+        """Store one document with its pages, chunks and their vectors (one row per chunk).
+
+        A page's unit whose ``vector`` is set holds a row of ``unit_vectors``
+        (numbered from 0 within this document); it is stored renumbered.
+        """
         if len(chunks) != len(vectors):
             raise ValueError(f"{document.doc_id}: {len(chunks)} chunks but {len(vectors)} vectors")
+        wanted = [u.vector for p in pages for u in p.units if u.vector is not None]
+        have = 0 if unit_vectors is None else len(unit_vectors)
+        if wanted and (min(wanted) < 0 or max(wanted) >= have):
+            raise ValueError(f"{document.doc_id}: units refer to vector rows up to {max(wanted)} of {have}")
         try:
-            self._add(document, pages, chunks, vectors)
+            self._add(document, pages, chunks, vectors, unit_vectors)
         except (OSError, sqlite3.OperationalError) as exc:
             raise write_failure(self.index_dir, exc) from exc
 
-    def _add(self, document: Document, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+    def _add(self, document: Document, pages: Sequence[Page], chunks: Sequence[Chunk], vectors: np.ndarray,
+             unit_vectors: np.ndarray | None) -> None:
         assert self.db is not None
         m = document.meta
         self.db.execute(
@@ -657,7 +723,7 @@ class GenerationWriter:
         )
         self.db.executemany(
             "INSERT INTO pages (doc_id, page, label, text, units) VALUES (?,?,?,?,?)",
-            [(p.doc_id, p.page, p.label, p.text, units_to_json(p.units)) for p in pages],
+            [(p.doc_id, p.page, p.label, p.text, units_to_json(p.units, offset=self.units)) for p in pages],
         )
         ids = range(self.next_id, self.next_id + len(chunks))
         self.db.executemany(
@@ -671,6 +737,9 @@ class GenerationWriter:
         if len(chunks):
             self._vectors.append(np.asarray(vectors, dtype=np.float32).reshape(len(chunks), self.dimension))
         self.next_id += len(chunks)
+        if unit_vectors is not None and len(unit_vectors):
+            self._unit_vectors.append(np.asarray(unit_vectors, dtype=np.float16).reshape(len(unit_vectors), self.dimension))
+            self.units += len(unit_vectors)
         self.pages += len(pages)
         self.documents += 1
 
@@ -681,7 +750,7 @@ class GenerationWriter:
         Loading checks the recorded chunk count against the stored vectors and BM25
         arrays, so a caller writing its own manifest takes it from here.
         """
-        return {"documents": self.documents, "pages": self.pages, "chunks": self.next_id}
+        return {"documents": self.documents, "pages": self.pages, "chunks": self.next_id, "units": self.units}
 
     def commit(self, manifest: Manifest) -> str:
         """Write vectors and manifest, sync, rename into place, then switch CURRENT.
@@ -709,12 +778,16 @@ class GenerationWriter:
         if self._vectors:
             index.add(np.concatenate(self._vectors))
         faiss.write_index(index, str(self.tmp / VECTORS))
+        units = (np.concatenate(self._unit_vectors) if self._unit_vectors
+                 else np.zeros((0, self.dimension), dtype=np.float16))
+        with open(self.tmp / UNIT_VECTORS, "wb") as out:
+            np.save(out, units, allow_pickle=False)
         name = _new_generation_name(self.index_dir)
         hashes = {item: sha256_file(self.tmp / item) for item in INDEX_FILES}
         final = Manifest(**{**asdict(manifest), "generation": name, "files": hashes, "scorer": scorer_sha256(),
                             "profile": profile_sha256()})
         (self.tmp / MANIFEST).write_text(final.to_json(), encoding="utf-8")
-        for item in (MANIFEST, DB, VECTORS, LEXICAL):
+        for item in (MANIFEST, DB, VECTORS, LEXICAL, UNIT_VECTORS):
             fsync_path(self.tmp / item)
         fsync_path(self.tmp)
         os.rename(self.tmp, self.index_dir / name)

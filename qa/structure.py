@@ -6,7 +6,9 @@ judgement-table rows and footnotes without their numbers. Ingest stores them
 with the page (``units_to_json`` / ``units_from_json``); at question time a
 passage takes the stored units that lie inside it (``within``), so nothing
 splits text into sentences while a question is answered: the answer, the
-cards and the exports all read the same units.
+cards and the exports all read the same units. Ingest also embeds every
+``quotable`` unit once (``embedding_text``: the unit read under its heading,
+an item after its lead-in), so a question embeds only itself.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 from .profiles import load_profile
@@ -27,10 +30,14 @@ HEADING_MARK = re.compile(r"^#+\s*|^\d{1,2}(?:\.\d{1,2})*\.?\s+")
 KINDS = ("heading", "sentence", "leadin", "item", "field", "fragment")
 
 
+QUOTABLE_CHARS = 400  # a longer unit is never quoted (nor embedded at ingest)
+
+
 def page_units(text: str) -> tuple[Unit, ...]:
     """The units of one page's text, in reading order, each ``text[start:end]`` with no outer whitespace.
 
-    An item's ``lead`` is the index of its lead-in in the returned sequence.
+    An item's ``lead`` is the index of its lead-in in the returned sequence;
+    each unit knows its heading trail and, for an item, its lead-in's text.
     """
     found = units(text)
     out: list[Unit] = []
@@ -46,24 +53,76 @@ def page_units(text: str) -> tuple[Unit, ...]:
                 continue
             moved.setdefault(index, len(out))
             out.append(Unit(start, end, text[start:end], piece.kind, piece.lead))
-    return tuple(Unit(u.start, u.end, u.text, u.kind, moved.get(u.lead) if u.lead is not None else None)
-                 for u in out)
+    return annotate([Unit(u.start, u.end, u.text, u.kind, moved.get(u.lead) if u.lead is not None else None)
+                     for u in out])
 
 
-def units_to_json(found: Sequence[Unit]) -> str:
-    """A page's units as compact JSON for the store: ``[start, end, kind]`` or ``[start, end, kind, lead]`` each."""
-    rows = [[u.start, u.end, u.kind] + ([u.lead] if u.lead is not None else []) for u in found]
+def annotate(found: Sequence[Unit]) -> tuple[Unit, ...]:
+    """Units with the heading trail they stand under and, for items, their lead-in's text.
+
+    The trail keeps the last two levels of the headings met so far on the page
+    ("2 Findings: 2.3 Caseloads" reads "Findings: Caseloads"); a unit is read
+    and embedded with it, as "people were nervous" answers "why were they slow?"
+    only under "Why they were slow to start".
+    """
+    out: list[Unit] = []
+    trail: list[tuple[int, str]] = []
+    heading = ""
+    for u in found:
+        if u.kind == "heading":
+            level = _level(u.text)
+            while trail and trail[-1][0] >= level:
+                trail.pop()
+            trail.append((level, HEADING_MARK.sub("", HEADING_MARK.sub("", collapse(u.text)))))
+            heading = ": ".join(t for _, t in trail[-2:])
+            out.append(replace(u, heading="", lead_in=""))
+            continue
+        lead_in = ""
+        if u.kind == "item" and u.lead is not None and 0 <= u.lead < len(found):
+            lead_in = collapse(found[u.lead].text)
+        out.append(replace(u, heading=heading, lead_in=lead_in))
+    return tuple(out)
+
+
+def quotable(u: Unit) -> bool:
+    """Whether a unit may be quoted (``answer_unit``) and is short enough to be."""
+    return len(u.text) <= QUOTABLE_CHARS and answer_unit(u)
+
+
+def embedding_text(u: Unit) -> str:
+    """What is embedded for a unit: with the heading it stands under and, for a list item, its lead-in.
+
+    "people were nervous about taking part" answers "why did they need more
+    time?" only read under "Why they were slow to start" and "gave two reasons".
+    """
+    lead = u.lead_in if u.kind == "item" and len(u.lead_in) <= 120 else ""  # a long lead-in drowns the item
+    parts = [u.heading + ":" if u.heading else "", lead, collapse(u.text)]
+    return " ".join(p for p in parts if p)
+
+
+def units_to_json(found: Sequence[Unit], offset: int = 0) -> str:
+    """A page's units as compact JSON for the store: ``[start, end, kind, lead, vector]`` each, trailing nulls dropped.
+
+    ``offset`` is added to each vector row (a document's rows are numbered from 0).
+    """
+    rows = []
+    for u in found:
+        row: list[object] = [u.start, u.end, u.kind, u.lead, None if u.vector is None else u.vector + offset]
+        while len(row) > 3 and row[-1] is None:
+            row.pop()
+        rows.append(row)
     return json.dumps(rows, separators=(",", ":"))
 
 
 def units_from_json(data: str, text: str) -> tuple[Unit, ...]:
-    """The units stored with a page, their text taken from the page itself."""
+    """The units stored with a page, their text taken from the page itself (headings and lead-ins read again)."""
     out: list[Unit] = []
     for row in json.loads(data or "[]"):
         start, end, kind = int(row[0]), int(row[1]), str(row[2])
-        lead = int(row[3]) if len(row) > 3 else None
-        out.append(Unit(start, end, text[start:end], kind, lead))
-    return tuple(out)
+        lead = int(row[3]) if len(row) > 3 and row[3] is not None else None
+        vector = int(row[4]) if len(row) > 4 and row[4] is not None else None
+        out.append(Unit(start, end, text[start:end], kind, lead, vector=vector))
+    return annotate(out)
 
 
 def within(found: Sequence[Unit], start: int, end: int, *, clip: bool = False) -> tuple[Unit, ...]:
@@ -71,21 +130,53 @@ def within(found: Sequence[Unit], start: int, end: int, *, clip: bool = False) -
 
     A unit the span cuts is left out, as a sentence cut by a passage's edge is
     not quoted; with ``clip`` (for showing an excerpt) its part inside the span
-    is kept as a "fragment". An item keeps its lead-in only when the lead-in is
-    kept too.
+    is kept as a "fragment". Units keep their page's heading trail, lead-in
+    and stored vector.
     """
-    inside = [i for i, u in enumerate(found) if u.end > start and u.start < end
-              and (clip or (u.start >= start and u.end <= end))]
-    index = {old: new for new, old in enumerate(inside)}
     out = []
-    for i in inside:
-        u = found[i]
+    for u in found:
+        if u.end <= start or u.start >= end or not (clip or (u.start >= start and u.end <= end)):
+            continue
         a, b = max(u.start, start), min(u.end, end)
-        whole = (a, b) == (u.start, u.end)
-        text = u.text if whole else u.text[a - u.start:b - u.start]
-        lead = index.get(u.lead) if u.lead is not None and whole else None
-        out.append(Unit(a - start, b - start, text, u.kind if whole else "fragment", lead))
+        if (a, b) == (u.start, u.end):
+            out.append(replace(u, start=a - start, end=b - start))
+        else:
+            out.append(Unit(a - start, b - start, u.text[a - u.start:b - u.start], "fragment", heading=u.heading))
     return tuple(out)
+
+
+# A page number between two titles, as a table of contents runs them together ("... complaints 85 Fourteen day ...").
+_CONTENTS_ENTRY = re.compile(r"\b([a-z]+)[,)]? \d{1,3} (?:Chapter \d+:? )?[A-Z]")
+_BEFORE_A_COUNT = {"in", "and", "of", "to", "by", "for", "from", "with", "than", "about", "over", "under", "around",
+                   "were", "was", "are", "is", "had", "have", "has", "all", "at", "on", "or", "nearly", "almost"}
+
+
+def _contents_line(text: str) -> bool:
+    """Whether a unit is a run of table-of-contents entries rather than a sentence."""
+    return sum(1 for m in _CONTENTS_ENTRY.finditer(text) if m.group(1) not in _BEFORE_A_COUNT) >= 3
+
+
+def _level(heading: str) -> int:
+    """Depth of a heading: '##' is 2, '2.1' is 2, an unnumbered heading 1."""
+    text = heading.strip()
+    if text.startswith("#"):
+        return len(text) - len(text.lstrip("#"))
+    number = re.match(r"\d{1,2}((?:\.\d{1,2})*)", text)
+    return 1 + number.group(1).count(".") if number else 1
+
+
+def answer_unit(u: Unit) -> bool:
+    """Whether a unit may be quoted as an answer: a whole sentence, list item or field, never a heading,
+    a question, a lead-in alone, a contents line or the profile's boilerplate."""
+    if load_profile().boilerplate.search(u.text) or _contents_line(collapse(u.text)):
+        return False
+    if u.kind == "field":
+        return len(u.text.split()) >= 3
+    if u.kind not in ("sentence", "item") or u.text.rstrip().endswith("?"):
+        return False  # a question in the text (a heading put as a question) asks, it does not answer
+    if u.text.rstrip().endswith(":") and not re.search(r"[.!?]\s", u.text.strip()):
+        return False  # a lead-in alone, even inside a list ("Usability & Performance:"), says what follows, not what is
+    return len(u.text.split()) >= (5 if u.kind == "sentence" else 2)
 
 
 def units_of(passage: Passage) -> tuple[Unit, ...]:

@@ -393,3 +393,13 @@ def test_a_fact_field_answers_who_or_when_but_not_what_was_said() -> None:
              Candidate("The case study areas were visited twice by the evaluators.", (1,))]
     # A field whose label names what is asked still answers it.
     assert _first("what were the wave 1 case study areas", areas, [0.60, 0.58]) == areas[0].text
+
+
+def test_a_quote_is_cited_only_to_passages_that_hold_it_as_whole_words() -> None:
+    """ "It projected savings" is not in "the unit projected savings": that passage does not hold the quote."""
+    from qa.answer import _holds
+
+    assert _holds("the unit projected savings of £2.6 million.", "the unit projected savings of £2.6 million.")
+    assert not _holds("the unit projected savings of £2.6 million.", "it projected savings of £2.6 million.")
+    assert _holds("before. it projected savings of £2.6 million. after", "it projected savings of £2.6 million.")
+    assert not _holds("it projected savings of £2.6 millions", "it projected savings of £2.6 million")

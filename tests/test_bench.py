@@ -25,6 +25,7 @@ def test_replica_is_an_index_the_engine_loads(tmp_path: Path) -> None:
     original = IndexStore(index)
     n, docs, pages = original.count("chunks"), sorted(original.documents), original.count("pages")
     base = original.all_vectors()
+    units = len(original.all_unit_vectors())
     original.close()
 
     replica = bench.replicate(index, tmp_path / "replica", 3 * n - 1)
@@ -32,7 +33,8 @@ def test_replica_is_an_index_the_engine_loads(tmp_path: Path) -> None:
     try:
         assert store.count("chunks") == 3 * n and store.count("pages") == 3 * pages
         assert sorted(store.documents) == sorted([*docs, *(f"copy-{k}/{d}" for k in (1, 2) for d in docs)])
-        assert store.manifest.counts == {"documents": 3 * len(docs), "pages": 3 * pages, "chunks": 3 * n}
+        assert store.manifest.counts == {"documents": 3 * len(docs), "pages": 3 * pages, "chunks": 3 * n,
+                                         "units": 3 * units}
         vectors = store.all_vectors()
         assert np.array_equal(vectors[:n], base)  # the original first, untouched
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa import Engine, IndexMismatchError, IndexMissingError
@@ -226,3 +227,24 @@ def test_questions_read_the_units_stored_at_ingest_and_split_nothing(engine: Eng
             assert passage.chunk.text[unit.start:unit.end] == unit.text
     quoted = {" ".join(u.text.split()) for p in answer.passages for u in p.units}
     assert all(s.text in quoted for s in answer.sentences)
+
+
+def test_units_keep_their_vectors_when_a_document_is_carried_into_a_new_generation(corpus: Path, tmp_path: Path) -> None:
+    """Re-ingesting after another file is added keeps an unchanged document's unit vectors, renumbered."""
+    embedder = FakeEmbedder()
+    index = tmp_path / "index"
+    ingest(corpus, index, embedder, settings=IngestSettings(workers=0))
+
+    def vectors(engine: Engine) -> dict[tuple[str, int, str], np.ndarray]:
+        store = engine._store
+        return {(d, p.page, u.text): store.unit_vectors_for([u.vector])[0]
+                for d in ("northshire.pdf", "southby.md") for p in store.pages(d) for u in p.units if u.vector is not None}
+
+    old = vectors(Engine(index, embedder=embedder))
+    (corpus / "aardvark.md").write_text("# Aardvarks\n\nAardvarks dig burrows at night in the savannah.\n", encoding="utf-8")
+    report = ingest(corpus, index, embedder, settings=IngestSettings(workers=0))
+    assert report.new_or_changed == ("aardvark.md",) and report.embedded_chunks == 1
+    new = vectors(Engine(index, embedder=embedder))
+    assert len(old) >= 4 and set(new) == set(old)
+    assert all(np.array_equal(old[k], new[k]) for k in old)
+    assert any("Caseloads for social workers" in text for _, _, text in old)

@@ -328,11 +328,13 @@ def test_index_files_are_only_json_sqlite_faiss_and_plain_arrays(tmp_path: Path)
     ingest(corpus, tmp_path / "index", FakeEmbedder(), settings=IngestSettings(workers=0))
     store = IndexStore(tmp_path / "index")
     files = sorted(p.name for p in store.path.iterdir())
-    assert files == ["chunks.sqlite", "lexical.npz", "manifest.json", "vectors.faiss"]
+    assert files == ["chunks.sqlite", "lexical.npz", "manifest.json", "units.npy", "vectors.faiss"]
     import numpy as np
 
     with np.load(store.path / "lexical.npz", allow_pickle=False) as arrays:  # raises if any array needs pickle
         assert all(arrays[name].dtype != object for name in arrays.files)
+    units = np.load(store.path / "units.npy", allow_pickle=False)
+    assert units.dtype == np.float16 and units.shape[1] == store.manifest.dimension
     assert (store.path / "chunks.sqlite").read_bytes().startswith(b"SQLite format 3\x00")
     json_text = (store.path / "manifest.json").read_text(encoding="utf-8")
     assert __import__("json").loads(json_text)["format_version"] >= 1

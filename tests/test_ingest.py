@@ -35,6 +35,13 @@ def corpus(tmp_path: Path) -> Path:
     return build_corpus(tmp_path / "corpus", n_docs=8)
 
 
+
+def _texts(store: IndexStore, doc_id: str) -> int:
+    """The texts an ingest embeds for one document: its chunks, then its quotable units (those given a vector)."""
+    units = sum(1 for page in store.pages(doc_id) for unit in page.units if unit.vector is not None)
+    assert units > 0, f"{doc_id} has no unit with a vector"
+    return len(store.doc_chunks(doc_id)) + units
+
 def test_every_chunk_is_an_exact_span_of_one_page(corpus: Path, tmp_path: Path) -> None:
     make_pdf(corpus / "straddle.pdf", [
         "The review found that many of the children who",
@@ -146,7 +153,8 @@ def test_changed_new_and_deleted_files(corpus: Path, tmp_path: Path) -> None:
     report = _ingest(corpus, index, changed)
     store = IndexStore(index)
     assert report.new_or_changed == ("notes-03-caseloads.md",)
-    assert changed.texts_embedded == len(store.doc_chunks("notes-03-caseloads.md")) == report.embedded_chunks
+    assert changed.texts_embedded == _texts(store, "notes-03-caseloads.md")
+    assert report.embedded_chunks == len(store.doc_chunks("notes-03-caseloads.md"))
     assert "Workload weighting" in store.pages("notes-03-caseloads.md")[0].text
     # Unchanged documents keep their chunks and vectors exactly.
     old_store_docs = before["documents"]
@@ -158,7 +166,7 @@ def test_changed_new_and_deleted_files(corpus: Path, tmp_path: Path) -> None:
     added = FakeEmbedder()
     report = _ingest(corpus, index, added)
     assert report.new_or_changed == ("new-report.pdf",)
-    assert added.texts_embedded == len(IndexStore(index).doc_chunks("new-report.pdf")) > 0
+    assert added.texts_embedded == _texts(IndexStore(index), "new-report.pdf") > 0
 
     (corpus / "report-00-kinship.pdf").unlink()
     deleted = FakeEmbedder()
@@ -208,7 +216,7 @@ def test_catalogue_edit_re_embeds_only_that_document(corpus: Path, tmp_path: Pat
     report = _ingest(corpus, index, embedder)
     store = IndexStore(index)
     assert report.new_or_changed == ("report-00-kinship.pdf",)
-    assert embedder.texts_embedded == len(store.doc_chunks("report-00-kinship.pdf"))
+    assert embedder.texts_embedded == _texts(store, "report-00-kinship.pdf")
     assert store.documents["report-00-kinship.pdf"].title == "Kinship Care Evaluation"
 
 

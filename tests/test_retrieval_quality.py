@@ -162,3 +162,30 @@ def test_int8_model_keeps_sample_quality_and_is_recorded_in_the_index(
     assert quantised.flagged_unanswerable >= reference.flagged_unanswerable - one_unanswerable - 1e-9
     with pytest.raises(IndexMismatchError, match="rebuild"):
         Engine(index, embedder=real_embedder)
+
+
+def test_each_quote_is_cited_to_the_section_that_holds_it(sample_index: tuple[Path, Path], real_embedder) -> None:
+    """A passage widened back over an earlier section cites the section its quote stands in, not its hit's."""
+    engine = Engine(sample_index[1], embedder=real_embedder)
+    store = IndexStore(sample_index[1])
+    questions = [q.question for q in load_questions(DATA / "sample_questions.jsonl")]
+    checked = 0
+    for question in [*questions, "What did the wave 1 evaluation recommend?"]:
+        answer = engine.ask(question)
+        seen: set[int] = set()
+        for sentence in answer.sentences:
+            # The passage the quote is copied from (a fact several passages state is quoted from one, citing all).
+            holders = [p for p in answer.passages if p.rank in sentence.passages
+                       and _squash(sentence.text) in _squash(p.chunk.text)]
+            assert holders, (question, sentence.text)
+            passage = holders[0]
+            if passage.rank in seen:  # a passage names one section: that of the first quote taken from it
+                continue
+            seen.add(passage.rank)
+            # The stored chunks of that page holding the quote's first words: one names the cited section.
+            sections = {c.section for _, c in store.doc_chunks(passage.chunk.doc_id)
+                        if c.page == passage.chunk.page and _squash(sentence.text)[:30] in _squash(c.text)}
+            assert passage.chunk.section in sections, (question, sentence.text, passage.chunk.section, sections)
+            checked += 1
+    store.close()
+    assert checked >= 15

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 from dataclasses import replace
@@ -15,7 +17,7 @@ import pytest
 
 from qa.errors import IndexLockedError, IndexMismatchError, IndexMissingError
 from qa.ingest import IngestSettings, ingest
-from qa.records import Chunk, DocMeta, Document, Page
+from qa.records import Chunk, DocMeta, Document, Page, Unit
 from qa.store import (
     CURRENT,
     DB,
@@ -291,16 +293,31 @@ def test_writer_commit_is_readable(tmp_path: Path) -> None:
 def test_writer_counts_are_what_loading_checks(tmp_path: Path) -> None:
     """A manifest given the writer's own counts loads; one chunk short of them is refused."""
     writer = GenerationWriter(tmp_path / "ok", 4)
-    assert writer.counts == {"documents": 0, "pages": 0, "chunks": 0}
-    for name, n_chunks in (("a.txt", 2), ("b.txt", 3), ("empty.txt", 0)):
-        pages = [Page(name, 1, "1", "some words"), Page(name, 2, "2", "more words")]
+    assert writer.counts == {"documents": 0, "pages": 0, "chunks": 0, "units": 0}
+    for n, (name, n_chunks) in enumerate((("a.txt", 2), ("b.txt", 3), ("empty.txt", 0))):
+        # Each page's one unit has a vector, numbered from 0 within its document.
+        pages = [Page(name, 1, "1", "some words", (Unit(0, 4, "some", "sentence", vector=0),)),
+                 Page(name, 2, "2", "more words", (Unit(5, 10, "words", "sentence", vector=1),))]
         chunks = [Chunk(name, 1, "1", "", 0, 4, f"word {i}") for i in range(n_chunks)]
-        writer.add(Document(name, DocMeta(title=name), "h", "txt", 2), pages, chunks, np.ones((n_chunks, 4), dtype=np.float32))
-    assert writer.counts == {"documents": 3, "pages": 6, "chunks": 5}
+        units = np.array([[n, 0, 0, 1], [n, 0, 1, 0]], dtype=np.float32)
+        writer.add(Document(name, DocMeta(title=name), "h", "txt", 2), pages, chunks,
+                   np.ones((n_chunks, 4), dtype=np.float32), units)
+    assert writer.counts == {"documents": 3, "pages": 6, "chunks": 5, "units": 6}
     writer.commit(_manifest(dimension=4, counts=writer.counts))
     store = IndexStore(tmp_path / "ok")
-    assert store.count("chunks") == 5 and store.manifest.counts == {"documents": 3, "pages": 6, "chunks": 5}
+    assert store.count("chunks") == 5 and store.manifest.counts == {"documents": 3, "pages": 6, "chunks": 5, "units": 6}
+    # The third document's second page keeps its own unit's vector, renumbered past the first two documents'.
+    page = store.page("empty.txt", 2)
+    assert page is not None
+    (unit,) = page.units
+    assert unit.text == "words" and unit.vector == 5
+    assert np.allclose(store.unit_vectors_for([unit.vector]), np.array([[2, 0, 1, 0]]) / np.sqrt(5), atol=1e-3)
     store.close()
+    with pytest.raises(ValueError, match="vector rows up to 1 of 0"):
+        writer2 = GenerationWriter(tmp_path / "bad", 4)
+        writer2.add(Document("a.txt", DocMeta(title="A"), "h", "txt", 1),
+                    [Page("a.txt", 1, "1", "x y", (Unit(0, 1, "x", "sentence", vector=1),))], [], np.zeros((0, 4)))
+    writer2.abandon()
 
     short = GenerationWriter(tmp_path / "short", 4)
     short.add(Document("a.txt", DocMeta(title="A"), "h", "txt", 1), [Page("a.txt", 1, "1", "x y")],
@@ -424,3 +441,23 @@ def test_a_lock_file_with_another_name_is_refused_and_left_alone(built: tuple[Pa
     (index / LOCK).unlink()  # once removed, the lock is made afresh and the ingest runs
     ingest(corpus, index, FakeEmbedder(), settings=SERIAL)
     assert victim.read_text(encoding="utf-8") == "chapter one, irreplaceable\n"
+
+
+def test_unit_vectors_declaring_more_than_they_hold_are_refused(built: tuple[Path, Path]) -> None:
+    """A units.npy whose header claims a huge array is refused before NumPy allocates it."""
+    _, index = built
+    gen = index / str(current_generation(index))
+    path = gen / "units.npy"
+    data = path.read_bytes()
+    header_end = data.index(b"\n") + 1
+    header = data[:header_end].decode("latin1")
+    forged = re.sub(r"'shape': \(\d+, (\d+)\)", r"'shape': (1000000000, \1)", header)
+    assert forged != header
+    forged = forged[:-1].ljust(len(header) - 1) + "\n"  # same header length, so the data stays in place
+    path.write_bytes(forged.encode("latin1") + data[header_end:])
+    manifest = json.loads((gen / "manifest.json").read_text())
+    manifest["files"]["units.npy"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (gen / "manifest.json").write_text(json.dumps(manifest))
+    refused = r"units.npy cannot be read \(declares 128000000000 bytes of float16 but holds \d+\); rebuild"
+    with pytest.raises(IndexMismatchError, match=refused):
+        IndexStore(index)

@@ -95,8 +95,8 @@ def test_a_unit_leaning_on_the_sentence_before_is_marked() -> None:
 
 
 def test_the_manifest_records_the_scorer_and_a_change_asks_for_a_rebuild() -> None:
-    base = Manifest(format_version=FORMAT_VERSION, model="m", model_hash="h", dimension=4, chunking={}, built_at="", corpus_dir="",
-                    scorer=scorer_sha256(), profile=profile_sha256())
+    base = Manifest(format_version=FORMAT_VERSION, model="m", model_hash="h", dimension=4, chunking={}, built_at="",
+                    corpus_dir="", scorer=scorer_sha256(), profile=profile_sha256())
     assert mismatch(base, model="m", model_hash="h", dimension=4, chunking={}) is None
     old = Manifest(**{**base.__dict__, "scorer": "0" * 64})
     assert "answer scorer" in (mismatch(old, model="m", model_hash="h", dimension=4, chunking={}) or "")
