@@ -198,7 +198,7 @@ def _asked(question: str) -> _Asked:
 _FIELDLESS = {"", "why", "recommend", "define"}
 
 
-def _supplies(asked: _Asked, cand: Candidate, question: str, q_stems: set[str]) -> float:
+def _supplies(asked: _Asked, cand: Candidate, question: str, q_stems: frozenset[str] | set[str]) -> float:
     """1 when the unit supplies what is asked, -1 when it plainly does not, 0 when unknown."""
     text = cand.text
     kind = asked.kind
@@ -253,7 +253,7 @@ def _supplies(asked: _Asked, cand: Candidate, question: str, q_stems: set[str]) 
     return 0.0
 
 
-def _novelty(text: str, q_stems: set[str]) -> float:
+def _novelty(text: str, q_stems: frozenset[str] | set[str]) -> float:
     """Share of a unit's content words the question does not already hold."""
     own = content_stems(text)
     if not own:

@@ -6,20 +6,23 @@ a newer index generation after an ingest without a restart.
 
 What the threads share, and why no question's state reaches another's:
 
-* the index generation (``IndexStore``): read-only once loaded. FAISS and the
-  BM25 arrays are only searched; each thread opens its own SQLite connection
-  (and its own temporary table for tokenising query words). ``refresh`` puts a
-  new store in place, and a question keeps the store it started with;
+* the index generation (``IndexStore``): read-only once loaded. FAISS, the
+  BM25 arrays and the units' vectors are only read; each thread opens its own
+  SQLite connection (and its own temporary table for tokenising query words);
+  the pages last read are kept as frozen records under a lock. ``refresh``
+  puts a new store in place, and a question keeps the store it started with;
 * the embedder: its weights are only read, and ``qa.embed`` lets one thread
   encode at a time, since the model's tokenizer keeps per-call settings;
 * the title vectors: each document title's vector, embedded alone (so its value
   does not depend on which question first needed it), kept read-only, and
   read, added and pruned under ``_titles_lock``;
 * the settings (frozen dataclasses), constant word tables and ``lru_cache`` of
-  pure functions (``qa.text.stem``).
+  pure functions returning immutable values (``qa.text.stem``,
+  ``qa.text.content_stems``).
 
-Sentence splitting keeps state on pysbd's segmenter, so each thread has its
-own (``qa.text``). Everything else a question uses (retriever, candidates,
+A question splits no text into sentences (each page's units are stored at
+ingest); where text is split (ingest, a passage built by hand), pysbd keeps
+state on its segmenter, so each thread has its own (``qa.text``). Everything else a question uses (retriever, candidates,
 scores, the answer) is made for that question alone. Anything added here that
 outlives a question must be read-only, per thread or locked, and is tested by
 asking from many threads at once (tests/test_concurrency.py).

@@ -30,6 +30,7 @@ import struct
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -61,6 +62,8 @@ LEXICAL = lexical.FILE
 UNIT_VECTORS = "units.npy"  # float16 vectors of the quotable units, row = Unit.vector
 LOCK = ".lock"
 KEEP_GENERATIONS = 2
+PAGE_CACHE = 512  # pages kept parsed per loaded generation
+CHUNK_CACHE = 8192  # chunks kept, likewise (a search reads about a hundred)
 
 _TOKENIZE = "porter unicode61 remove_diacritics 2"  # the FTS5 tokenizer; query words are stemmed with it too
 _SCHEMA = f"""
@@ -445,6 +448,9 @@ class IndexStore:
     def __init__(self, index_dir: Path) -> None:
         self.index_dir = Path(index_dir)
         self._local = threading.local()
+        self._pages: OrderedDict[tuple[str, int], Page | None] = OrderedDict()
+        self._chunks: OrderedDict[int, Chunk] = OrderedDict()
+        self._pages_lock = threading.Lock()  # guards both caches
         # CURRENT is read once per attempt, so manifest, vectors and chunks all come
         # from one generation even while an ingest switches to the next. If that
         # generation is pruned while it loads (two ingests in quick succession), retry.
@@ -532,15 +538,26 @@ class IndexStore:
         return self._documents
 
     def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
-        """Chunks by id."""
+        """Chunks by id (the last ones read are kept, as pages are: frozen records of a generation that never changes)."""
         out: dict[int, Chunk] = {}
-        ids = list(ids)
+        with self._pages_lock:
+            for cid in ids:
+                if cid in self._chunks:
+                    self._chunks.move_to_end(cid)
+                    out[cid] = self._chunks[cid]
+        ids = [cid for cid in ids if cid not in out]
+        read: dict[int, Chunk] = {}
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
             for row in self.db.execute(f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", part):
-                out[int(row[0])] = _chunk_from_row(row[1:])
-        return out
+                read[int(row[0])] = _chunk_from_row(row[1:])
+        if read:
+            with self._pages_lock:
+                self._chunks.update(read)
+                while len(self._chunks) > CHUNK_CACHE:
+                    self._chunks.popitem(last=False)
+        return {**out, **read}
 
     def doc_chunks(self, doc_id: str) -> list[tuple[int, Chunk]]:
         rows = self.db.execute(f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE doc_id = ? ORDER BY id", (doc_id,))
@@ -559,11 +576,26 @@ class IndexStore:
         return [_page_from_row(r) for r in rows]
 
     def page(self, doc_id: str, page: int) -> Page | None:
-        """One page with its text and its units, as ingest stored them."""
+        """One page with its text and its units, as ingest stored them.
+
+        The last pages read are kept (a generation never changes, and a page is a
+        frozen record, so every thread may share them): each search widens its
+        passages over their pages, and questions keep returning to the same ones.
+        """
+        key = (doc_id, page)
+        with self._pages_lock:
+            if key in self._pages:
+                self._pages.move_to_end(key)
+                return self._pages[key]
         row = self.db.execute(
             "SELECT doc_id, page, label, text, units FROM pages WHERE doc_id = ? AND page = ?", (doc_id, page)
         ).fetchone()
-        return _page_from_row(row) if row else None
+        found = _page_from_row(row) if row else None
+        with self._pages_lock:
+            self._pages[key] = found
+            while len(self._pages) > PAGE_CACHE:
+                self._pages.popitem(last=False)
+        return found
 
     def filtered_ids(self, docs: Sequence[str] | None, year_from: int | None, year_to: int | None) -> np.ndarray | None:
         """Chunk ids allowed by the filters, or None when there is no filter."""

@@ -100,9 +100,10 @@ def stems(text: str) -> set[str]:
     return {stem(w) for w in WORD.findall(text.lower())}
 
 
-def content_stems(text: str) -> set[str]:
-    """Stems of a text's content words."""
-    return {stem(w) for w in query_terms(text)}
+@lru_cache(maxsize=65536)
+def content_stems(text: str) -> frozenset[str]:
+    """Stems of a text's content words (cached: the same units are compared with every question)."""
+    return frozenset(stem(w) for w in query_terms(text))
 
 
 _SENTENCE_END = re.compile(r"[.?!;:]\s+")

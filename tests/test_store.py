@@ -461,3 +461,21 @@ def test_unit_vectors_declaring_more_than_they_hold_are_refused(built: tuple[Pat
     refused = r"units.npy cannot be read \(declares 128000000000 bytes of float16 but holds \d+\); rebuild"
     with pytest.raises(IndexMismatchError, match=refused):
         IndexStore(index)
+
+
+def test_pages_read_again_come_from_a_bounded_cache(built: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page read again is the same frozen record; only the last PAGE_CACHE pages are kept."""
+    import qa.store
+
+    monkeypatch.setattr(qa.store, "PAGE_CACHE", 2)
+    _, index = built
+    store = IndexStore(index)
+    doc_a, doc_b, doc_c = sorted(store.documents)[:3]
+    first = store.page(doc_a, 1)
+    assert first is not None and store.page(doc_a, 1) is first
+    store.page(doc_b, 1)
+    store.page(doc_c, 1)  # the third page pushes out the least recently read one
+    again = store.page(doc_a, 1)
+    assert again == first and again is not first
+    assert store.page("no-such-document.pdf", 1) is None
+    store.close()
