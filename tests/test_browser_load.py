@@ -64,7 +64,11 @@ def session(driver: Any, base: str, question: str, start: threading.Barrier) -> 
     start.wait(timeout=600)
     box.send_keys(Keys.ENTER)
     wait.until(lambda d: d.find_elements(By.ID, "source-1-1") or d.find_elements(By.CSS_SELECTOR, ERRORS))
-    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))  # the run ended
+    # The run ended: the reply's announcement (the page's last element) has been made, and no run is shown.
+    # The status widget alone is not enough: it may not have appeared yet when the first card is drawn.
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ERRORS) or d.execute_script(
+        "const l = document.getElementById('qa-live'); return Boolean(l && l.textContent.length)"))
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
     messages = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stChatMessage']")
     return {
         "errors": [e.text for e in driver.find_elements(By.CSS_SELECTOR, ERRORS)],
