@@ -315,21 +315,6 @@ def _may_be_running_text(block: str, body: str, has_lead: bool) -> bool:
     return len(body) > _LONG_ITEM or (block[:1].isdigit() and not has_lead)
 
 
-def split_sentences(text: str) -> list[str]:
-    """The whole sentences of a text, whitespace collapsed (headings, lead-ins, fragments dropped)."""
-    return [_WS.sub(" ", u.text).strip() for u in units(text) if u.kind == "sentence"]
-
-
-def sentence_at(text: str, start: int, end: int) -> tuple[int, int]:
-    """The span ``start:end`` grown to whole sentences of ``text`` (for filling a passage)."""
-    for a, b in split_spans(text):
-        if a < start < b:
-            start = a
-        if a < end < b:
-            end = b
-    return start, end
-
-
 _BREAK = re.compile(r"(?<=[.!?:;])\s+|\n")
 
 
