@@ -695,7 +695,7 @@ def queue_question(question: str) -> None:
 
 
 def ask(engine: Engine, question: str, filters: Filters, history: list[Answer]) -> ui.Turn:
-    """Ask with the filters and the earlier answers as context (a follow-up joins only an answered turn),
+    """Ask with the filters and the earlier answers as context (a follow-up joins only a turn on the corpus's topics),
     after picking up a newer index."""
     try:
         engine.refresh()

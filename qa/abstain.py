@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import IndexMismatchError
-from .features import load_scorer
+from .features import ANSWER_FEATURES, FEATURES, load_scorer, supplied
 from .profiles import load_profile
-from .text import WORD, key_terms, query_terms, stem, stems
+from .text import acronyms, key_terms, query_terms, stem, stems
 
 log = logging.getLogger(__name__)
 
@@ -132,25 +132,57 @@ def names_series(text: str, word: str, number: int) -> bool:
     return re.search(pattern, text, re.I) is not None
 
 
-_LINKS = r"(?:(?:of|for|and|the|&|in|on|to)[\s-]+)?"
+@dataclass(frozen=True)
+class Evidence:
+    """What retrieval alone says about a question, before any unit is chosen (inputs of the answer model).
 
-
-def acronyms(question: str) -> dict[str, re.Pattern[str]]:
-    """A question's acronyms of three or more letters ("NAO", "DfE"), each with a pattern for its spelled-out name.
-
-    The name's words start with the acronym's letters in order, small linking
-    words may stand between them, and its first and last words are capitalised:
-    "National Audit Office", "Department for Education", "Children in Need".
+    * ``dense``: the best passage's cosine with the question.
+    * ``together``: the largest share of the question's names, numbers and series parts ("wave 2") that one
+      of the first ``key_passages`` passages holds (text, section, title or file name); 1 when it names none.
+    * ``absent``: the share of its content words found neither in the passages nor anywhere in the corpus.
+    * ``ok``: the hand-set test (``evidence``): close enough, all names together, not mostly absent.
     """
-    out: dict[str, re.Pattern[str]] = {}
-    for token in WORD.findall(question):
-        if not 3 <= len(token) <= 6 or not token.isalpha() or not token[0].isupper() or sum(ch.isupper() for ch in token) < 2:
-            continue
-        letters = list(token)
-        words = [(rf"[{ch.upper()}]" if i in (0, len(letters) - 1) else rf"[{ch.upper()}{ch.lower()}]") + r"[\w'\u2019]*"
-                 for i, ch in enumerate(letters)]
-        out[token.lower()] = re.compile(r"\b" + rf"[\s-]+{_LINKS}".join(words) + r"\b")
-    return out
+
+    dense: float
+    together: float
+    absent: float
+    ok: bool
+
+
+def weigh_evidence(
+    question: str,
+    passages: Sequence[tuple[str, str]],
+    best_dense: float,
+    in_corpus: Callable[[str], bool],
+    policy: AbstainPolicy,
+) -> Evidence:
+    """How well passages (each: its text, and its section, title and file name) may answer the question.
+
+    ``in_corpus(term)`` says whether a word occurs anywhere in the index; it is
+    only asked about words the passages lack.
+    """
+    if not passages:
+        return Evidence(float(best_dense), 0.0, 1.0, False)
+    named = series(question)  # "wave 2" is not evidenced by a "2" elsewhere in a passage, but is by "second wave"
+    paired = {str(n) for _, n in named}
+    keys = [stem(k) for k in key_terms(question) if k not in paired]
+    spelled_out = {k: v for k, v in acronyms(question).items() if stem(k) in keys}  # "NAO": "National Audit Office"
+    seen: set[str] = set()
+    wanted = len(keys) + len(named)
+    together = 0.0 if wanted else 1.0
+    for i, (text, label) in enumerate(passages):
+        found = stems(text) | stems(label)
+        found |= {stem(k) for k, spelled in spelled_out.items() if spelled.search(text) or spelled.search(label)}
+        seen |= found
+        if i < policy.key_passages and wanted:
+            held = sum(k in found for k in keys) + sum(names_series(f"{text} {label}", w, n) for w, n in named)
+            together = max(together, held / wanted)
+    terms = query_terms(question)
+    absent = [t for t in terms if stem(t) not in seen and not in_corpus(t)]
+    share = len(absent) / len(terms) if terms else 0.0
+    ok = best_dense >= policy.min_dense and together >= 1.0 and not (
+        terms and len(absent) >= policy.absent_terms and share >= policy.absent_share)
+    return Evidence(float(best_dense), together, share, ok)
 
 
 def evidence(
@@ -160,33 +192,8 @@ def evidence(
     in_corpus: Callable[[str], bool],
     policy: AbstainPolicy,
 ) -> bool:
-    """Whether passages (each: its text, and its section, title and file name) may answer the question.
-
-    ``in_corpus(term)`` says whether a word occurs anywhere in the index; it is
-    only asked about words the passages lack.
-    """
-    if not passages or best_dense < policy.min_dense:
-        return False
-    named = series(question)  # "wave 2" is not evidenced by a "2" elsewhere in a passage, but is by "second wave"
-    paired = {str(n) for _, n in named}
-    keys = [stem(k) for k in key_terms(question) if k not in paired]
-    spelled_out = {k: v for k, v in acronyms(question).items() if stem(k) in keys}  # "NAO": "National Audit Office"
-    seen: set[str] = set()
-    together = not keys and not named
-    for i, (text, label) in enumerate(passages):
-        found = stems(text) | stems(label)
-        found |= {stem(k) for k, spelled in spelled_out.items() if spelled.search(text) or spelled.search(label)}
-        seen |= found
-        if i < policy.key_passages and all(k in found for k in keys) and \
-                all(names_series(f"{text} {label}", w, n) for w, n in named):
-            together = True
-    if not together:
-        return False
-    terms = query_terms(question)
-    absent = [t for t in terms if stem(t) not in seen and not in_corpus(t)]
-    if terms and len(absent) >= policy.absent_terms and len(absent) / len(terms) >= policy.absent_share:
-        return False
-    return True
+    """Whether passages may answer the question by the hand-set test (see ``weigh_evidence``)."""
+    return weigh_evidence(question, passages, best_dense, in_corpus, policy).ok
 
 
 def answered(question: str, best_score: float, quoted: Sequence[str], policy: AbstainPolicy) -> bool:
@@ -201,9 +208,40 @@ def answered(question: str, best_score: float, quoted: Sequence[str], policy: Ab
     return not policy.numbers_quoted or states_numbers(question, quoted)
 
 
+_YEAR_SPAN = re.compile(r"\b((?:19|20)\d\d)\s*[-/\u2013]\s*(\d\d)\b")
+
+
 def states_numbers(question: str, quoted: Sequence[str]) -> bool:
-    """Whether quoted texts hold all of the question's numbers and years, and each series part it names."""
+    """Whether quoted texts hold all of the question's numbers and years, and each series part it names.
+
+    A span of years may be written either way: the "24" of "2023-24" is also stated as "2024"
+    ("2023 to 2024", "2023/2024").
+    """
     have = set().union(*(stems(t) for t in quoted)) if quoted else set()
-    if any(stem(n) not in have for n in numbers(question)):
+    ends = {m.group(2): m.group(1)[:2] + m.group(2) for m in _YEAR_SPAN.finditer(question)}
+    if any(stem(n) not in have and not (n in ends and ends[n] in have) for n in numbers(question)):
         return False
     return all(names_series(" ".join(quoted), w, n) for w, n in series(question))
+
+
+def answer_row(weighed: Evidence, probability: float, best_own: float, numbers_stated: bool, block_numbers: bool,
+               top_features: Sequence[float]) -> list[float]:
+    """A question's row of ``ANSWER_FEATURES`` (see ``qa train``, which builds the same row).
+
+    ``numbers_stated``: the most likely unit states the question's numbers (with its passage's labels);
+    ``block_numbers``: some quoted unit does.
+    """
+    keys = top_features[FEATURES.index("keys")] if top_features else 0.0
+    values = {"dense": weighed.dense, "together": weighed.together, "absent": weighed.absent,
+              "evidence": float(weighed.ok), "probability": probability, "best_own": best_own,
+              "numbers": float(numbers_stated), "block_numbers": float(block_numbers), "keys": keys,
+              "supplies": supplied(top_features) if top_features else 0.0}
+    return [float(values[n]) for n in ANSWER_FEATURES]
+
+
+def answers(weighed: Evidence, probability: float, best_own: float, numbers_stated: bool, block_numbers: bool,
+            top_features: Sequence[float]) -> tuple[bool, float]:
+    """Whether to answer, by the fitted answer model (``qa train``), and the model's probability."""
+    scorer = load_scorer()
+    p = scorer.answers(answer_row(weighed, probability, best_own, numbers_stated, block_numbers, top_features))
+    return p >= scorer.answer_threshold, p

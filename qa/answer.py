@@ -23,7 +23,8 @@ from .records import AnswerSentence, Passage, Unit
 from .structure import QUOTABLE_CHARS, answer_unit, embedding_text, judgement, page_units, units_of
 from .text import collapse, content_stems, fold, search_terms, stem
 
-__all__ = ["AnswerSettings", "Candidate", "asks_for", "candidates", "choose", "fold", "select", "split_sentences"]
+__all__ = ["AnswerSettings", "Candidate", "Choice", "asks_for", "candidates", "choose", "fold", "pick", "select",
+           "split_sentences"]
 
 
 @dataclass(frozen=True)
@@ -144,25 +145,42 @@ def closeness(vectors: np.ndarray, title_vectors: np.ndarray, query_vec: np.ndar
     return np.maximum(own, read)
 
 
-def choose(
+@dataclass(frozen=True)
+class Choice:
+    """What ``pick`` chose: the units quoted, the best own cosine among all units, and the most likely unit.
+
+    ``top`` is the unit the scorer found most likely to state the answer (quoted,
+    though a list is quoted in reading order): the unit the "answered" test reads,
+    as ``qa train`` does when it chooses the answer threshold.
+    """
+
+    sentences: tuple[AnswerSentence, ...]
+    best: float
+    top: Candidate | None = None
+    probability: float = 0.0
+    top_features: tuple[float, ...] = ()  # the top unit's row of ``qa.features.FEATURES``
+    chosen: tuple[Candidate, ...] = ()  # the units quoted, as chosen (before a leaning sentence's predecessor is added)
+
+
+def pick(
     question: str,
     sentences: Sequence[Candidate],
     similarity: np.ndarray,
     settings: AnswerSettings,
     own: np.ndarray | None = None,
-) -> tuple[tuple[AnswerSentence, ...], float]:
-    """The answer units to quote, best first, and the best own cosine among the units (for abstention).
+) -> Choice:
+    """The answer units to quote, best first, with what abstention reads (see ``Choice``).
 
     ``similarity`` holds each unit's closeness to the question (an item embedded
     with its lead-in, see ``embed_text``; read with its title, see ``closeness``),
     ``own`` the units' own cosines (``similarity`` when not given). Each unit is
     described by ``qa.features`` and scored by the fitted scorer (``qa train``):
     the probability that it states the answer. Units whose probability is close
-    to the best's (within the scorer's fitted margin, a share of it) are quoted too; when a list item wins, its list is quoted in
-    reading order. A fact stated in several passages is quoted once, citing all.
+    to the best's (within the scorer's fitted margin, a share of it) are quoted too; when a list item wins, its list is
+    quoted in reading order. A fact stated in several passages is quoted once, citing all.
     """
     if not sentences:
-        return (), 0.0
+        return Choice((), 0.0)
     model = load_scorer()
     sims = np.asarray(similarity, dtype=np.float64)
     table = features(question, sentences, sims, sims if own is None else np.asarray(own, dtype=np.float64),
@@ -170,7 +188,22 @@ def choose(
     probs = model.probability(table)
     chosen = select([float(p) for p in probs], [c.kind for c in sentences], [c.group for c in sentences],
                     list_question(question), settings, model.margin)
-    return _merged(_with_before([sentences[i] for i in chosen])), float(np.max(sims if own is None else own))
+    top = int(np.argmax(probs))
+    return Choice(_merged(_with_before([sentences[i] for i in chosen])), float(np.max(sims if own is None else own)),
+                  sentences[top], float(probs[top]), tuple(float(v) for v in table[top]),
+                  tuple(sentences[i] for i in chosen))
+
+
+def choose(
+    question: str,
+    sentences: Sequence[Candidate],
+    similarity: np.ndarray,
+    settings: AnswerSettings,
+    own: np.ndarray | None = None,
+) -> tuple[tuple[AnswerSentence, ...], float]:
+    """The answer units to quote, best first, and the best own cosine among the units (``pick`` without its top unit)."""
+    choice = pick(question, sentences, similarity, settings, own)
+    return choice.sentences, choice.best
 
 
 def _with_before(units: Sequence[Candidate]) -> list[Candidate]:

@@ -176,7 +176,7 @@ class Engine:
              year_to: int | None, history: Sequence[str | Turn | Answer], with_answer: bool) -> Answer:
         store = self._store
         policy = self.policy()
-        turns = [Turn(h.query, h.found) if isinstance(h, Answer) else h for h in history]
+        turns = [Turn(h.query, h.joinable) if isinstance(h, Answer) else h for h in history]
         query, merged = contextualise(question, turns)
         if merged and self._off_topic(question.strip(), store, policy):
             query, merged = question.strip(), False  # an off-topic question is not a follow-up
@@ -186,21 +186,31 @@ class Engine:
         query_vec = self.embedder.embed([query])[0]
         passages = Retriever(store, self.settings.retriever).search(query, query_vec, top_k, allowed)
         best_dense = max((p.dense_score for p in passages), default=0.0)
-        found = abstain.evidence(query, [(p.chunk.text, self._label(p)) for p in passages], best_dense,
-                                 lambda term: store.matches_any(fts_query(term)), policy)
+        weighed = abstain.weigh_evidence(query, [(p.chunk.text, self._label(p)) for p in passages], best_dense,
+                                         self.in_corpus, policy)
+        found = weighed.ok  # without an answer, the evidence test alone decides
         sentences: tuple = ()
-        if found and with_answer:
-            sentences, best = self._answer_sentences(query, query_vec, passages)
-            by_rank = {p.rank: p for p in passages}
-            quoted = [s.text for s in sentences] + [self._label(by_rank[r]) for s in sentences for r in s.passages[:1]]
-            found = bool(sentences) and abstain.answered(query, best, quoted, policy)
-            if not found:
-                sentences = ()
-            else:
+        if passages and with_answer:
+            choice = self._answer_sentences(query, query_vec, passages)
+            top = choice.top
+            found = False
+            if top is not None and choice.sentences:
+                by_rank = {p.rank: p for p in passages}
+
+                def states(unit: answering.Candidate) -> bool:
+                    """Whether a unit states the question's numbers, read with its own passage's labels only
+                    (as `qa train` reads it): a year named by another quoted unit is not this unit's year."""
+                    labels = [self._label(by_rank[r]) for r in unit.passages[:1] if r in by_rank]
+                    return abstain.states_numbers(query, [unit.text, *labels])
+
+                found, _ = abstain.answers(weighed, choice.probability, choice.best, states(top),
+                                           any(states(u) for u in choice.chosen), choice.top_features)
+            if found:
+                sentences = choice.sentences
                 passages = [self._cited_where_quoted(p, [s.text for s in sentences if p.rank in s.passages])
                             for p in passages]
         return Answer(question=question, query=query, found=found, sentences=sentences, passages=tuple(passages),
-                      merged=merged)
+                      merged=merged, on_topic=weighed.ok)
 
     def ask_by_report(
         self,
@@ -246,12 +256,16 @@ class Engine:
             question, query, per_doc, query_vec,
             vectors=self._unit_vectors,
             title_vectors=self._title_vectors,
-            in_corpus=lambda term: store.matches_any(fts_query(term)),
+            in_corpus=self.in_corpus,
             label=self._label, policy=self.policy(),
             settings=reports.answer_settings(self.settings.answer, table), sort=sort,
         )
         rows = tuple(replace(r, passage=self._cited_where_quoted(r.passage, r.units)) for r in table_.rows)
         return replace(table_, rows=rows)
+
+    def in_corpus(self, term: str) -> bool:
+        """Whether a word occurs anywhere in the index (asked about question words the passages lack)."""
+        return self._store.matches_any(fts_query(term))
 
     @staticmethod
     def _label(p: Passage) -> str:
@@ -296,11 +310,11 @@ class Engine:
         cited = replace(chunk, section=holder.section)
         return replace(passage, chunk=cited, citation=make_citation(passage.document, cited))
 
-    def _answer_sentences(self, query: str, query_vec: np.ndarray, passages: Sequence[Passage]) -> tuple[tuple, float]:
+    def _answer_sentences(self, query: str, query_vec: np.ndarray, passages: Sequence[Passage]) -> answering.Choice:
         cands, own, near = self.answer_units(query, query_vec, passages)
         if not cands:
-            return (), 0.0
-        return answering.choose(query, cands, near, self.settings.answer, own=own)
+            return answering.Choice((), 0.0)
+        return answering.pick(query, cands, near, self.settings.answer, own=own)
 
     def answer_units(self, query: str, query_vec: np.ndarray, passages: Sequence[Passage]
                      ) -> tuple[list[answering.Candidate], np.ndarray, np.ndarray]:

@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .profiles import load_profile
-from .text import content_stems, key_terms, search_terms, stem, stems
+from .text import acronyms, content_stems, key_terms, search_terms, stem, stems
 
 if TYPE_CHECKING:
     from .answer import Candidate
 
-__all__ = ["ASKED_KINDS", "FEATURES", "SCORER_FORMAT", "Asked", "Scorer", "asked", "asks_for", "features", "list_question",
-           "leans", "load_scorer", "scorer_sha256"]
+__all__ = ["ANSWER_FEATURES", "ASKED_KINDS", "FEATURES", "SCORER_FORMAT", "Asked", "Scorer", "asked", "asks_for",
+           "features", "leans", "list_question", "load_scorer", "scorer_sha256", "supplied"]
 
 
 @lru_cache(maxsize=4)
@@ -306,6 +306,7 @@ def features(question: str, cands: Sequence[Candidate], near: np.ndarray, own: n
     place = np.empty(n)
     place[order] = np.arange(n)
     keys = {stem(k) for k in key_terms(question)}
+    spelled = {stem(k): v for k, v in acronyms(question).items() if stem(k) in keys}  # "CIN": "Children in Need"
     shares = [len(s & q_stems) / len(q_stems) if q_stems else 0.0 for s in owned]
     lists: dict[int, float] = {}
     for c, v in zip(cands, near, strict=True):
@@ -326,7 +327,9 @@ def features(question: str, cands: Sequence[Candidate], near: np.ndarray, own: n
         shared = owned[i] & q_stems
         row[col["lexical"]] = shares[i]
         row[col["lexical_gap"]] = shares[i] - max(shares)
-        row[col["keys"]] = len(keys & (stems(text) | stems(c.heading) | stems(c.title))) / len(keys) if keys else 1.0
+        named = stems(text) | stems(c.heading) | stems(c.title)
+        named |= {k for k, v in spelled.items() if v.search(text) or v.search(c.heading) or v.search(c.title)}
+        row[col["keys"]] = len(keys & named) / len(keys) if keys else 1.0
         row[col["lexical_rare"]] = sum(rare[t] for t in shared) / rare_total if q_stems else 0.0
         row[col["heading_lexical"]] = len(content_stems(c.heading) & q_stems) / len(q_stems) if q_stems else 0.0
         mine = content_stems(text)
@@ -350,16 +353,34 @@ def features(question: str, cands: Sequence[Candidate], near: np.ndarray, own: n
 
 # --- the fitted scorer -------------------------------------------------------------------------
 
-SCORER_FORMAT = 1
+SCORER_FORMAT = 2
 SCORER_FILE = "scorer.json"
+# What the answer model reads of a question once its units are scored: the evidence of its passages (best cosine,
+# the share of its names found together, the share of its words absent; ``qa.abstain.Evidence``) and of the unit
+# most likely to answer (its probability, whether it states the question's numbers, the share of its names it
+# holds, whether it supplies what is asked), whether any quoted unit states the question's numbers, and the best
+# own cosine of any unit.
+ANSWER_FEATURES = ("dense", "together", "absent", "evidence", "probability", "best_own", "numbers", "block_numbers",
+                   "keys", "supplies")
+
+
+def supplied(row: Sequence[float]) -> float:
+    """How plainly a unit's feature row supplies what its question asks: its "+" column less its "-" column."""
+    return float(sum(row[i] for i, n in enumerate(FEATURES) if n.endswith("+"))
+                 - sum(row[i] for i, n in enumerate(FEATURES) if n.endswith("-")))
 
 
 @dataclass(frozen=True)
 class Scorer:
-    """A fitted logistic scorer: weights over ``FEATURES`` (raw units), its intercept and selection settings.
+    """The fitted models of question time: the unit scorer and the answer model, with their settings.
 
-    ``margin``: units whose probability is within this of the best are quoted too.
-    ``min_closeness``: the best own cosine among the units that an answer needs (see ``qa.abstain.answered``).
+    ``weights`` / ``intercept``: the unit scorer, a logistic regression over ``FEATURES`` (raw units).
+    ``margin``: units whose probability is within this share of the best's are quoted too.
+    ``min_closeness``: the best own cosine among the units that the hand-set "answered" test needs (kept for
+    the evidence table, which asks it per report).
+    ``answer_weights`` / ``answer_intercept``: the answer model, a logistic regression over ``ANSWER_FEATURES``:
+    the probability that the corpus answers a question whose units were scored.
+    ``answer_threshold``: below this probability "not covered" is said (chosen on held-out questions).
     """
 
     features: tuple[str, ...]
@@ -367,11 +388,19 @@ class Scorer:
     intercept: float
     margin: float
     min_closeness: float
+    answer_weights: tuple[float, ...] = ()
+    answer_intercept: float = 0.0
+    answer_threshold: float = 0.5
 
     def probability(self, table: np.ndarray) -> np.ndarray:
         """Each row's probability of stating the answer: a dot product and a logistic, nothing more."""
         z = np.asarray(table, dtype=np.float64) @ np.asarray(self.weights, dtype=np.float64) + self.intercept
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+    def answers(self, row: Sequence[float]) -> float:
+        """The answer model's probability for one question's ``ANSWER_FEATURES`` row."""
+        z = float(np.asarray(row, dtype=np.float64) @ np.asarray(self.answer_weights, dtype=np.float64))
+        return float(1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z + self.answer_intercept)))))
 
     @classmethod
     def from_json(cls, text: str, where: str) -> Scorer:
@@ -386,7 +415,12 @@ class Scorer:
             if names != FEATURES:
                 raise ValueError("its features are not the ones this version computes")
             weights = tuple(float(data["weights"][n]) for n in names)
-            return cls(names, weights, float(data["intercept"]), float(data["margin"]), float(data["min_closeness"]))
+            model = data["answer_model"]
+            if tuple(model["features"]) != ANSWER_FEATURES:
+                raise ValueError("its answer model reads other features than this version computes")
+            return cls(names, weights, float(data["intercept"]), float(data["margin"]), float(data["min_closeness"]),
+                       tuple(float(model["weights"][n]) for n in ANSWER_FEATURES), float(model["intercept"]),
+                       float(model["threshold"]))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise QAError(f"{where} is not an answer scorer this version can use ({exc}); "
                           "refit it with `qa train`") from exc

@@ -216,7 +216,10 @@ class Answer:
     ``passages`` then holds the closest, weak matches and ``sentences`` is empty.
     ``merged`` is True when the question was taken as a follow-up and searched
     together with the previous turn (``query`` then shows both), so a reader can
-    be offered to search the question on its own.
+    be offered to search the question on its own. ``on_topic`` says whether its
+    passages held the question's names together (the evidence test), answered or
+    not: a follow-up may join a turn on the corpus's topics whose answer was
+    declined (None: as ``found``).
     """
 
     question: str
@@ -225,6 +228,12 @@ class Answer:
     sentences: tuple[AnswerSentence, ...]
     passages: tuple[Passage, ...]
     merged: bool = False
+    on_topic: bool | None = None
+
+    @property
+    def joinable(self) -> bool:
+        """Whether a follow-up may be searched together with this turn."""
+        return self.found if self.on_topic is None else self.on_topic
 
 
 @dataclass(frozen=True)

@@ -390,3 +390,24 @@ def words(texts: Iterable[str]) -> set[str]:
     for t in texts:
         out |= content_stems(t)
     return out
+
+
+_LINKS = r"(?:(?:of|for|and|the|&|in|on|to)[\s-]+)?"
+
+
+def acronyms(question: str) -> dict[str, re.Pattern[str]]:
+    """A question's acronyms of three or more letters ("NAO", "DfE"), each with a pattern for its spelled-out name.
+
+    The name's words start with the acronym's letters in order, small linking
+    words may stand between them, and its first and last words are capitalised:
+    "National Audit Office", "Department for Education", "Children in Need".
+    """
+    out: dict[str, re.Pattern[str]] = {}
+    for token in WORD.findall(question):
+        if not 3 <= len(token) <= 6 or not token.isalpha() or not token[0].isupper() or sum(ch.isupper() for ch in token) < 2:
+            continue
+        letters = list(token)
+        words = [(rf"[{ch.upper()}]" if i in (0, len(letters) - 1) else rf"[{ch.upper()}{ch.lower()}]") + r"[\w'\u2019]*"
+                 for i, ch in enumerate(letters)]
+        out[token.lower()] = re.compile(r"\b" + rf"[\s-]+{_LINKS}".join(words) + r"\b")
+    return out

@@ -34,7 +34,7 @@ import numpy as np
 
 from .answer import AnswerSettings, embed_text, select
 from .errors import QAError
-from .features import FEATURES, SCORER_FILE, SCORER_FORMAT, features, list_question
+from .features import ANSWER_FEATURES, FEATURES, SCORER_FILE, SCORER_FORMAT, features, list_question, supplied
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -52,8 +52,8 @@ SETS = (("sample_questions", "sample"), ("paraphrase_questions", "sample"), ("sa
 FOLDS = 5
 C_GRID = (0.03, 0.3, 3.0)
 MARGIN_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # a unit within this share of the best's probability
-_META = ("set", "qid", "label", "phrases", "kind", "group", "whole_list", "answerable", "evidence", "numbers",
-         "rule_score", "rule_chosen")
+_META = ("set", "qid", "label", "phrases", "kind", "group", "whole_list", "answerable", "evidence", "dense",
+         "together", "absent", "numbers", "rule_score", "rule_chosen")
 
 
 # --- step 1: the feature table -----------------------------------------------------------------
@@ -110,9 +110,12 @@ def ask_units(engines: dict[str, Engine], data: Path = DATA, only: Sequence[str]
                 quoted = [c.text] + [engine._label(by_rank[r]) for r in c.passages[:1] if r in by_rank]
                 units.append({**asdict(c), "own": float(own[i]), "near": float(near[i]),
                               "numbers": abstain.states_numbers(answer.query, quoted)})
+            weighed = abstain.weigh_evidence(answer.query, [(p.chunk.text, engine._label(p)) for p in passages],
+                                             max(p.dense_score for p in passages), engine.in_corpus, engine.policy())
             yield {"set": name, "qid": qid, "query": answer.query, "phrases": list(q.answers) or [g.contains for g in q.gold],
                    "answer_phrases": bool(q.answers), "answerable": q.answerable,
                    "evidence": answer.found,  # asked without an answer: the evidence test alone
+                   "dense": weighed.dense, "together": weighed.together, "absent": weighed.absent,
                    "units": units}
 
 
@@ -136,6 +139,9 @@ def feature_table(records: Iterable[dict[str, Any]], rules: Callable[..., list[f
     settings = AnswerSettings()
     names = {f.name for f in fields(Candidate)}
     for rec in records:
+        if any(k not in rec for k in ("dense", "together", "absent")):
+            raise QAError(f"question {rec.get('set')}/{rec.get('qid')} was asked before its evidence was recorded; "
+                          "ask the questions again with `qa train --extract`")
         query = rec["query"]
         cands = [Candidate(**_candidate_fields(u, names)) for u in rec["units"]]
         own = np.array([u["own"] for u in rec["units"]])
@@ -150,6 +156,7 @@ def feature_table(records: Iterable[dict[str, Any]], rules: Callable[..., list[f
             label = int(any(p in fold(c.text) for p in folded))
             writer.writerow([rec["set"], rec["qid"], label, "answer" if rec["answer_phrases"] else "gold", c.kind,
                              c.group, int(whole), int(rec["answerable"]), int(rec["evidence"]),
+                             _num(rec["dense"]), _num(rec["together"]), _num(rec["absent"]),
                              int(rec["units"][i]["numbers"]), _num(rule[i]), int(i in chosen),
                              *(_num(v) for v in table[i])])
     return out.getvalue()
@@ -180,6 +187,9 @@ class Table:
     whole_list: np.ndarray
     answerable: np.ndarray
     evidence: np.ndarray
+    dense: np.ndarray
+    together: np.ndarray
+    absent: np.ndarray
     numbers: np.ndarray
     rule_score: np.ndarray
     rule_chosen: np.ndarray
@@ -207,7 +217,8 @@ def read_table(path: Path) -> Table:
         y=num("label").astype(int), question=np.array([f"{r[0]}/{r[1]}" for r in body]),
         kind=[r[col["kind"]] for r in body], group=[int(r[col["group"]]) for r in body],
         whole_list=num("whole_list").astype(bool), answerable=num("answerable").astype(bool),
-        evidence=num("evidence").astype(bool), numbers=num("numbers").astype(bool),
+        evidence=num("evidence").astype(bool), dense=num("dense"), together=num("together"), absent=num("absent"),
+        numbers=num("numbers").astype(bool),
         rule_score=num("rule_score"), rule_chosen=num("rule_chosen").astype(bool),
         phrases=[r[col["phrases"]] for r in body],
     )
@@ -305,6 +316,68 @@ def _abstention(t: Table, found: dict[str, bool]) -> tuple[float, float]:
     return float(np.mean(yes)) if yes else 1.0, float(np.mean(no)) if no else 1.0
 
 
+def _answer_rows(t: Table, probs: np.ndarray, margin: float) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Each question's ``ANSWER_FEATURES`` row, read at its most likely unit (by ``probs``), and its label.
+
+    The same row the engine builds at question time (``qa.abstain.answer_row``); the label is whether the
+    question is answerable by its corpus.
+    """
+    col = {n: i for i, n in enumerate(FEATURES)}
+    names, rows_out, labels = [], [], []
+    for q, rows in _questions(t, np.arange(len(t.y))).items():
+        top = int(rows[int(np.argmax(probs[rows]))])
+        first = int(rows[0])
+        values = {"dense": t.dense[first], "together": t.together[first], "absent": t.absent[first],
+                  "evidence": float(t.evidence[first]), "probability": probs[top],
+                  "best_own": float(t.x[rows, col["own"]].max()), "numbers": float(t.numbers[top]),
+                  "block_numbers": float(any(t.numbers[i] for i in _block(t, rows, probs[rows], margin))),
+                  "keys": t.x[top, col["keys"]], "supplies": supplied(t.x[top])}
+        names.append(q)
+        rows_out.append([float(values[n]) for n in ANSWER_FEATURES])
+        labels.append(int(t.answerable[first]))
+    return names, np.array(rows_out, dtype=np.float64), np.array(labels)
+
+
+def _fold_of(t: Table) -> dict[str, int]:
+    """The fold each question is held out in: the same grouped folds the unit scorer is cross-validated on."""
+    from sklearn.model_selection import GroupKFold
+
+    out: dict[str, int] = {}
+    for k, (_, test) in enumerate(GroupKFold(n_splits=FOLDS).split(t.x, t.y, t.question)):
+        out.update((str(q), k) for q in t.question[test])
+    return out
+
+
+def _fit_plain(x: np.ndarray, y: np.ndarray, c: float, balanced: bool = False) -> tuple[np.ndarray, float]:
+    """Logistic regression on standardised columns, its weights mapped back to the raw ones."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced" if balanced else None)
+    model.fit((x - scaler.mean_) / scale, y)
+    weights = model.coef_[0] / scale
+    return weights, float(model.intercept_[0]) - float(weights @ scaler.mean_)
+
+
+def _shares(answered: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(answerable answered, unanswerable declined) shares."""
+    yes, no = answered[y == 1], answered[y == 0]
+    return float(yes.mean()) if len(yes) else 1.0, float(1 - no.mean()) if len(no) else 1.0
+
+
+ANSWERED_SHARE = 0.90  # the answer model's threshold keeps at least this share of answerable questions answered
+
+
+def _answer_threshold(p: np.ndarray, y: np.ndarray) -> float:
+    """The threshold that declines the most unanswerable questions while still answering ``ANSWERED_SHARE`` of the
+    answerable ones (ties: the higher); the lowest threshold when none reaches that share."""
+    grid = [round(0.05 + 0.01 * i, 2) for i in range(91)]
+    keeping = [th for th in grid if _shares(p >= th, y)[0] >= ANSWERED_SHARE]
+    return max(keeping, key=lambda th: (_shares(p >= th, y)[1], th)) if keeping else grid[0]
+
+
 def train(table: Path, out: Path | None = None, say: Callable[[str], None] = print) -> str:
     """Fit the scorer from the feature table, print the cross-validated figures; the scorer file's text."""
     t = read_table(table)
@@ -341,8 +414,26 @@ def train(table: Path, out: Path | None = None, say: Callable[[str], None] = pri
     _, _, threshold = max(scored)
     fit_found = _abstention(t, _found(t, probs, threshold, own))
     say(f"{'abstention, rules':<28} answerable found {rule_found[0]:.3f}   unanswerable flagged {rule_found[1]:.3f}")
-    say(f"{'abstention, fitted':<28} answerable found {fit_found[0]:.3f}   unanswerable flagged {fit_found[1]:.3f}"
+    say(f"{'abstention, gates':<28} answerable found {fit_found[0]:.3f}   unanswerable flagged {fit_found[1]:.3f}"
         f"   (min closeness {threshold})")
+    # The answer model: one row per question, read at its held-out best unit; fitted on the same folds.
+    names, ax, ay = _answer_rows(t, probs, margin)
+    fold = _fold_of(t)
+    folds = np.array([fold[q] for q in names])
+    model_results = []
+    for c in C_GRID:
+        held = np.zeros(len(ay))
+        for k in range(FOLDS):
+            w, b = _fit_plain(ax[folds != k], ay[folds != k], c, balanced=True)
+            held[folds == k] = 1.0 / (1.0 + np.exp(-np.clip(ax[folds == k] @ w + b, -40, 40)))
+        th = _answer_threshold(held, ay)
+        found_share, flagged_share = _shares(held >= th, ay)
+        model_results.append((round(flagged_share, 6), round(found_share, 6), -c, c, th, held))
+    *_, answer_c, answer_th, held = max(model_results, key=lambda r: (r[0], r[1], r[2]))
+    model_found = _shares(held >= answer_th, ay)
+    say(f"{'abstention, answer model':<28} answerable found {model_found[0]:.3f}   unanswerable flagged "
+        f"{model_found[1]:.3f}   (C={answer_c}, threshold {answer_th})")
+    answer_w, answer_b = _fit_plain(ax, ay, answer_c, balanced=True)
     weights, intercept = _fit(t.x[answerable], t.y[answerable], t.question[answerable], c_best)
     text = json.dumps({
         "format": SCORER_FORMAT, "features": list(FEATURES),
@@ -352,7 +443,11 @@ def train(table: Path, out: Path | None = None, say: Callable[[str], None] = pri
                             "rules": {"top": round(rules.top, 4), "block": round(rules.block, 4)},
                             "fitted": {"top": round(fitted.top, 4), "block": round(fitted.block, 4)},
                             "abstention": {"rules": [round(v, 4) for v in rule_found],
-                                           "fitted": [round(v, 4) for v in fit_found]}},
+                                           "gates": [round(v, 4) for v in fit_found],
+                                           "fitted": [round(v, 4) for v in model_found]}},
+        "answer_model": {"features": list(ANSWER_FEATURES), "C": answer_c, "threshold": answer_th,
+                         "weights": {n: round(float(w), 4) for n, w in zip(ANSWER_FEATURES, answer_w, strict=True)},
+                         "intercept": round(answer_b, 4)},
     }, indent=1, sort_keys=True) + "\n"
     if out is not None:
         from .files import atomic_write

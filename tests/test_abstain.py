@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from qa.abstain import AbstainPolicy, answered, evidence, policy_for, recorded_thresholds
+from qa.abstain import (
+    AbstainPolicy,
+    Evidence,
+    answered,
+    answers,
+    evidence,
+    policy_for,
+    recorded_thresholds,
+    states_numbers,
+    weigh_evidence,
+)
 from qa.errors import IndexMismatchError
-from qa.features import load_scorer
+from qa.features import FEATURES, load_scorer
 from qa.followup import Turn, contextualise, leans_on_previous
 
 PASSAGE = ("Ofsted found that pathway plans in Leeds were not routinely updated.", "Leeds inspection ofsted leeds 2018")
@@ -121,3 +131,31 @@ def test_contextualise_merges_only_onto_an_answered_turn() -> None:
         "How do I reset my router password?", False)
     assert contextualise("  a question  ", []) == ("a question", False)
     assert contextualise("And their budgets?", ["   "]) == ("And their budgets?", False)
+
+
+def test_weighing_evidence_gives_the_share_of_names_found_together() -> None:
+    split = [("Leeds was inspected.", "Report"), ("The 2018 visit found gaps.", "Report")]
+    weighed = weigh_evidence("What happened in Leeds in 2018?", split, 0.6, lambda t: True, POLICY)
+    assert weighed.together == 0.5 and not weighed.ok  # each passage holds one of the two
+    both = weigh_evidence("What happened in Leeds in 2018?", [PASSAGE], 0.6, lambda t: True, POLICY)
+    assert both.together == 1.0 and both.ok and both.absent == 0.0
+    unknown = weigh_evidence("How should pathway plans bake sourdough bread?", [PASSAGE], 0.6,
+                             lambda t: t not in ("bake", "sourdough", "bread"), POLICY)
+    assert unknown.absent == pytest.approx(3 / 5)
+
+
+def test_the_answer_model_declines_a_top_unit_without_the_asked_year() -> None:
+    weighed = Evidence(dense=0.7, together=1.0, absent=0.0, ok=True)
+    row = [0.0] * len(FEATURES)
+    row[FEATURES.index("keys")] = 1.0
+    stated, p_stated = answers(weighed, 0.6, 0.7, True, True, row)
+    missing, p_missing = answers(weighed, 0.6, 0.7, False, False, row)
+    assert stated and not missing and p_missing < p_stated
+    far, p_far = answers(Evidence(dense=0.2, together=0.0, absent=0.8, ok=False), 0.05, 0.2, True, True, row)
+    assert not far and p_far < 0.1
+
+
+def test_a_span_of_years_is_stated_in_either_form() -> None:
+    assert states_numbers("How many plans started in 2023-24?", ["In the year 2023 to 2024, 62,000 plans started."])
+    assert states_numbers("How many plans started in 2023-24?", ["In 2023-24, 62,000 plans started."])
+    assert not states_numbers("How many plans started in 2023-24?", ["In 2022 to 2023, 60,000 plans started."])

@@ -34,6 +34,7 @@ from conftest import ROOT, FakeEmbedder, make_pdf
 STOCKPORT_Q = "How many families did the Stockport project support with a key worker?"
 HOSTILE_Q = "What hostile markup does the hostile report contain?"
 UNCOVERED_Q = "zebra giraffe volcano eruption"
+MENTOR_Q = "Did teenagers with a mentor stay in education longer?"  # answered from the Markdown file
 STOCKPORT_SENTENCE = "The Stockport project supported 420 families with a key worker."
 HOSTILE_TEXT = ("The hostile report contains hostile markup: <script>alert('x')</script> <img src=x onerror=alert(1)> "
                 "[click me](javascript:alert(1)) ![tracker](http://evil.example/pixel.png) in the hostile report.")
@@ -226,7 +227,7 @@ def test_question_shows_answer_linked_to_its_sources(app: AppTest, tmp_path: Pat
     # A link to ask the same question again.
     assert f"[Link to this question](?q={quote(STOCKPORT_Q)})" in body
     # A Markdown source opens as plain text.
-    ask(app, "How long did teenagers with a mentor stay in education?")
+    ask(app, MENTOR_Q)
     md_link = next(b for b in app.get("link_button") if b.proto.label == "Open the source text")
     assert md_link.proto.url.endswith("/beta.md.txt")
     assert (tmp_path / "static" / md_link.proto.url.removeprefix("app/static/")).read_text().startswith("# Mentoring")
@@ -268,7 +269,7 @@ def test_page_view_draws_the_cited_page_with_the_quote_marked(app: AppTest) -> N
     pixel = picture.getpixel(((x0 + x1) // 2, y0 + 2))
     assert isinstance(pixel, tuple) and pixel[2] < 200  # yellow: little blue
     # A Markdown source shows its section with the sentence highlighted instead.
-    ask(app, "How long did teenagers with a mentor stay in education?")
+    ask(app, MENTOR_Q)
     number = len(app.session_state["turns"]) - 1
     app.toggle(key=f"page-{number}-1").set_value(True).run()
     assert any("**Teenagers with a mentor" in m.value for m in app.main.markdown)
@@ -305,7 +306,7 @@ def test_reply_area_says_it_is_searching_while_the_question_runs(app: AppTest, m
 
 
 def test_card_and_context_show_a_markdown_heading_without_its_marks(app: AppTest) -> None:
-    ask(app, "How long did teenagers with a mentor stay in education?")
+    ask(app, MENTOR_Q)
     answer = last_answer(app)
     assert answer.passages[0].document.doc_id == "beta.md"
     context = next(e for e in app.main.expander if e.label == "Show context")
@@ -386,7 +387,7 @@ def test_quotes_collection_reorders_drops_and_exports(app: AppTest, downloads: d
 
     ask(app, STOCKPORT_Q)
     app.button(key="pin-0-1-0").click().run()
-    ask(app, "How long did teenagers with a mentor stay in education?")
+    ask(app, MENTOR_Q)
     app.button(key="pin-1-1-0").click().run()
     pins = app.session_state["pins"]
     assert [p.doc_id for p in pins] == ["alpha.pdf", "beta.md"]
@@ -479,7 +480,7 @@ def test_a_reload_opens_at_the_last_answer(tmp_path: Path, monkeypatch: pytest.M
     first = make_app(tmp_path, monkeypatch, corpus, index).run()
     assert not holds(first)  # nothing asked yet: nothing to hold
     ask(first, STOCKPORT_Q)
-    ask(first, "How long did teenagers with a mentor stay in education?")
+    ask(first, MENTOR_Q)
     sid = first.query_params["s"]
     again = make_app(tmp_path, monkeypatch, corpus, index)  # the same address in a new browser session
     again.query_params["s"] = sid[0] if isinstance(sid, list) else sid
@@ -489,7 +490,7 @@ def test_a_reload_opens_at_the_last_answer(tmp_path: Path, monkeypatch: pytest.M
     # reply follows it, instead of being left at the end of the chat, the last source card.
     [hold] = holds(again)
     assert '"index": 2, "reserve": false' in hold
-    assert any(m.value == ui.escape_markdown("How long did teenagers with a mentor stay in education?")
+    assert any(m.value == ui.escape_markdown(MENTOR_Q)
                for m in again.main.chat_message[2].markdown)
     again.run()  # a later run of the same session (a click, a toggle) does not move the reader
     assert not holds(again)

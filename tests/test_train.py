@@ -10,7 +10,7 @@ import pytest
 
 from qa.answer import Candidate
 from qa.errors import QAError
-from qa.features import FEATURES, SCORER_FORMAT, Scorer, features, load_scorer, scorer_sha256
+from qa.features import ANSWER_FEATURES, FEATURES, SCORER_FORMAT, Scorer, features, load_scorer, scorer_sha256
 from qa.profiles import load_profile, parse_profile, profile_sha256
 from qa.store import FORMAT_VERSION, Manifest, mismatch
 from qa.train import DATA, SCORER, TABLE, feature_table, read_table, train
@@ -67,12 +67,15 @@ def test_feature_table_labels_a_unit_by_its_questions_answer_phrase() -> None:
     unit = {"text": "", "passages": [1], "kind": "sentence", "lead": "", "group": -1, "heading": "", "title": "T",
             "score": 0.5, "dense": 0.5, "numbers": True}
     record = {"set": "s", "qid": "q1", "query": "how much did it cost?", "phrases": ["£2 million"],
-              "answer_phrases": True, "answerable": True, "evidence": True,
+              "answer_phrases": True, "answerable": True, "evidence": True, "dense": 0.6, "together": 1.0, "absent": 0.0,
               "units": [{**unit, "text": "It cost \u00a32  million in all.", "own": 0.5, "near": 0.6},
                         {**unit, "text": "Costs were reported in the annex.", "own": 0.6, "near": 0.6}]}
     rows = feature_table([record]).splitlines()
     assert rows[0].split(",")[-len(FEATURES):] == list(FEATURES)
     assert [r.split(",")[2] for r in rows[1:]] == ["1", "0"]  # the phrase is matched folded (spaces, case)
+    old = {k: v for k, v in record.items() if k != "together"}  # asked before the evidence was recorded
+    with pytest.raises(QAError, match="qa train --extract"):
+        feature_table([old])
 
 
 def test_money_questions_see_an_amount_as_supplied() -> None:
@@ -118,3 +121,12 @@ def test_profiles_hold_the_corpus_words_and_the_default_holds_none() -> None:
 def test_a_malformed_profile_names_the_file_and_the_fix() -> None:
     with pytest.raises(QAError, match="mine.json.*default.json"):
         parse_profile('{"format": 1, "plain_words": []}', "mine.json")
+
+
+def test_the_answer_model_answers_nine_in_ten_answerable_questions_when_cross_validated() -> None:
+    data = json.loads(SCORER.read_text(encoding="utf-8"))
+    found, flagged = data["cross_validated"]["abstention"]["fitted"]
+    assert found >= 0.90 and 0 < flagged <= 1
+    model = data["answer_model"]
+    assert tuple(model["features"]) == ANSWER_FEATURES and 0 < model["threshold"] < 1
+    assert load_scorer().answer_threshold == model["threshold"]
