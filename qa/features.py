@@ -130,9 +130,17 @@ def _words(text: str) -> list[str]:
     return [t.lower() for t in _TOKENS.findall(text)]
 
 
+# "The first is ...", "The second was ...": an ordinal standing for a thing the sentence before announced.
+_ORDINAL_SUBJECTS = frozenset("first second third fourth fifth last".split())
+_BE = frozenset("is was are were".split())
+
+
 def leans(text: str) -> bool:
-    """Whether a sentence leans on the one before it ("It projected ...", "These were ...", "X also ...")."""
+    """Whether a sentence leans on the one before it ("It projected ...", "These were ...", "X also ...",
+    "The first is ...")."""
     words = _words(text)
+    if len(words) >= 3 and words[0] == "the" and words[1] in _ORDINAL_SUBJECTS and words[2] in _BE:
+        return True
     return bool(words) and (words[0] in _LEAN_OPENINGS or " ".join(words[:2]) in _LEAN_PAIRS or "also" in words[1:5])
 
 

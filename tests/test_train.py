@@ -10,7 +10,7 @@ import pytest
 
 from qa.answer import Candidate
 from qa.errors import QAError
-from qa.features import ANSWER_FEATURES, FEATURES, SCORER_FORMAT, Scorer, features, load_scorer, scorer_sha256
+from qa.features import ANSWER_FEATURES, FEATURES, SCORER_FORMAT, Scorer, features, leans, load_scorer, scorer_sha256
 from qa.profiles import load_profile, parse_profile, profile_sha256
 from qa.store import FORMAT_VERSION, Manifest, mismatch
 from qa.train import DATA, SCORER, TABLE, feature_table, read_table, train
@@ -95,6 +95,8 @@ def test_a_unit_leaning_on_the_sentence_before_is_marked() -> None:
                      [c.text for c in cands])
     col = FEATURES.index("leans")
     assert list(table[:, col]) == [1.0, 0.0]
+    assert leans("The first is supervision by clinicians.") and leans("The second was slower.")
+    assert not leans("The first round funded 53 projects.")  # an ordinal naming its own thing stands alone
 
 
 def test_the_manifest_records_the_scorer_and_a_change_asks_for_a_rebuild() -> None:
