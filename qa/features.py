@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .profiles import load_profile
-from .text import acronyms, content_stems, key_terms, search_terms, stem, stems
+from .text import acronyms, content_stems, key_terms, names_series, search_terms, series, stem, stems
 
 if TYPE_CHECKING:
     from .answer import Candidate
@@ -313,8 +313,13 @@ def features(question: str, cands: Sequence[Candidate], near: np.ndarray, own: n
     order = np.argsort(-near, kind="stable")
     place = np.empty(n)
     place[order] = np.arange(n)
-    keys = {stem(k) for k in key_terms(question)}
-    spelled = {stem(k): v for k, v in acronyms(question).items() if stem(k) in keys}  # "CIN": "Children in Need"
+    # The question's names and numbers, read as the evidence test reads them: "wave 1" is that pair (stated
+    # also as "first wave"), not a bare "1"; an acronym counts when spelled out ("CIN": "Children in Need").
+    named_series = series(question)
+    paired = {str(n) for _, n in named_series}
+    keys = {stem(k) for k in key_terms(question) if k not in paired}
+    spelled = {stem(k): v for k, v in acronyms(question).items() if stem(k) in keys}
+    wanted = len(keys) + len(named_series)
     shares = [len(s & q_stems) / len(q_stems) if q_stems else 0.0 for s in owned]
     lists: dict[int, float] = {}
     for c, v in zip(cands, near, strict=True):
@@ -337,7 +342,9 @@ def features(question: str, cands: Sequence[Candidate], near: np.ndarray, own: n
         row[col["lexical_gap"]] = shares[i] - max(shares)
         named = stems(text) | stems(c.heading) | stems(c.title)
         named |= {k for k, v in spelled.items() if v.search(text) or v.search(c.heading) or v.search(c.title)}
-        row[col["keys"]] = len(keys & named) / len(keys) if keys else 1.0
+        whole = f"{text} {c.heading} {c.title}"
+        held = len(keys & named) + sum(names_series(whole, w, n) for w, n in named_series)
+        row[col["keys"]] = held / wanted if wanted else 1.0
         row[col["lexical_rare"]] = sum(rare[t] for t in shared) / rare_total if q_stems else 0.0
         row[col["heading_lexical"]] = len(content_stems(c.heading) & q_stems) / len(q_stems) if q_stems else 0.0
         mine = content_stems(text)

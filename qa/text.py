@@ -411,3 +411,29 @@ def acronyms(question: str) -> dict[str, re.Pattern[str]]:
                  for i, ch in enumerate(letters)]
         out[token.lower()] = re.compile(r"\b" + rf"[\s-]+{_LINKS}".join(words) + r"\b")
     return out
+
+
+# Words that number one of a series ("wave 2", "phase 9", "round 1"; the profile's ``series``): the pair names a
+# thing, the number alone does not.
+_NUMBER_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+_ORDINALS = ("zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+             "eleventh", "twelfth")
+
+
+def series(question: str) -> list[tuple[str, int]]:
+    """The numbered parts of a series a question names: "wave 2" gives ("wave", 2)."""
+    words = "|".join(re.escape(w) for w in load_profile().series) or "(?!)"
+    return [(m.group(1).lower(), int(m.group(2))) for m in re.finditer(rf"\b({words})s? (\d{{1,2}})\b", question, re.I)]
+
+
+def names_series(text: str, word: str, number: int) -> bool:
+    """Whether a text names part ``number`` of ``word``: "wave 2", "Waves 1 and 2", "wave two", "2nd / second wave"."""
+    forms = [str(number)]
+    if number < len(_NUMBER_NAMES):
+        forms.append(_NUMBER_NAMES[number])
+    numeral = "|".join(forms)
+    listed = rf"(?:(?:\d{{1,2}}|{'|'.join(_NUMBER_NAMES)})\s*(?:,|and|&|to|or|-|\u2013)\s*)*"
+    pattern = rf"\b{word}s?\s*{listed}(?:{numeral})\b"
+    ordinals = [rf"{number}(?:st|nd|rd|th)"] + ([_ORDINALS[number]] if number < len(_ORDINALS) else [])
+    pattern += rf"|\b(?:{'|'.join(ordinals)})[ -](?:\w+ )?{word}"
+    return re.search(pattern, text, re.I) is not None

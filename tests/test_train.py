@@ -132,3 +132,12 @@ def test_the_answer_model_answers_nine_in_ten_answerable_questions_when_cross_va
     model = data["answer_model"]
     assert tuple(model["features"]) == ANSWER_FEATURES and 0 < model["threshold"] < 1
     assert load_scorer().answer_threshold == model["threshold"]
+
+
+def test_a_series_part_is_a_name_the_unit_may_hold_in_words() -> None:
+    cands = [Candidate("Of the 57 projects in the first wave, 45 reported outcomes.", (1,)),
+             Candidate("Of the 57 projects, 45 reported outcomes in 1 year.", (1,))]
+    table = features("How many of the wave 1 projects had results?", cands, np.array([0.5, 0.5]),
+                     np.array([0.5, 0.5]), [c.text for c in cands])
+    col = FEATURES.index("keys")
+    assert list(table[:, col]) == [1.0, 0.0]  # "first wave" names wave 1; a bare "1" does not
