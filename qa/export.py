@@ -136,8 +136,9 @@ def quotes_text(quotes: Sequence[Quote], accessed: str, title: str = "Quotes") -
     return "\n".join(lines).rstrip() + "\n"
 
 
-_MD_ALWAYS = re.compile(r"([\\`*_\[\]<>|~$])")
-_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+# Markdown's special characters and an entity-like "&name;": escaped in every Markdown this package writes.
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
+MARKDOWN_ENTITY = re.compile(r"&(?=#?\w+;)")
 _MD_LINE_START = re.compile(r"^([#>+=-]|\d+(?=[.)]\s))")
 
 
@@ -148,8 +149,8 @@ def markdown_text(text: str) -> str:
     angle brackets, emphasis and code marks, pipes and entity-like ampersands
     get a backslash, so no link, image, tag or entity can form.
     """
-    text = _MD_ALWAYS.sub(r"\\\1", one_line(text))
-    text = _MD_ENTITY.sub(r"\\&", text)
+    text = MARKDOWN_SPECIAL.sub(r"\\\1", one_line(text))
+    text = MARKDOWN_ENTITY.sub(r"\\&", text)
     return _MD_LINE_START.sub(r"\\\1", text)
 
 

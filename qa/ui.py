@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from .export import MARKDOWN_ENTITY, MARKDOWN_SPECIAL
 from .files import sha256_file
 from .records import Answer, Document, Passage, Unit
 from .structure import page_units
@@ -69,8 +70,6 @@ def escape_markdown(text: str) -> str:
     return _escape_chars(_normalise(text))
 
 
-_EXPORT_SPECIAL = re.compile(r"([\\`*_\[\]<>|~$])")
-_EXPORT_ENTITY = re.compile(r"&(?=#?\w+;)")
 _EXPORT_LINE_START = re.compile(r"(?m)^(>|[#+=-](?=\s|$)|\d+(?=[.)](?:\s|$)))")
 
 
@@ -82,8 +81,8 @@ def escape_export(text: str) -> str:
     marker at the start of a line; "4.1", "self-harm" and "Q&A" stay as they
     are, so the file reads cleanly when pasted as plain text.
     """
-    text = _EXPORT_SPECIAL.sub(r"\\\1", _normalise(text))
-    text = _EXPORT_ENTITY.sub(r"\\&", text)
+    text = MARKDOWN_SPECIAL.sub(r"\\\1", _normalise(text))
+    text = MARKDOWN_ENTITY.sub(r"\\&", text)
     return _EXPORT_LINE_START.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit() else "\\" + m.group(1), text)
 
 
