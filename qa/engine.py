@@ -46,6 +46,7 @@ from .chunking import file_words
 from .cite import make_citation
 from .embed import Embedder, load_embedder
 from .errors import IndexMismatchError, IndexMissingError
+from .features import load_scorer
 from .followup import Turn, contextualise
 from .records import Answer, Document, EvidenceTable, IndexInfo, Page, Passage
 from .retrieve import FusionSettings, fts_query
@@ -92,6 +93,11 @@ class Engine:
         self._titles: dict[str, np.ndarray] = {}  # document titles' vectors, embedded once each
         self._titles_lock = threading.Lock()  # questions add titles while a refresh prunes them
         self.policy()  # an index whose model has no thresholds stops here, with the fix
+        fitted = load_scorer().models
+        if fitted and store.manifest.model not in fitted:
+            log.warning("the answer scorer was fitted on the cosines of %s, and %s was built with %r: quoted "
+                        "answers and 'not covered' decisions may be off; refit it with `qa train --extract` on "
+                        "indexes built with that model", " and ".join(fitted), self.index_dir, store.manifest.model)
 
     def _check(self, store: IndexStore) -> None:
         m = store.manifest

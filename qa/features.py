@@ -396,6 +396,8 @@ class Scorer:
     ``answer_weights`` / ``answer_intercept``: the answer model, a logistic regression over ``ANSWER_FEATURES``:
     the probability that the corpus answers a question whose units were scored.
     ``answer_threshold``: below this probability "not covered" is said (chosen on held-out questions).
+    ``models``: the embedding models whose cosines the models were fitted on; another model's cosines
+    run on another scale (see ``qa.engine.Engine``, which warns).
     """
 
     features: tuple[str, ...]
@@ -406,6 +408,7 @@ class Scorer:
     answer_weights: tuple[float, ...] = ()
     answer_intercept: float = 0.0
     answer_threshold: float = 0.5
+    models: tuple[str, ...] = ()  # the embedding models whose cosines both were fitted on
 
     def probability(self, table: np.ndarray) -> np.ndarray:
         """Each row's probability of stating the answer: a dot product and a logistic, nothing more."""
@@ -435,7 +438,7 @@ class Scorer:
                 raise ValueError("its answer model reads other features than this version computes")
             return cls(names, weights, float(data["intercept"]), float(data["margin"]), float(data["min_closeness"]),
                        tuple(float(model["weights"][n]) for n in ANSWER_FEATURES), float(model["intercept"]),
-                       float(model["threshold"]))
+                       float(model["threshold"]), tuple(str(m) for m in data.get("models", ())))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise QAError(f"{where} is not an answer scorer this version can use ({exc}); "
                           "refit it with `qa train`") from exc

@@ -52,7 +52,7 @@ SETS = (("sample_questions", "sample"), ("paraphrase_questions", "sample"), ("sa
 FOLDS = 5
 C_GRID = (0.03, 0.3, 3.0)
 MARGIN_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # a unit within this share of the best's probability
-_META = ("set", "qid", "label", "phrases", "kind", "group", "whole_list", "answerable", "evidence", "dense",
+_META = ("set", "qid", "model", "label", "phrases", "kind", "group", "whole_list", "answerable", "evidence", "dense",
          "together", "absent", "numbers", "rule_score", "rule_chosen")
 
 
@@ -112,7 +112,8 @@ def ask_units(engines: dict[str, Engine], data: Path = DATA, only: Sequence[str]
                               "numbers": abstain.states_numbers(answer.query, quoted)})
             weighed = abstain.weigh_evidence(answer.query, [(p.chunk.text, engine._label(p)) for p in passages],
                                              max(p.dense_score for p in passages), engine.in_corpus, engine.policy())
-            yield {"set": name, "qid": qid, "query": answer.query, "phrases": list(q.answers) or [g.contains for g in q.gold],
+            yield {"set": name, "qid": qid, "query": answer.query, "model": engine.store.manifest.model,
+                   "phrases": list(q.answers) or [g.contains for g in q.gold],
                    "answer_phrases": bool(q.answers), "answerable": q.answerable,
                    "evidence": answer.found,  # asked without an answer: the evidence test alone
                    "dense": weighed.dense, "together": weighed.together, "absent": weighed.absent,
@@ -139,7 +140,7 @@ def feature_table(records: Iterable[dict[str, Any]], rules: Callable[..., list[f
     settings = AnswerSettings()
     names = {f.name for f in fields(Candidate)}
     for rec in records:
-        if any(k not in rec for k in ("dense", "together", "absent")):
+        if any(k not in rec for k in ("dense", "together", "absent", "model")):
             raise QAError(f"question {rec.get('set')}/{rec.get('qid')} was asked before its evidence was recorded; "
                           "ask the questions again with `qa train --extract`")
         query = rec["query"]
@@ -154,7 +155,7 @@ def feature_table(records: Iterable[dict[str, Any]], rules: Callable[..., list[f
         folded = [fold(p) for p in rec["phrases"]]
         for i, c in enumerate(cands):
             label = int(any(p in fold(c.text) for p in folded))
-            writer.writerow([rec["set"], rec["qid"], label, "answer" if rec["answer_phrases"] else "gold", c.kind,
+            writer.writerow([rec["set"], rec["qid"], rec["model"], label, "answer" if rec["answer_phrases"] else "gold", c.kind,
                              c.group, int(whole), int(rec["answerable"]), int(rec["evidence"]),
                              _num(rec["dense"]), _num(rec["together"]), _num(rec["absent"]),
                              int(rec["units"][i]["numbers"]), _num(rule[i]), int(i in chosen),
@@ -194,6 +195,7 @@ class Table:
     rule_score: np.ndarray
     rule_chosen: np.ndarray
     phrases: list[str]
+    models: tuple[str, ...] = ()  # the embedding models whose cosines the table holds
 
 
 def read_table(path: Path) -> Table:
@@ -220,7 +222,7 @@ def read_table(path: Path) -> Table:
         evidence=num("evidence").astype(bool), dense=num("dense"), together=num("together"), absent=num("absent"),
         numbers=num("numbers").astype(bool),
         rule_score=num("rule_score"), rule_chosen=num("rule_chosen").astype(bool),
-        phrases=[r[col["phrases"]] for r in body],
+        phrases=[r[col["phrases"]] for r in body], models=tuple(sorted({r[col["model"]] for r in body})),
     )
 
 
@@ -439,6 +441,7 @@ def train(table: Path, out: Path | None = None, say: Callable[[str], None] = pri
         "format": SCORER_FORMAT, "features": list(FEATURES),
         "weights": {n: round(float(w), 4) for n, w in zip(FEATURES, weights, strict=True)},
         "intercept": round(intercept, 4), "margin": margin, "min_closeness": threshold, "C": c_best,
+        "models": list(t.models),
         "cross_validated": {"folds": FOLDS, "questions": len(qs), "units": len(t.y),
                             "rules": {"top": round(rules.top, 4), "block": round(rules.block, 4)},
                             "fitted": {"top": round(fitted.top, 4), "block": round(fitted.block, 4)},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -249,3 +250,10 @@ def test_units_keep_their_vectors_when_a_document_is_carried_into_a_new_generati
     assert len(old) >= 4 and set(new) == set(old)
     assert all(np.array_equal(old[k], new[k]) for k in old)
     assert any("Caseloads for social workers" in text for _, _, text in old)
+
+
+def test_an_index_of_another_model_is_warned_about_the_scorer(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="qa.engine"):
+        Engine(engine.index_dir, embedder=engine.embedder)
+    assert any("answer scorer was fitted on the cosines of all-MiniLM-L6-v2" in r.getMessage() and "qa train --extract"
+               in r.getMessage() for r in caplog.records)

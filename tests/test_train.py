@@ -68,11 +68,13 @@ def test_feature_table_labels_a_unit_by_its_questions_answer_phrase() -> None:
             "score": 0.5, "dense": 0.5, "numbers": True}
     record = {"set": "s", "qid": "q1", "query": "how much did it cost?", "phrases": ["£2 million"],
               "answer_phrases": True, "answerable": True, "evidence": True, "dense": 0.6, "together": 1.0, "absent": 0.0,
+              "model": "m",
               "units": [{**unit, "text": "It cost \u00a32  million in all.", "own": 0.5, "near": 0.6},
                         {**unit, "text": "Costs were reported in the annex.", "own": 0.6, "near": 0.6}]}
     rows = feature_table([record]).splitlines()
     assert rows[0].split(",")[-len(FEATURES):] == list(FEATURES)
-    assert [r.split(",")[2] for r in rows[1:]] == ["1", "0"]  # the phrase is matched folded (spaces, case)
+    label = rows[0].split(",").index("label")
+    assert [r.split(",")[label] for r in rows[1:]] == ["1", "0"]  # the phrase is matched folded (spaces, case)
     old = {k: v for k, v in record.items() if k != "together"}  # asked before the evidence was recorded
     with pytest.raises(QAError, match="qa train --extract"):
         feature_table([old])
@@ -141,3 +143,8 @@ def test_a_series_part_is_a_name_the_unit_may_hold_in_words() -> None:
                      np.array([0.5, 0.5]), [c.text for c in cands])
     col = FEATURES.index("keys")
     assert list(table[:, col]) == [1.0, 0.0]  # "first wave" names wave 1; a bare "1" does not
+
+
+def test_the_scorer_names_the_model_it_was_fitted_on() -> None:
+    assert load_scorer().models == ("all-MiniLM-L6-v2",)  # the table's cosines are the bundled model's
+    assert read_table(DATA / TABLE).models == load_scorer().models
