@@ -45,7 +45,7 @@ from .answer import AnswerSettings
 from .chunking import file_words
 from .cite import make_citation
 from .embed import Embedder, load_embedder
-from .errors import IndexMismatchError, IndexMissingError
+from .errors import IndexMismatchError, IndexMissingError, QAError
 from .features import load_scorer
 from .followup import Turn, contextualise
 from .records import Answer, Document, EvidenceTable, IndexInfo, Page, Passage
@@ -93,7 +93,10 @@ class Engine:
         self._titles: dict[str, np.ndarray] = {}  # document titles' vectors, embedded once each
         self._titles_lock = threading.Lock()  # questions add titles while a refresh prunes them
         self.policy()  # an index whose model has no thresholds stops here, with the fix
-        fitted = load_scorer().models
+        try:
+            fitted = load_scorer().models
+        except QAError:  # a scorer being refitted (`qa train --extract` asks without it); a question says the fix
+            fitted = ()
         if fitted and store.manifest.model not in fitted:
             log.warning("the answer scorer was fitted on the cosines of %s, and %s was built with %r: quoted "
                         "answers and 'not covered' decisions may be off; refit it with `qa train --extract` on "
