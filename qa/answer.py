@@ -3,9 +3,8 @@
 Nothing is written here: every answer sentence is a span of a retrieved
 passage (whitespace folded), marked with the ranks of the passages it is in.
 Only whole sentences, list items and "label: value" fields are candidates:
-never a heading, a list's lead-in, a sentence that only points elsewhere ("They
-are grouped below under three headings."), a fragment cut by the passage's edge
-or boilerplate. Each candidate is described by ``qa.features`` (closeness to the
+never a heading, a list's lead-in, a fragment cut by the passage's edge or
+boilerplate. Each candidate is described by ``qa.features`` (closeness to the
 question, shared words, what the question asks for against what the unit
 holds, unit kind, passage rank, whether it leans on the sentence before, ...)
 and scored by a logistic model fitted on the development questions
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import asks_for, features, leans, list_question, load_scorer, points_elsewhere
+from .features import asks_for, features, leans, list_question, load_scorer
 from .records import AnswerSentence, Passage, Unit
 from .structure import QUOTABLE_CHARS, answer_unit, embedding_text, judgement, page_units, units_of
 from .text import collapse, content_stems, fold, search_terms, stem
@@ -82,8 +81,7 @@ def candidates(passages: Sequence[Passage], settings: AnswerSettings, question: 
             if u.kind == "heading":
                 previous = ""
                 continue
-            ok = (u.vector is not None if stored else answer_unit(u)) and len(u.text) <= settings.max_sentence_chars \
-                and not points_elsewhere(u.text)
+            ok = (u.vector is not None if stored else answer_unit(u)) and len(u.text) <= settings.max_sentence_chars
             before, previous = previous, collapse(u.text) if u.kind == "sentence" and ok else ""
             if not ok:
                 continue

@@ -135,17 +135,6 @@ _ORDINAL_SUBJECTS = frozenset("first second third fourth fifth last".split())
 _BE = frozenset("is was are were".split())
 
 
-def points_elsewhere(text: str) -> bool:
-    """Whether a sentence only points at other text ("They are grouped below under three headings.", "The
-    table below sets the rounds side by side."): a pointing phrase in a short sentence with no figure and no
-    name of its own. One that says "above" or "below" on the way to a fact ("The DfE commissioned Essex
-    County Council to lead on the above project.") states something itself."""
-    words = _words(text)
-    raw = text.split()
-    named = any(w[:1].isupper() for w in raw[1:]) or any(w[:1].isdigit() or w in "£$€%" for w in words)
-    return len(words) <= 18 and not named and _has(text, _POINTERS)
-
-
 def leans(text: str) -> bool:
     """Whether a sentence leans on the one before it ("It projected ...", "These were ...", "X also ...",
     "The first is ...")."""
@@ -290,31 +279,9 @@ def supplies(ask: Asked, cand: Candidate) -> float:
     return 0.0
 
 
-_DETERMINERS = frozenset("of the a an these those this that its their".split())
-
-
-def target(question: str) -> frozenset[str]:
-    """The stems of the thing a "which ..." or "what ..." question asks for ("which practices": practic), if any.
-
-    The first content word after "which" or "what", past "of the" and the like; none when a verb comes
-    first ("what did they find").
-    """
-    words = _words(question)
-    for i, w in enumerate(words):
-        if w not in ("which", "what"):
-            continue
-        for nxt in words[i + 1:i + 4]:
-            if nxt in _DETERMINERS:
-                continue
-            if nxt in _AUXILIARIES or not content_stems(nxt):
-                break
-            return frozenset({stem(nxt)})
-    return frozenset()
-
-
 _BASE = ("own", "near", "near_gap", "own_gap", "near_order", "list_best", "item", "field", "words", "lexical",
-         "lexical_gap", "lexical_rare", "heading_lexical", "keys", "novelty", "restates", "leans", "rank",
-         "passages", "passage_score", "passage_dense", "figure", "target+", "target-")
+         "lexical_gap", "lexical_rare", "heading_lexical", "keys", "novelty", "restates", "pointer", "leans", "rank",
+         "passages", "passage_score", "passage_dense", "figure")
 FEATURES: tuple[str, ...] = _BASE + tuple(f"{k}{sign}" for k in ASKED_KINDS for sign in ("+", "-"))
 
 
@@ -332,7 +299,6 @@ def features(question: str, cands: Sequence[Candidate], near: np.ndarray, own: n
         return out
     col = {name: i for i, name in enumerate(FEATURES)}
     ask = asked(question)
-    wanted_thing = target(question)
     q_stems = set(ask.q_stems)
     owned = [content_stems(t) for t in unit_text]
     df: dict[str, int] = {}
@@ -385,15 +351,13 @@ def features(question: str, cands: Sequence[Candidate], near: np.ndarray, own: n
         novelty = len(mine - q_stems) / len(mine) if mine else 0.0
         row[col["novelty"]] = novelty
         row[col["restates"]] = float(novelty < 0.34)
+        row[col["pointer"]] = float(_has(text, _POINTERS))
         row[col["leans"]] = float(leans(text))
         row[col["rank"]] = math.log(min(c.passages)) if c.passages else math.log(10)
         row[col["passages"]] = len(c.passages)
         row[col["passage_score"]] = c.score
         row[col["passage_dense"]] = c.dense
         row[col["figure"]] = float(bool(_numbers_beyond(text, ask)))
-        if wanted_thing:  # "which practices": the unit, its heading or its list's lead-in names practices, or not
-            holds = bool(wanted_thing & (mine | content_stems(c.heading) | content_stems(c.lead)))
-            row[col["target+" if holds else "target-"]] = 1.0
         value = supplies(ask, c)
         if value > 0:
             row[col[f"{ask.kind}+"]] = value
